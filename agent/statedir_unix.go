@@ -1,0 +1,5 @@
+//go:build !windows
+
+package agent
+
+func defaultStateDir() string { return "/var/lib/sscagent" }

@@ -1,0 +1,219 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/sscagent/sscagent/backoff"
+)
+
+// Part is a long-running piece of the daemon: a reader watcher, a scanner, the uploader,
+// the MQTT session. Run blocks until ctx is done (then it returns nil or ctx's error) or
+// the part fails (it returns the error). A failed part is restarted by the supervisor.
+type Part interface {
+	Name() string
+	Run(ctx context.Context) error
+}
+
+// Stage orders start and stop: stores start first and stop last, producers (readers,
+// scanners, the local API) start last and stop first, so nothing new arrives while the
+// services in between flush.
+type Stage int
+
+// Stages, in start order.
+const (
+	StageStore Stage = iota
+	StageService
+	StageProducer
+	numStages
+)
+
+// ErrNoRestart wrapped into a part's error tells the supervisor not to restart it
+// (for example a configuration it can never work with). The failure is still reported.
+var ErrNoRestart = errors.New("do not restart")
+
+// PartFunc adapts a function to a Part.
+func PartFunc(name string, run func(ctx context.Context) error) Part { return partFunc{name, run} }
+
+type partFunc struct {
+	name string
+	run  func(ctx context.Context) error
+}
+
+func (p partFunc) Name() string                  { return p.name }
+func (p partFunc) Run(ctx context.Context) error { return p.run(ctx) }
+
+// PartState is what the supervisor knows about one part, for status and telemetry.
+type PartState struct {
+	Name      string    `json:"name"`
+	State     string    `json:"state"` // starting, running, restarting, failed, stopped
+	Restarts  int       `json:"restarts"`
+	LastError string    `json:"lastError,omitempty"`
+	Since     time.Time `json:"since"`
+}
+
+// Failure reports a part that failed; the supervisor calls its OnFailure hook with it.
+type Failure struct {
+	Part     string
+	Err      error
+	Restarts int
+	RetryIn  time.Duration // zero when the part will not be restarted
+}
+
+// Supervisor runs parts in stages and restarts the ones that fail with jittered backoff.
+type Supervisor struct {
+	log        *slog.Logger
+	policy     backoff.Policy
+	stableTime time.Duration // a part running this long has its backoff reset
+	onFailure  func(Failure)
+
+	mu     sync.Mutex // guards the fields below
+	stages [numStages][]*supervised
+}
+
+type supervised struct {
+	part  Part
+	state PartState
+}
+
+// SupervisorOptions configures a Supervisor. Zero values pick the defaults.
+type SupervisorOptions struct {
+	Logger     *slog.Logger
+	Backoff    backoff.Policy // default 500ms doubling to 30s
+	StableTime time.Duration  // default 1m
+	OnFailure  func(Failure)  // called from the failing part's goroutine; must not block
+}
+
+// NewSupervisor returns an empty supervisor.
+func NewSupervisor(o SupervisorOptions) *Supervisor {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Backoff.Base == 0 {
+		o.Backoff.Base = 500 * time.Millisecond
+	}
+	if o.StableTime == 0 {
+		o.StableTime = time.Minute
+	}
+	return &Supervisor{log: o.Logger, policy: o.Backoff, stableTime: o.StableTime, onFailure: o.OnFailure}
+}
+
+// Add registers p in stage s. Parts must be added before Run.
+func (s *Supervisor) Add(st Stage, p Part) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stages[st] = append(s.stages[st], &supervised{part: p, state: PartState{Name: p.Name(), State: "starting"}})
+}
+
+// States returns a snapshot of every part's state in start order.
+func (s *Supervisor) States() []PartState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []PartState
+	for _, st := range s.stages {
+		for _, sp := range st {
+			out = append(out, sp.state)
+		}
+	}
+	return out
+}
+
+// Run starts the stages in order and calls ready (if not nil) once every part has been
+// started. When ctx is done it stops the stages in reverse order, each one fully before
+// the next, and returns nil. Part failures never end Run.
+func (s *Supervisor) Run(ctx context.Context, ready func()) error {
+	var cancels [numStages]context.CancelFunc
+	var waits [numStages]*sync.WaitGroup
+	for st := Stage(0); st < numStages; st++ {
+		sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		cancels[st] = cancel
+		waits[st] = new(sync.WaitGroup)
+		s.mu.Lock()
+		parts := append([]*supervised(nil), s.stages[st]...)
+		s.mu.Unlock()
+		for _, sp := range parts {
+			waits[st].Go(func() { s.keep(sctx, sp) })
+		}
+	}
+	if ready != nil {
+		ready()
+	}
+	<-ctx.Done()
+	for st := numStages - 1; st >= 0; st-- {
+		cancels[st]()
+		waits[st].Wait()
+	}
+	return nil
+}
+
+// keep runs one part until its context is done, restarting it after failures.
+func (s *Supervisor) keep(ctx context.Context, sp *supervised) {
+	b := backoff.New(s.policy)
+	name := sp.part.Name()
+	for {
+		s.setState(sp, "running", nil, false)
+		start := time.Now()
+		err := runGuarded(ctx, sp.part)
+		if ctx.Err() != nil {
+			s.setState(sp, "stopped", nil, false)
+			return
+		}
+		if err == nil {
+			err = errors.New("returned while the agent was running")
+		}
+		if time.Since(start) >= s.stableTime {
+			b.Reset()
+		}
+		f := Failure{Part: name, Err: err, Restarts: sp.state.Restarts}
+		if errors.Is(err, ErrNoRestart) {
+			s.setState(sp, "failed", err, false)
+			s.log.Error("part failed; not restarting", "part", name, "err", err)
+			s.report(f)
+			return
+		}
+		f.RetryIn = b.Next()
+		f.Restarts++
+		s.setState(sp, "restarting", err, true)
+		s.log.Warn("part failed; restarting", "part", name, "err", err, "retryIn", f.RetryIn.Round(time.Millisecond), "restarts", f.Restarts)
+		s.report(f)
+		if !backoff.Sleep(ctx, f.RetryIn) {
+			s.setState(sp, "stopped", nil, false)
+			return
+		}
+	}
+}
+
+func (s *Supervisor) report(f Failure) {
+	if s.onFailure != nil {
+		s.onFailure(f)
+	}
+}
+
+func (s *Supervisor) setState(sp *supervised, state string, err error, restart bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sp.state.State = state
+	sp.state.Since = time.Now()
+	if err != nil {
+		sp.state.LastError = err.Error()
+	}
+	if restart {
+		sp.state.Restarts++
+	}
+}
+
+// runGuarded runs p and turns a panic into an error, so one broken part cannot take the
+// daemon down.
+func runGuarded(ctx context.Context, p Part) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic: %v\n%s", r, debug.Stack())
+		}
+	}()
+	return p.Run(ctx)
+}

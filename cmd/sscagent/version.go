@@ -1,0 +1,25 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/sscagent/sscagent/version"
+)
+
+func cmdVersion(args []string, out, errOut io.Writer) int {
+	fs := newFlags("version", "version [--json]", errOut)
+	asJSON := fs.Bool("json", false, "print as JSON")
+	if rc := parseFlags(fs, args); rc >= 0 {
+		return rc
+	}
+	v := version.Get()
+	if *asJSON {
+		b, _ := json.Marshal(v)
+		fmt.Fprintln(out, string(b))
+		return exitOK
+	}
+	fmt.Fprintln(out, v.String())
+	return exitOK
+}
