@@ -1,0 +1,490 @@
+// Package localapi is the HTTP interface for the kiosk, gate and POS applications that
+// run on the same machine: status, a Server-Sent Events stream of masked events, payment
+// requests, the application's own business records to flow back, and queue statistics.
+// docs/local-api.md and docs/local-api.openapi.yaml describe it.
+//
+// It listens on loopback only and every request carries a bearer token read from a file.
+// The package owns small interfaces for what it serves (PaymentService, RecordSink,
+// StatusSource, QueueSource); the agent implements them.
+package localapi
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sscagent/sscagent/config"
+	"github.com/sscagent/sscagent/event"
+	"github.com/sscagent/sscagent/prompt"
+)
+
+// Config is the "localapi" section of the configuration file.
+type Config struct {
+	// Listen is the loopback address to serve on. Default 127.0.0.1:8765. Non-loopback
+	// addresses are refused: the API moves money and must not be reachable from the network.
+	Listen string `yaml:"listen"`
+	// TokenFile holds the bearer token applications send (mode 0600).
+	TokenFile config.SecretFile `yaml:"tokenFile"`
+	// AllowOrigins lists browser origins allowed by CORS, for kiosk HTML5 pages served
+	// from another local origin (e.g. "http://localhost:3000"). Empty: no CORS headers.
+	AllowOrigins []string `yaml:"allowOrigins"`
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config { return Config{Listen: "127.0.0.1:8765"} }
+
+// Validate implements config.Validator.
+func (c Config) Validate(path string, ps *config.Problems) {
+	host, port, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		ps.Addf(config.Join(path, "listen"), "must be host:port, got %q", c.Listen)
+	} else if !isLoopbackHost(host) {
+		ps.Addf(config.Join(path, "listen"), "must be a loopback address (127.0.0.1, ::1, localhost), got %q", host)
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		ps.Addf(config.Join(path, "listen"), "port must be 0-65535, got %q", port)
+	}
+	if c.TokenFile == "" {
+		ps.Addf(config.Join(path, "tokenFile"), "required: path of the bearer token file")
+	}
+	for i, o := range c.AllowOrigins {
+		if !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
+			ps.Addf(config.Index(config.Join(path, "allowOrigins"), i), "must be an http(s) origin, got %q", o)
+		}
+	}
+}
+
+func isLoopbackHost(h string) bool {
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+// PaymentRequest asks for a payment (spec 7.2.3 被扫 with a scanned code, or 7.2.4 主扫).
+type PaymentRequest struct {
+	// Amount in fen (分), 1 to 100000000.
+	Amount int64 `json:"amount"`
+	// Subject is what is paid for, shown to the holder.
+	Subject string `json:"subject"`
+	// Code is the e-card payment code when the application scanned it itself; when empty
+	// the terminal's scanner supplies it.
+	Code string `json:"code,omitempty"`
+	// Scene names the payment scene when the terminal runs several.
+	Scene string `json:"scene,omitempty"`
+	// IdempotencyKey (header Idempotency-Key) makes a retried POST return the same order.
+	IdempotencyKey string `json:"-"`
+}
+
+// PaymentService creates and follows payments. Views are JSON-encoded as returned.
+type PaymentService interface {
+	Create(ctx context.Context, r PaymentRequest) (any, error)
+	Get(ctx context.Context, id string) (any, error)
+	Cancel(ctx context.Context, id string) (any, error)
+}
+
+// RecordSink validates an Appendix C record and stores it durably; it returns the
+// record's stable id only once the record is on disk.
+type RecordSink interface {
+	Accept(ctx context.Context, kind string, record json.RawMessage) (id string, err error)
+}
+
+// StatusSource reports the terminal's status.
+type StatusSource interface{ Status() any }
+
+// QueueSource reports queue statistics.
+type QueueSource interface{ QueueStats() any }
+
+// Errors the services return, mapped to HTTP statuses. Wrap them.
+var (
+	ErrNotFound    = errors.New("not found")               // 404
+	ErrConflict    = errors.New("conflict")                // 409 (e.g. cancel of a paid order)
+	ErrUnavailable = errors.New("temporarily unavailable") // 503
+	ErrFull        = errors.New("storage full")            // 507: new business refused
+)
+
+// FieldError is one invalid field of a request.
+type FieldError struct {
+	Field  string `json:"field"`
+	Reason string `json:"reason"`
+}
+
+// InvalidError is a request refused at the door with the reason for every field.
+type InvalidError struct {
+	Fields []FieldError
+}
+
+func (e *InvalidError) Error() string {
+	var b strings.Builder
+	b.WriteString("invalid request:")
+	for _, f := range e.Fields {
+		fmt.Fprintf(&b, " %s: %s;", f.Field, f.Reason)
+	}
+	return b.String()
+}
+
+// Options are the collaborators of a Server. Nil services answer 501.
+type Options struct {
+	Config   Config
+	Token    string
+	Events   *event.Bus
+	Payments PaymentService
+	Records  RecordSink
+	Status   StatusSource
+	Queue    QueueSource
+	Logger   *slog.Logger
+}
+
+// Server is the local API. It implements agent.Part through Name and Run.
+type Server struct {
+	o   Options
+	mux *http.ServeMux
+	// ready receives the bound address once listening (tests, port 0).
+	ready chan string
+}
+
+// MaxBody bounds a request body.
+const MaxBody = 64 << 10
+
+// New builds the server. The token must not be empty.
+func New(o Options) (*Server, error) {
+	if strings.TrimSpace(o.Token) == "" {
+		return nil, errors.New("localapi: empty token")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Events == nil {
+		o.Events = event.NewBus(0)
+	}
+	s := &Server{o: o, mux: http.NewServeMux(), ready: make(chan string, 1)}
+	s.mux.HandleFunc("GET /v1/status", s.status)
+	s.mux.HandleFunc("GET /v1/events", s.events)
+	s.mux.HandleFunc("POST /v1/payments", s.createPayment)
+	s.mux.HandleFunc("GET /v1/payments/{id}", s.getPayment)
+	s.mux.HandleFunc("POST /v1/payments/{id}/cancel", s.cancelPayment)
+	s.mux.HandleFunc("POST /v1/records", s.postRecord)
+	s.mux.HandleFunc("GET /v1/queue", s.queue)
+	return s, nil
+}
+
+// Name implements agent.Part.
+func (s *Server) Name() string { return "localapi" }
+
+// Addr returns the bound address once the server listens.
+func (s *Server) Addr(ctx context.Context) (string, error) {
+	select {
+	case a := <-s.ready:
+		s.ready <- a
+		return a, nil
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+// Handler returns the API's handler with authentication, loopback and CORS checks.
+func (s *Server) Handler() http.Handler { return s.guard(s.mux) }
+
+// Run serves until ctx is done, then shuts down gracefully (open event streams end).
+func (s *Server) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.o.Config.Listen)
+	if err != nil {
+		return fmt.Errorf("localapi: %w", err)
+	}
+	select {
+	case <-s.ready:
+	default:
+	}
+	s.ready <- ln.Addr().String()
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	s.o.Logger.Info("local API listening", "addr", ln.Addr().String())
+	select {
+	case err := <-errc:
+		return fmt.Errorf("localapi: %w", err)
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		return nil
+	}
+}
+
+func (s *Server) guard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil && !isLoopbackHost(host) {
+			writeError(w, http.StatusForbidden, prompt.CodeNotAllowed, "loopback clients only", nil)
+			return
+		}
+		if origin := r.Header.Get("Origin"); origin != "" {
+			allowed := false
+			for _, o := range s.o.Config.AllowOrigins {
+				allowed = allowed || o == origin
+			}
+			if !allowed {
+				writeError(w, http.StatusForbidden, prompt.CodeNotAllowed, "origin not allowed", nil)
+				return
+			}
+			w.Header().Set("Access-Control-Allow-Origin", origin)
+			w.Header().Set("Vary", "Origin")
+			if r.Method == http.MethodOptions {
+				w.Header().Set("Access-Control-Allow-Methods", "GET, POST")
+				w.Header().Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Idempotency-Key, Last-Event-ID")
+				w.WriteHeader(http.StatusNoContent)
+				return
+			}
+		}
+		if !s.authorized(r) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="sscagent"`)
+			writeError(w, http.StatusUnauthorized, prompt.CodeNotAllowed, "missing or wrong bearer token", nil)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) authorized(r *http.Request) bool {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok && r.Method == http.MethodGet && r.URL.Path == "/v1/events" {
+		// Browsers' EventSource cannot set headers; the stream alone takes the token as
+		// a query parameter. Query strings are never logged.
+		tok, ok = r.URL.Query().Get("access_token"), true
+	}
+	return ok && subtle.ConstantTimeCompare([]byte(tok), []byte(s.o.Token)) == 1
+}
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	if s.o.Status == nil {
+		writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})
+		return
+	}
+	writeJSON(w, http.StatusOK, s.o.Status.Status())
+}
+
+func (s *Server) queue(w http.ResponseWriter, r *http.Request) {
+	if s.o.Queue == nil {
+		writeError(w, http.StatusNotImplemented, prompt.CodeNotAllowed, "no queue on this terminal", nil)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.o.Queue.QueueStats())
+}
+
+// events streams masked events as Server-Sent Events. Last-Event-ID (or ?since=) replays
+// the remembered events after that sequence number, so a reconnecting page misses none
+// that the agent still holds.
+func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	fl, ok := w.(http.Flusher)
+	if !ok {
+		writeError(w, http.StatusInternalServerError, prompt.CodeInternal, "streaming unsupported", nil)
+		return
+	}
+	var since uint64
+	replay := false
+	for _, v := range []string{r.Header.Get("Last-Event-ID"), r.URL.Query().Get("since")} {
+		if n, err := strconv.ParseUint(v, 10, 64); err == nil {
+			since, replay = n, true
+		}
+	}
+	sub := s.o.Events.Subscribe(256, replay, since)
+	defer sub.Close()
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	fmt.Fprint(w, "retry: 2000\n\n")
+	fl.Flush()
+	keep := time.NewTicker(15 * time.Second)
+	defer keep.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-keep.C:
+			fmt.Fprint(w, ": keep-alive\n\n")
+		case e := <-sub.C():
+			if d := sub.Dropped(); d > 0 {
+				fmt.Fprintf(w, "event: dropped\ndata: {\"dropped\":%d}\n\n", d)
+			}
+			b, _ := json.Marshal(e)
+			fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.Seq, e.Kind, b)
+		}
+		fl.Flush()
+	}
+}
+
+func (s *Server) createPayment(w http.ResponseWriter, r *http.Request) {
+	if s.o.Payments == nil {
+		writeError(w, http.StatusNotImplemented, prompt.CodeNotAllowed, "no payment scene on this terminal", nil)
+		return
+	}
+	var req PaymentRequest
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	req.IdempotencyKey = r.Header.Get("Idempotency-Key")
+	var fe []FieldError
+	if req.Amount < 1 || req.Amount > 100_000_000 {
+		fe = append(fe, FieldError{"amount", "must be an integer number of fen from 1 to 100000000"})
+	}
+	if n := len([]rune(req.Subject)); n == 0 || n > 128 {
+		fe = append(fe, FieldError{"subject", "required, at most 128 characters"})
+	}
+	if len(req.Code) > 512 {
+		fe = append(fe, FieldError{"code", "at most 512 characters"})
+	}
+	if len(req.IdempotencyKey) > 64 {
+		fe = append(fe, FieldError{"Idempotency-Key", "at most 64 characters"})
+	}
+	if len(fe) > 0 {
+		s.fail(w, &InvalidError{Fields: fe})
+		return
+	}
+	v, err := s.o.Payments.Create(r.Context(), req)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, v)
+}
+
+func (s *Server) getPayment(w http.ResponseWriter, r *http.Request) {
+	if s.o.Payments == nil {
+		writeError(w, http.StatusNotFound, prompt.CodeNotAllowed, "no payment scene on this terminal", nil)
+		return
+	}
+	v, err := s.o.Payments.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (s *Server) cancelPayment(w http.ResponseWriter, r *http.Request) {
+	if s.o.Payments == nil {
+		writeError(w, http.StatusNotFound, prompt.CodeNotAllowed, "no payment scene on this terminal", nil)
+		return
+	}
+	v, err := s.o.Payments.Cancel(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, v)
+}
+
+// recordRequest is the body of POST /v1/records.
+type recordRequest struct {
+	// Type is credential (C.3 办事凭证), payment (C.4 支付结算) or benefit (C.5 待遇发放).
+	Type   string          `json:"type"`
+	Record json.RawMessage `json:"record"`
+}
+
+func (s *Server) postRecord(w http.ResponseWriter, r *http.Request) {
+	if s.o.Records == nil {
+		writeError(w, http.StatusNotImplemented, prompt.CodeNotAllowed, "records are not accepted on this terminal", nil)
+		return
+	}
+	var req recordRequest
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	if req.Type == "" || len(req.Record) == 0 || req.Record[0] != '{' {
+		s.fail(w, &InvalidError{Fields: []FieldError{{"type", "required: credential, payment or benefit"}, {"record", "required: a JSON object"}}})
+		return
+	}
+	id, err := s.o.Records.Accept(r.Context(), req.Type, req.Record)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"id": id, "status": "queued"})
+}
+
+func decodeBody(w http.ResponseWriter, r *http.Request, dst any) bool {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		writeError(w, http.StatusUnsupportedMediaType, prompt.CodeBadInput, "Content-Type must be application/json", nil)
+		return false
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, http.StatusRequestEntityTooLarge, prompt.CodeBadInput, "body larger than 64 KiB", nil)
+			return false
+		}
+		writeError(w, http.StatusBadRequest, prompt.CodeBadInput, "body is not valid JSON for this request: "+err.Error(), nil)
+		return false
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		writeError(w, http.StatusBadRequest, prompt.CodeBadInput, "trailing data after the JSON body", nil)
+		return false
+	}
+	return true
+}
+
+// fail maps a service error to a status and a prompt.
+func (s *Server) fail(w http.ResponseWriter, err error) {
+	var inv *InvalidError
+	var coded interface{ PromptCode() prompt.Code }
+	code := prompt.CodeInternal
+	if errors.As(err, &coded) {
+		code = coded.PromptCode()
+	}
+	switch {
+	case errors.As(err, &inv):
+		writeError(w, http.StatusUnprocessableEntity, prompt.CodeBadInput, "invalid fields", inv.Fields)
+	case errors.Is(err, ErrNotFound):
+		writeError(w, http.StatusNotFound, code, err.Error(), nil)
+	case errors.Is(err, ErrConflict):
+		writeError(w, http.StatusConflict, code, err.Error(), nil)
+	case errors.Is(err, ErrFull):
+		writeError(w, http.StatusInsufficientStorage, prompt.CodeDiskFull, err.Error(), nil)
+	case errors.Is(err, ErrUnavailable):
+		writeError(w, http.StatusServiceUnavailable, code, err.Error(), nil)
+	default:
+		s.o.Logger.Error("local API request failed", "err", err)
+		writeError(w, http.StatusInternalServerError, code, "internal error", nil)
+	}
+}
+
+// errorBody is every error answer: the message, the 8.4 prompts and the field errors.
+type errorBody struct {
+	Error struct {
+		Message string         `json:"message"`
+		Prompts prompt.Prompts `json:"prompts"`
+		Fields  []FieldError   `json:"fields,omitempty"`
+	} `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, status int, code prompt.Code, msg string, fields []FieldError) {
+	var b errorBody
+	b.Error.Message = msg
+	b.Error.Prompts = prompt.Lookup(code).All(prompt.ZH)
+	b.Error.Fields = fields
+	writeJSON(w, status, b)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
