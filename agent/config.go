@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 
 	"github.com/sscagent/sscagent/config"
+	"github.com/sscagent/sscagent/localapi"
 	"github.com/sscagent/sscagent/logging"
 	"github.com/sscagent/sscagent/platform"
 	"github.com/sscagent/sscagent/terminal"
@@ -27,6 +28,10 @@ type Config struct {
 	Log logging.Config `yaml:"log"`
 	// Platform is the one-card-pass application platform connection.
 	Platform platform.Config `yaml:"platform"`
+	// Scenes say what a read means on this terminal and which inputs each scene takes.
+	Scenes []Scene `yaml:"scenes"`
+	// LocalAPI is the loopback API for the kiosk, gate and POS applications.
+	LocalAPI localapi.Config `yaml:"localapi"`
 }
 
 // Daemon is the "agent" section: lifecycle settings of the daemon itself.
@@ -50,6 +55,7 @@ func DefaultConfig() Config {
 		},
 		Log:      logging.DefaultConfig(),
 		Platform: platform.DefaultConfig(),
+		LocalAPI: localapi.DefaultConfig(),
 	}
 }
 
@@ -63,6 +69,8 @@ func (c Config) Validate() error {
 	c.Agent.Validate("agent", &ps)
 	c.Log.Validate("log", &ps)
 	c.Platform.Validate("platform", &ps)
+	validateScenes(c.Scenes, &ps)
+	c.LocalAPI.Validate("localapi", &ps)
 	return ps.Err()
 }
 
@@ -119,4 +127,9 @@ func (c *Config) resolvePaths(dir string) {
 	c.Platform.PrivateKey = config.SecretFile(abs(string(c.Platform.PrivateKey)))
 	c.Platform.PlatformPublicKey = abs(c.Platform.PlatformPublicKey)
 	c.Platform.SM4Key = config.SecretFile(abs(string(c.Platform.SM4Key)))
+	c.LocalAPI.TokenFile = config.SecretFile(abs(string(c.LocalAPI.TokenFile)))
+	for i := range c.Scenes {
+		g := &c.Scenes[i].Gate
+		g.HTTP.TokenFile = config.SecretFile(abs(string(g.HTTP.TokenFile)))
+	}
 }
