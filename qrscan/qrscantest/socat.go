@@ -1,0 +1,121 @@
+// Package qrscantest provides real serial lines for scanner tests: a socat pseudo-terminal
+// pair whose one end the agent opens as a scanner port while the test writes codes into
+// the other, and which can be torn down and recreated to simulate a USB replug.
+package qrscantest
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Pair is a running socat pty pair: Agent is the link the scanner opens, Sim the link the
+// test writes to. Both are symlinks to /dev/pts/N and vanish when socat stops.
+type Pair struct {
+	Agent string
+	Sim   string
+	t     testing.TB
+	cmd   *exec.Cmd
+	done  chan struct{}
+}
+
+// NewPair starts socat on links in a private temporary directory and waits until it
+// reports its data transfer loop. It skips the test when socat is not installed and
+// stops socat when the test ends.
+func NewPair(t testing.TB) *Pair {
+	t.Helper()
+	if _, err := exec.LookPath("socat"); err != nil {
+		t.Skip("socat is not installed (apt-get install socat; .ci/run installs it)")
+	}
+	dir := t.TempDir()
+	p := &Pair{Agent: filepath.Join(dir, "qr-agent"), Sim: filepath.Join(dir, "qr-sim"), t: t}
+	p.Start()
+	t.Cleanup(p.Stop)
+	return p
+}
+
+// Start (re)starts socat on the pair's links. The new pty has a new /dev/pts number, as a
+// replugged USB scanner gets a new device instance.
+func (p *Pair) Start() {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cmd := exec.Command("socat", "-d", "-d",
+		"pty,raw,echo=0,link="+p.Agent, "pty,raw,echo=0,link="+p.Sim)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		p.t.Fatalf("start socat: %v", err)
+	}
+	ready := make(chan struct{})
+	done := make(chan struct{})
+	go func() { // owned by the pair: ends when socat exits and closes stderr
+		defer close(done)
+		sc := bufio.NewScanner(stderr)
+		signalled := false
+		for sc.Scan() {
+			if !signalled && strings.Contains(sc.Text(), "starting data transfer loop") {
+				close(ready)
+				signalled = true
+			}
+		}
+		_ = cmd.Wait()
+	}()
+	select {
+	case <-ready:
+	case <-done:
+		p.t.Fatal("socat exited before it was ready")
+	case <-ctx.Done():
+		_ = cmd.Process.Kill()
+		<-done
+		p.t.Fatal("socat did not become ready within 10s")
+	}
+	p.cmd, p.done = cmd, done
+}
+
+// Stop ends socat (SIGTERM, then SIGKILL after 5s) and waits for it; the links disappear
+// and the agent's open port reads a hangup. Calling it twice is harmless.
+func (p *Pair) Stop() {
+	if p.cmd == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-p.done:
+	case <-time.After(5 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+	p.cmd = nil
+}
+
+// Write writes b to the simulator end in one write call.
+func (p *Pair) Write(b []byte) {
+	p.t.Helper()
+	f, err := os.OpenFile(p.Sim, os.O_WRONLY, 0)
+	if err != nil {
+		p.t.Fatalf("open %s: %v", p.Sim, err)
+	}
+	defer f.Close()
+	if _, err := f.Write(b); err != nil {
+		p.t.Fatalf("write %s: %v", p.Sim, err)
+	}
+}
+
+// Open opens the simulator end for a sequence of writes (split writes, floods); the
+// caller closes it.
+func (p *Pair) Open() *os.File {
+	p.t.Helper()
+	f, err := os.OpenFile(p.Sim, os.O_RDWR, 0)
+	if err != nil {
+		p.t.Fatalf("open %s: %v", p.Sim, err)
+	}
+	return f
+}
