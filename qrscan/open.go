@@ -34,7 +34,10 @@ func openerFor(c Config) (Opener, error) {
 	return nil, fmt.Errorf("qrscan: unknown scanner kind %q", c.Kind)
 }
 
-// ended turns a reader's io.EOF into ErrEnded: the source is finite and done.
+// EndAtEOF marks r as a finite source (a pipe, a file, standard input): its io.EOF
+// becomes ErrEnded, so the scanner stops instead of reopening it.
+func EndAtEOF(r io.ReadCloser) io.ReadCloser { return ended{r} }
+
 type ended struct{ io.ReadCloser }
 
 func (e ended) Read(p []byte) (int, error) {
