@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/sscagent/sscagent/config"
 	"github.com/sscagent/sscagent/qrscan"
+	"github.com/sscagent/sscagent/qrscan/hid"
 	"github.com/sscagent/sscagent/qrscan/qrscantest"
 	"github.com/sscagent/sscagent/qrscan/serial"
 )
@@ -455,4 +457,55 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestHIDWedgePipeline runs a keyboard-wedge device (fed recorded key events through a
+// pipe, since this kernel has no uinput) through a scanner: Enter ends each code, and a
+// code typed with an unknown key is rejected as binary instead of forwarded changed.
+func TestHIDWedgePipeline(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("hid scanners are Linux only")
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	c := qrscan.Config{Name: "wedge", Kind: qrscan.KindHID, HID: hid.Config{Device: "/dev/input/event0"}}
+	h := start(t, c, qrscan.Options{Opener: qrscan.OpenerFunc(func(context.Context) (io.ReadCloser, error) {
+		return hid.NewDevice(r, "recorded"), nil
+	})})
+	// Key codes (US layout): Q=16 R=19 E=18 S=31 C=46 1..9 = 2..10, 0 = 11, '-' = 12,
+	// Enter = 28, left shift = 42, F1 = 59.
+	var b []byte
+	key := func(code uint16) {
+		b = hid.AppendEvent(b, hid.Event{Type: hid.EvKey, Code: code, Value: hid.KeyPress})
+		b = hid.AppendEvent(b, hid.Event{Type: hid.EvKey, Code: code, Value: hid.KeyRelease})
+		b = hid.AppendEvent(b, hid.Event{Type: hid.EvSyn})
+	}
+	upper := func(code uint16) {
+		b = hid.AppendEvent(b, hid.Event{Type: hid.EvKey, Code: 42, Value: hid.KeyPress})
+		key(code)
+		b = hid.AppendEvent(b, hid.Event{Type: hid.EvKey, Code: 42, Value: hid.KeyRelease})
+	}
+	for _, u := range []uint16{18, 31, 31, 46} { // ESSC
+		upper(u)
+	}
+	key(12) // -
+	for _, d := range []uint16{2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 2, 3} {
+		key(d)
+	}
+	key(28)
+	upper(16)
+	key(59) // F1: unknown to the layout
+	upper(19)
+	key(28)
+	if _, err := w.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	h.expect("ESSC-123456789012")
+	h.waitReject(qrscan.ReasonBinary)
+	if st := h.s.Stats(); st.Scans != 1 || st.Binary != 1 {
+		t.Fatalf("stats %+v, want 1 scan and 1 binary", st)
+	}
 }

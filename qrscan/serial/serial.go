@@ -18,6 +18,7 @@ package serial
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 
 	"go.bug.st/serial"
@@ -52,7 +53,7 @@ type Config struct {
 	DataBits int `yaml:"dataBits"`
 	// Parity is none, odd, even, mark or space. Default none.
 	Parity string `yaml:"parity"`
-	// StopBits is 1, 1.5 or 2. Default 1.
+	// StopBits is 1 or 2 (1.5 on Windows only). Default 1.
 	StopBits float64 `yaml:"stopBits"`
 	// FlowControl is none, rtscts or xonxoff (receive side, see the package doc). Default none.
 	FlowControl string `yaml:"flowControl"`
@@ -94,7 +95,10 @@ func (c Config) Validate(path string, ps *config.Problems) {
 	if !slices.Contains([]string{ParityNone, ParityOdd, ParityEven, ParityMark, ParitySpace}, c.Parity) {
 		ps.Addf(p("parity"), "must be none, odd, even, mark or space, got %q", c.Parity)
 	}
-	if c.StopBits != 1 && c.StopBits != 1.5 && c.StopBits != 2 {
+	switch {
+	case c.StopBits == 1.5 && runtime.GOOS != "windows":
+		ps.Addf(p("stopBits"), "1.5 stop bits exist on Windows only (POSIX serial ports have 1 or 2)")
+	case c.StopBits != 1 && c.StopBits != 1.5 && c.StopBits != 2:
 		ps.Addf(p("stopBits"), "must be 1, 1.5 or 2, got %v", c.StopBits)
 	}
 	if !slices.Contains([]string{FlowNone, FlowRTSCTS, FlowXonXoff}, c.FlowControl) {
