@@ -8,6 +8,7 @@ import (
 	"github.com/sscagent/sscagent/localapi"
 	"github.com/sscagent/sscagent/logging"
 	"github.com/sscagent/sscagent/platform"
+	"github.com/sscagent/sscagent/qrscan"
 	"github.com/sscagent/sscagent/terminal"
 )
 
@@ -28,6 +29,8 @@ type Config struct {
 	Log logging.Config `yaml:"log"`
 	// Platform is the one-card-pass application platform connection.
 	Platform platform.Config `yaml:"platform"`
+	// Scanners are the QR scanners attached to the terminal.
+	Scanners qrscan.Configs `yaml:"scanners"`
 	// Scenes say what a read means on this terminal and which inputs each scene takes.
 	Scenes []Scene `yaml:"scenes"`
 	// LocalAPI is the loopback API for the kiosk, gate and POS applications.
@@ -69,6 +72,7 @@ func (c Config) Validate() error {
 	c.Agent.Validate("agent", &ps)
 	c.Log.Validate("log", &ps)
 	c.Platform.Validate("platform", &ps)
+	c.Scanners.Validate("scanners", &ps)
 	validateScenes(c.Scenes, &ps)
 	c.LocalAPI.Validate("localapi", &ps)
 	return ps.Err()
