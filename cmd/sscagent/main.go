@@ -31,6 +31,7 @@ func commands() map[string]command {
 		"config":  {"check a configuration file: config check --config FILE", cmdConfig},
 		"service": {"install|uninstall|start|stop|restart|status the system service", cmdService},
 		"version": {"print version, commit and Go version", cmdVersion},
+		"qr":      {"check a QR scanner: qr listen --config FILE [--serial PATH] [--count N] [--json]", cmdQR},
 	}
 }
 

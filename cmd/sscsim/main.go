@@ -22,6 +22,9 @@ func dispatch(args []string, out, errOut io.Writer) int {
 		}
 		return 0
 	}
+	if args[0] == "scanner" {
+		return cmdScanner(args[1:], out, errOut)
+	}
 	fmt.Fprintf(errOut, "sscsim: unknown command %q\n\n", args[0])
 	usage(errOut)
 	return 2

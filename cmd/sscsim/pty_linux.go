@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sscagent/sscagent/backoff"
+)
+
+// pty is the master side of a pseudo-terminal whose slave is reachable through a link.
+type pty struct {
+	master *os.File
+	link   string
+}
+
+// newPty opens a pseudo-terminal in raw mode and links link to its slave device.
+func newPty(link string) (*pty, error) {
+	fd, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open /dev/ptmx: %w", err)
+	}
+	fail := func(step string, err error) (*pty, error) {
+		unix.Close(fd)
+		return nil, fmt.Errorf("pty %s: %w", step, err)
+	}
+	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
+		return fail("unlock", err)
+	}
+	n, err := unix.IoctlGetInt(fd, unix.TIOCGPTN)
+	if err != nil {
+		return fail("number", err)
+	}
+	t, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	if err != nil {
+		return fail("termios", err)
+	}
+	// Raw: no echo, no line editing, no CR/LF translation, 8 bits.
+	t.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
+	t.Oflag &^= unix.OPOST
+	t.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
+	t.Cflag = t.Cflag&^(unix.CSIZE|unix.PARENB) | unix.CS8
+	if err := unix.IoctlSetTermios(fd, unix.TCSETS, t); err != nil {
+		return fail("raw mode", err)
+	}
+	// Open and close the slave once: from then on the master polls as hung up until
+	// the next program opens the slave, which is how WaitOpened sees the agent arrive.
+	slave := fmt.Sprintf("/dev/pts/%d", n)
+	sfd, err := unix.Open(slave, unix.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		return fail("open slave", err)
+	}
+	unix.Close(sfd)
+	_ = os.Remove(link)
+	if err := os.Symlink(slave, link); err != nil {
+		return fail("link", err)
+	}
+	return &pty{master: os.NewFile(uintptr(fd), "ptmx"), link: link}, nil
+}
+
+// WaitOpened returns once a program has the slave open: until then the master polls as
+// hung up, and anything written would be flushed by the agent's open anyway.
+func (p *pty) WaitOpened(ctx context.Context) error {
+	fds := []unix.PollFd{{Fd: int32(p.master.Fd()), Events: unix.POLLOUT}}
+	for {
+		fds[0].Revents = 0
+		if _, err := unix.Poll(fds, 100); err != nil && err != unix.EINTR {
+			return fmt.Errorf("poll pty: %w", err)
+		}
+		if fds[0].Revents&unix.POLLHUP == 0 {
+			// The agent flushes its input right after opening: give it that moment.
+			if !backoff.Sleep(ctx, 200*time.Millisecond) {
+				return ctx.Err()
+			}
+			return nil
+		}
+		if !backoff.Sleep(ctx, 50*time.Millisecond) {
+			return ctx.Err()
+		}
+	}
+}
+
+func (p *pty) Write(b []byte) (int, error) { return p.master.Write(b) }
+
+// Close closes the master (the agent reads a hangup) and removes the link.
+func (p *pty) Close() error {
+	_ = os.Remove(p.link)
+	return p.master.Close()
+}
