@@ -70,17 +70,32 @@ func (f *Framer) index(p []byte) int {
 		return bytes.IndexByte(p, '\n')
 	case TermSuffix:
 		return bytes.IndexByte(p, f.suffix)
-	case TermIdle:
-		return -1
-	default:
-		return bytes.IndexAny(p, "\r\n")
 	}
+	return -1 // TermIdle; TermAny is handled by Feed
 }
 
 // Feed consumes p and calls emit for every frame it completes.
 func (f *Framer) Feed(p []byte, emit FrameFunc) {
+	// For TermAny, lf caches the position of the next LF in p (-1: none left, -2: not
+	// searched yet), so the search for CR before it stays linear even on hostile input
+	// such as a chunk of CR-separated one-byte lines. Two memchr scans beat IndexAny.
+	lf := -2
 	for len(p) > 0 {
-		i := f.index(p)
+		var i int
+		if f.term == TermAny {
+			if lf == -2 {
+				lf = bytes.IndexByte(p, '\n')
+			}
+			end := len(p)
+			if lf >= 0 {
+				end = lf
+			}
+			if i = bytes.IndexByte(p[:end], '\r'); i < 0 {
+				i = lf
+			}
+		} else {
+			i = f.index(p)
+		}
 		if i < 0 {
 			f.add(p, emit)
 			return
@@ -88,6 +103,11 @@ func (f *Framer) Feed(p []byte, emit FrameFunc) {
 		f.add(p[:i], emit)
 		f.end(emit)
 		p = p[i+1:]
+		if lf >= 0 {
+			if lf -= i + 1; lf < 0 {
+				lf = -2 // the LF itself was consumed
+			}
+		}
 	}
 }
 

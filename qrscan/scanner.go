@@ -354,7 +354,9 @@ func (ss *session) frame(data []byte, st FrameStatus) {
 	select {
 	case s.out <- scan:
 		s.stats.scans.Add(1)
-		s.log.Debug("scan", "code", scan.Code, "class", string(scan.Class))
+		if s.log.Enabled(context.Background(), slog.LevelDebug) { // spare the flood path the argument boxing
+			s.log.Debug("scan", "code", scan.Code, "class", string(scan.Class))
+		}
 	default:
 		s.reject(ReasonBusy, len(code), now)
 	}
