@@ -1,6 +1,13 @@
 package qrscan
 
-import "github.com/sscagent/sscagent/prompt"
+import (
+	"errors"
+	"os"
+
+	"github.com/sscagent/sscagent/prompt"
+	"github.com/sscagent/sscagent/qrscan/hid"
+	"github.com/sscagent/sscagent/qrscan/serial"
+)
 
 // Prompt codes of the QR scanners (range 3xxxxx).
 const (
@@ -37,6 +44,18 @@ func PromptFor(r Reason) prompt.Code {
 	default:
 		return CodeUnreadable
 	}
+}
+
+// StatusPrompt returns the prompt code for a scanner that is not connected, from the
+// error its Status carries: device busy, no permission, or simply unavailable.
+func StatusPrompt(err error) prompt.Code {
+	switch {
+	case errors.Is(err, serial.ErrBusy), errors.Is(err, hid.ErrBusy):
+		return CodeDeviceBusy
+	case errors.Is(err, os.ErrPermission):
+		return CodeNoPermission
+	}
+	return CodeScannerOffline
 }
 
 func init() {

@@ -177,7 +177,6 @@ func (s *Scanner) Run(ctx context.Context) error {
 		s.stats.setErr(err)
 		s.status(false, err)
 		if errors.Is(err, ErrEnded) {
-			s.log.Info("scanner input ended")
 			return err
 		}
 		s.log.Warn("scanner disconnected, reopening", "err", err)

@@ -12,6 +12,9 @@ import (
 // reopens with backoff; Find locates the device again under its new event number.
 var ErrRemoved = errors.New("hid: input device removed")
 
+// ErrBusy means another program holds the device exclusively.
+var ErrBusy = errors.New("hid: input device grabbed by another program")
+
 // ErrUnsupported is returned by Open where evdev does not exist (every OS but Linux).
 var ErrUnsupported = errors.New("hid: keyboard-wedge scanners need Linux evdev; use the scanner's serial (USB CDC) mode")
 

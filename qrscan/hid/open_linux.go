@@ -1,6 +1,7 @@
 package hid
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -25,7 +26,10 @@ func Open(c Config, r Roots) (*Device, error) {
 	if c.Grab == GrabExclusive {
 		if err := grab(f); err != nil {
 			f.Close()
-			return nil, fmt.Errorf("hid: grab %s: %w (another program holds it exclusively)", p, err)
+			if errors.Is(err, unix.EBUSY) {
+				return nil, fmt.Errorf("%w: %s", ErrBusy, p)
+			}
+			return nil, fmt.Errorf("hid: grab %s: %w", p, err)
 		}
 	}
 	return NewDevice(f, p), nil

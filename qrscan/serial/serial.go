@@ -18,6 +18,7 @@ package serial
 import (
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"slices"
 
@@ -209,17 +210,21 @@ func (p *Port) Pause(hold bool) error {
 // Close releases the port and unblocks a pending Read.
 func (p *Port) Close() error { return p.p.Close() }
 
-// describe turns the library's errors, whose Error() can be empty-worded, into ours.
+// ErrBusy means another program has the port open.
+var ErrBusy = errors.New("serial: port busy (another program has it open)")
+
+// describe turns the library's errors into ours: busy is ErrBusy, permission problems
+// match os.ErrPermission, a missing port matches os.ErrNotExist.
 func describe(err error) error {
 	var pe *serial.PortError
 	if errors.As(err, &pe) {
 		switch pe.Code() {
-		case serial.PortNotFound:
-			return fmt.Errorf("not found: %w", err)
-		case serial.PermissionDenied:
-			return fmt.Errorf("permission denied (is the agent in the dialout group?): %w", err)
 		case serial.PortBusy:
-			return fmt.Errorf("busy (another program has it open): %w", err)
+			return ErrBusy
+		case serial.PermissionDenied:
+			return fmt.Errorf("%w (is the agent in the dialout group?)", os.ErrPermission)
+		case serial.PortNotFound:
+			return fmt.Errorf("%w: %v", os.ErrNotExist, err)
 		}
 	}
 	return err
