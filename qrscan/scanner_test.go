@@ -96,20 +96,26 @@ func start(t *testing.T, c qrscan.Config, o qrscan.Options) *harness {
 	return h
 }
 
-// waitStatus waits for a status change to connected (up) or disconnected.
-func (h *harness) waitStatus(up bool) qrscan.Status {
+// await receives from ch until match accepts a value, failing after wait.
+func await[T any](h *harness, ch <-chan T, what string, match func(T) bool) T {
 	h.t.Helper()
 	timeout := time.After(wait)
 	for {
 		select {
-		case s := <-h.status:
-			if s.Connected == up {
-				return s
+		case v := <-ch:
+			if match(v) {
+				return v
 			}
 		case <-timeout:
-			h.t.Fatalf("no status connected=%v within %s; stats %+v", up, wait, h.s.Stats())
+			h.t.Fatalf("no %s within %s; stats %+v", what, wait, h.s.Stats())
 		}
 	}
+}
+
+// waitStatus waits for a status change to connected (up) or disconnected.
+func (h *harness) waitStatus(up bool) qrscan.Status {
+	h.t.Helper()
+	return await(h, h.status, fmt.Sprintf("status connected=%v", up), func(s qrscan.Status) bool { return s.Connected == up })
 }
 
 // next returns the next scan.
@@ -127,17 +133,7 @@ func (h *harness) next() qrscan.Scan {
 // waitReject waits for a rejection for reason r.
 func (h *harness) waitReject(r qrscan.Reason) {
 	h.t.Helper()
-	timeout := time.After(wait)
-	for {
-		select {
-		case got := <-h.reject:
-			if got.Reason == r {
-				return
-			}
-		case <-timeout:
-			h.t.Fatalf("no %s rejection within %s; stats %+v", r, wait, h.s.Stats())
-		}
-	}
+	await(h, h.reject, r.String()+" rejection", func(got qrscan.Reject) bool { return got.Reason == r })
 }
 
 // expect reads scans and checks their codes in order.

@@ -9,6 +9,10 @@ import (
 	"github.com/sscagent/sscagent/config"
 )
 
+func init() {
+	register("config", "check a configuration file: config check --config FILE", cmdConfig)
+}
+
 func cmdConfig(args []string, out, errOut io.Writer) int {
 	if len(args) == 0 || args[0] != "check" {
 		fmt.Fprintln(errOut, "Usage: sscagent config check --config FILE")

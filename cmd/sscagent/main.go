@@ -25,15 +25,19 @@ type command struct {
 	run     func(args []string, out, errOut io.Writer) int
 }
 
-func commands() map[string]command {
-	return map[string]command{
-		"run":     {"run the agent in the foreground (or under the service manager)", cmdRun},
-		"config":  {"check a configuration file: config check --config FILE", cmdConfig},
-		"service": {"install|uninstall|start|stop|restart|status the system service", cmdService},
-		"version": {"print version, commit and Go version", cmdVersion},
-		"qr":      {"check a QR scanner: qr listen --config FILE [--serial PATH] [--count N] [--json]", cmdQR},
+// registry holds every subcommand. Each command's file registers it from init, so adding
+// a command touches only its own file.
+var registry = map[string]command{}
+
+// register adds a subcommand; it panics on a duplicate name (a programming error).
+func register(name, summary string, run func(args []string, out, errOut io.Writer) int) {
+	if _, dup := registry[name]; dup {
+		panic("sscagent: command " + name + " registered twice")
 	}
+	registry[name] = command{summary, run}
 }
+
+func commands() map[string]command { return registry }
 
 func main() {
 	os.Exit(dispatch(os.Args[1:], os.Stdout, os.Stderr))

@@ -19,6 +19,10 @@ import (
 
 const qrUsage = "qr listen --config FILE [--serial PATH | --stdin] [--scanner NAME] [--count N] [--json]"
 
+func init() {
+	register("qr", "check a QR scanner: qr listen --config FILE [--serial PATH] [--count N] [--json]", cmdQR)
+}
+
 // cmdQR is "sscagent qr listen": installers check a scanner by scanning a few codes. Each
 // scan is printed with its source and class; the code itself only as length and
 // fingerprint (it is a secret).

@@ -15,6 +15,10 @@ import (
 	"github.com/sscagent/sscagent/sysservice"
 )
 
+func init() {
+	register("run", "run the agent in the foreground (or under the service manager)", cmdRun)
+}
+
 func cmdRun(args []string, out, errOut io.Writer) int {
 	fs := newFlags("run", "run --config FILE [--service]", errOut)
 	path := fs.String("config", defaultConfigPath(), "configuration file")

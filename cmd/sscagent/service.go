@@ -9,6 +9,10 @@ import (
 	"github.com/sscagent/sscagent/sysservice"
 )
 
+func init() {
+	register("service", "install|uninstall|start|stop|restart|status the system service", cmdService)
+}
+
 func cmdService(args []string, out, errOut io.Writer) int {
 	syn := "service install|uninstall|start|stop|restart|status --config FILE [--user NAME]"
 	if len(args) == 0 || (!slices.Contains(sysservice.Actions, args[0]) && args[0] != "status") {

@@ -8,6 +8,10 @@ import (
 	"github.com/sscagent/sscagent/version"
 )
 
+func init() {
+	register("version", "print version, commit and Go version", cmdVersion)
+}
+
 func cmdVersion(args []string, out, errOut io.Writer) int {
 	fs := newFlags("version", "version [--json]", errOut)
 	asJSON := fs.Bool("json", false, "print as JSON")

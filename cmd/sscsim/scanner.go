@@ -31,6 +31,10 @@ standard input) followed by the terminator, as a scanner in serial/CDC mode does
 
 Flags:`
 
+func init() {
+	register("scanner", "virtual serial QR scanner on a port or a new pty", cmdScanner)
+}
+
 // cmdScanner is "sscsim scanner": a virtual scanner for the demo and for manual tests of
 // framing, de-duplication and hostile input.
 func cmdScanner(args []string, out, errOut io.Writer) int {

@@ -1,0 +1,83 @@
+// Package labtest gives tests the real external parts they run against: which system
+// tools are installed, free loopback ports, and (in the files of this package) the
+// services started for one test: pcscd with the vpcd virtual reader, mosquitto, socat
+// pty pairs. Every service is private to the test that starts it and stopped when the
+// test ends, so packages can run in parallel.
+//
+// A test that needs a missing tool is skipped on a developer machine, but fails when the
+// CI environment variable is set: CI installs every tool (.ci/run), so a skip there would
+// hide a test that did not run.
+package labtest
+
+import (
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"testing"
+)
+
+// InCI reports whether the tests run under CI (the CI environment variable is set and
+// not "false"), where every lab tool must be present.
+func InCI() bool {
+	v := os.Getenv("CI")
+	return v != "" && v != "false" && v != "0"
+}
+
+// Require skips t (or fails it under CI) unless every named command is on PATH.
+func Require(t testing.TB, commands ...string) {
+	t.Helper()
+	for _, c := range commands {
+		if _, err := exec.LookPath(c); err != nil {
+			Unavailable(t, c+" is not installed (.ci/run installs it)")
+		}
+	}
+}
+
+// Unavailable skips t with reason, or fails it under CI.
+func Unavailable(t testing.TB, reason string) {
+	t.Helper()
+	if InCI() {
+		t.Fatal("lab part unavailable under CI: " + reason)
+	}
+	t.Skip(reason)
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago. A service started
+// on it can still lose a race with another process; starters retry on a new port.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// FreePorts returns n consecutive free TCP ports on 127.0.0.1 (vpcd listens on a base
+// port plus the slot number). It returns the first.
+func FreePorts(t testing.TB, n int) int {
+	t.Helper()
+	for try := 0; try < 50; try++ {
+		base := FreePort(t)
+		ok := true
+		var ls []net.Listener
+		for i := 0; i < n && ok; i++ {
+			l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(base+i))
+			if err != nil {
+				ok = false
+				break
+			}
+			ls = append(ls, l)
+		}
+		for _, l := range ls {
+			l.Close()
+		}
+		if ok {
+			return base
+		}
+	}
+	t.Fatalf("no %d consecutive free ports", n)
+	return 0
+}
