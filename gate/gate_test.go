@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/sscagent/sscagent/config"
+	"github.com/sscagent/sscagent/labtest"
 )
 
 func TestHTTPHookOnceNoRetry(t *testing.T) {
@@ -72,32 +72,9 @@ func TestHTTPHookTimeout(t *testing.T) {
 // TestSerialRelay pulses a relay on one end of a real socat pty pair and reads the
 // command and release bytes on the other end.
 func TestSerialRelay(t *testing.T) {
-	if _, err := exec.LookPath("socat"); err != nil {
-		t.Skip("socat not installed (.ci/run installs it)")
-	}
-	dir := t.TempDir()
-	a, b := filepath.Join(dir, "relay"), filepath.Join(dir, "board")
-	cmd := exec.Command("socat", "pty,raw,echo=0,link="+a, "pty,raw,echo=0,link="+b)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		_, ea := os.Stat(a)
-		_, eb := os.Stat(b)
-		if ea == nil && eb == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("socat ptys did not appear")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	board, err := os.OpenFile(b, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pair := labtest.NewPair(t)
+	a := pair.Agent
+	board := pair.Open()
 	defer board.Close()
 	c := DefaultConfig()
 	c.Kind = KindSerial
@@ -119,7 +96,7 @@ func TestSerialRelay(t *testing.T) {
 	if got := strings.ToUpper(hex.EncodeToString(buf)); got != "A00101A2A00100A1" {
 		t.Fatalf("board received %s", got)
 	}
-	c.Serial.Port = filepath.Join(dir, "absent")
+	c.Serial.Port = filepath.Join(t.TempDir(), "absent")
 	o, _ = New(c)
 	if err := o.Open(context.Background(), Trigger{}); !errors.Is(err, ErrGate) {
 		t.Fatalf("absent port: %v", err)

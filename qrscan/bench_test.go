@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sscagent/sscagent/qrscan/qrscantest"
+	"github.com/sscagent/sscagent/labtest"
 	"github.com/sscagent/sscagent/qrscan/serial"
 )
 
@@ -90,7 +90,7 @@ func BenchmarkPipeline(b *testing.B) {
 // BenchmarkPtyFlood measures frames per second end to end through a real socat pty pair
 // and the serial layer (the rate limit drops the codes; the framing still sees them all).
 func BenchmarkPtyFlood(b *testing.B) {
-	p := qrscantest.NewPair(b)
+	p := labtest.NewPair(b)
 	out := make(chan Scan, 64)
 	counted := make(chan struct{}, 1)
 	const perOp = 10000

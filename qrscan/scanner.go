@@ -350,13 +350,15 @@ func (ss *session) frame(data []byte, st FrameStatus) {
 		Source: s.cfg.Name,
 		Time:   now,
 	}
+	// Count before sending, so a consumer that has the scan also sees it counted.
+	s.stats.scans.Add(1)
 	select {
 	case s.out <- scan:
-		s.stats.scans.Add(1)
 		if s.log.Enabled(context.Background(), slog.LevelDebug) { // spare the flood path the argument boxing
 			s.log.Debug("scan", "code", scan.Code, "class", string(scan.Class))
 		}
 	default:
+		s.stats.scans.Add(^uint64(0)) // not delivered after all
 		s.reject(ReasonBusy, len(code), now)
 	}
 	ss.flow()

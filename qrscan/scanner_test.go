@@ -17,9 +17,9 @@ import (
 	"time"
 
 	"github.com/sscagent/sscagent/config"
+	"github.com/sscagent/sscagent/labtest"
 	"github.com/sscagent/sscagent/qrscan"
 	"github.com/sscagent/sscagent/qrscan/hid"
-	"github.com/sscagent/sscagent/qrscan/qrscantest"
 	"github.com/sscagent/sscagent/qrscan/serial"
 )
 
@@ -155,20 +155,20 @@ func serialConfig(port string) qrscan.Config {
 func TestSerialTerminators(t *testing.T) {
 	cases := []struct {
 		framing qrscan.Framing
-		send    func(p *qrscantest.Pair, code string)
+		send    func(p *labtest.Pair, code string)
 	}{
-		{qrscan.Framing{Terminator: qrscan.TermAny}, func(p *qrscantest.Pair, c string) { p.Write([]byte(c + "\r\n")) }},
-		{qrscan.Framing{Terminator: qrscan.TermCR}, func(p *qrscantest.Pair, c string) { p.Write([]byte(c + "\r")) }},
-		{qrscan.Framing{Terminator: qrscan.TermLF}, func(p *qrscantest.Pair, c string) { p.Write([]byte(c + "\n")) }},
-		{qrscan.Framing{Terminator: qrscan.TermCRLF}, func(p *qrscantest.Pair, c string) { p.Write([]byte(c + "\r\n")) }},
+		{qrscan.Framing{Terminator: qrscan.TermAny}, func(p *labtest.Pair, c string) { p.Write([]byte(c + "\r\n")) }},
+		{qrscan.Framing{Terminator: qrscan.TermCR}, func(p *labtest.Pair, c string) { p.Write([]byte(c + "\r")) }},
+		{qrscan.Framing{Terminator: qrscan.TermLF}, func(p *labtest.Pair, c string) { p.Write([]byte(c + "\n")) }},
+		{qrscan.Framing{Terminator: qrscan.TermCRLF}, func(p *labtest.Pair, c string) { p.Write([]byte(c + "\r\n")) }},
 		{qrscan.Framing{Terminator: qrscan.TermSuffix, SuffixByte: "03", StripPrefix: "\x02"},
-			func(p *qrscantest.Pair, c string) { p.Write([]byte("\x02" + c + "\x03")) }},
+			func(p *labtest.Pair, c string) { p.Write([]byte("\x02" + c + "\x03")) }},
 		{qrscan.Framing{Terminator: qrscan.TermIdle, IdleGap: config.Duration(50 * time.Millisecond)},
-			func(p *qrscantest.Pair, c string) { p.Write([]byte(c)) }},
+			func(p *labtest.Pair, c string) { p.Write([]byte(c)) }},
 	}
 	for _, tc := range cases {
 		t.Run(string(tc.framing.Terminator), func(t *testing.T) {
-			p := qrscantest.NewPair(t)
+			p := labtest.NewPair(t)
 			c := serialConfig(p.Agent)
 			c.Framing = tc.framing
 			h := start(t, c, qrscan.Options{})
@@ -216,7 +216,7 @@ func TestSerialTerminators(t *testing.T) {
 // TestSerialReplug closes the pty pair (the scanner is unplugged), recreates it on the
 // same links and checks that the scanner reconnects and reads again.
 func TestSerialReplug(t *testing.T) {
-	p := qrscantest.NewPair(t)
+	p := labtest.NewPair(t)
 	h := start(t, serialConfig(p.Agent), qrscan.Options{})
 	p.Write([]byte("BEFORE-REPLUG-0001\r\n"))
 	h.expect("BEFORE-REPLUG-0001")
@@ -241,7 +241,7 @@ func TestSerialReplug(t *testing.T) {
 // random binary noise, then a good code: the good code arrives, the rest is counted, the
 // scanner stays connected, and no rejected content reaches the log.
 func TestSerialHostileInput(t *testing.T) {
-	p := qrscantest.NewPair(t)
+	p := labtest.NewPair(t)
 	var logBuf syncBuffer
 	log := slog.New(slog.NewTextHandler(&logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	c := serialConfig(p.Agent)
@@ -290,7 +290,7 @@ func TestSerialHostileInput(t *testing.T) {
 // 10 000 lines a second): the rate limit lets the burst through, counts the rest, and the
 // scanner keeps working.
 func TestSerialFlood(t *testing.T) {
-	p := qrscantest.NewPair(t)
+	p := labtest.NewPair(t)
 	clk := &clock{t: time.Unix(1_700_000_000, 0)}
 	c := serialConfig(p.Agent)
 	c.Limits.RatePerSecond = 5
@@ -340,7 +340,7 @@ func TestSerialFlood(t *testing.T) {
 // TestXonXoffFlowControl fills a one-slot queue: the scanner sends XOFF to the device,
 // and XON once the queue is drained.
 func TestXonXoffFlowControl(t *testing.T) {
-	p := qrscantest.NewPair(t)
+	p := labtest.NewPair(t)
 	f := p.Open()
 	defer f.Close()
 	c := serialConfig(p.Agent)
@@ -412,7 +412,7 @@ func TestFiniteSourceEnds(t *testing.T) {
 
 // TestScanNeverPrintsCode checks every way a Scan can be printed.
 func TestScanNeverPrintsCode(t *testing.T) {
-	p := qrscantest.NewPair(t)
+	p := labtest.NewPair(t)
 	h := start(t, serialConfig(p.Agent), qrscan.Options{})
 	const code = "TOP-SECRET-ESSC-CODE-123456"
 	p.Write([]byte(code + "\n"))

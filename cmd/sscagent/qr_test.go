@@ -8,15 +8,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sscagent/sscagent/qrscan/qrscantest"
+	"github.com/sscagent/sscagent/labtest"
 )
 
 // TestQRListenSerial checks "sscagent qr listen --serial PTY --count 2 --json" against a
 // real pty pair: two scans printed masked with source and class, bad input counted.
 func TestQRListenSerial(t *testing.T) {
-	p := qrscantest.NewPair(t)
+	p := labtest.NewPair(t)
 	var out bytes.Buffer
-	errOut := &qrscantest.Output{}
+	errOut := &labtest.Output{}
 	rc := make(chan int, 1)
 	go func() {
 		rc <- dispatch([]string{"qr", "listen", "--config", filepath.Join(t.TempDir(), "none.yaml"),

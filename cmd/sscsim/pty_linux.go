@@ -14,6 +14,7 @@ import (
 // pty is the master side of a pseudo-terminal whose slave is reachable through a link.
 type pty struct {
 	master *os.File
+	slave  string // /dev/pts/N
 	link   string
 }
 
@@ -58,7 +59,7 @@ func newPty(link string) (*pty, error) {
 	if err := os.Symlink(slave, link); err != nil {
 		return fail("link", err)
 	}
-	return &pty{master: os.NewFile(uintptr(fd), "ptmx"), link: link}, nil
+	return &pty{master: os.NewFile(uintptr(fd), "ptmx"), slave: slave, link: link}, nil
 }
 
 // WaitOpened returns once a program has the slave open: until then the master polls as
@@ -85,8 +86,39 @@ func (p *pty) WaitOpened(ctx context.Context) error {
 
 func (p *pty) Write(b []byte) (int, error) { return p.master.Write(b) }
 
-// Close closes the master (the agent reads a hangup) and removes the link.
+// drainLimit bounds how long Close waits for the agent to read what was sent.
+const drainLimit = 2 * time.Second
+
+// Close waits (up to drainLimit) until the agent has read everything written, since a
+// master that closes discards the slave's unread input, then closes the master (the agent
+// reads a hangup) and removes the link.
 func (p *pty) Close() error {
+	p.drain()
 	_ = os.Remove(p.link)
 	return p.master.Close()
+}
+
+// drain polls the slave's input queue until it has stayed empty for a moment (written
+// bytes pass through the tty's flip buffer before the queue counts them) or drainLimit
+// passes.
+func (p *pty) drain() {
+	fd, err := unix.Open(p.slave, unix.O_RDWR|unix.O_NOCTTY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return // the slave is gone: nothing left to wait for
+	}
+	defer unix.Close(fd)
+	deadline := time.Now().Add(drainLimit)
+	empty := 0
+	for empty < 10 && time.Now().Before(deadline) {
+		n, err := unix.IoctlGetInt(fd, unix.TIOCINQ)
+		if err != nil {
+			return
+		}
+		if n == 0 {
+			empty++
+		} else {
+			empty = 0
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

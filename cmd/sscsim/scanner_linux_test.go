@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sscagent/sscagent/qrscan/qrscantest"
+	"github.com/sscagent/sscagent/labtest"
 	"github.com/sscagent/sscagent/qrscan/serial"
 )
 
@@ -15,7 +15,7 @@ import (
 // its prefix and terminator, repeated as asked.
 func TestVirtualScannerPty(t *testing.T) {
 	link := filepath.Join(t.TempDir(), "qr")
-	var out, errOut qrscantest.Output
+	var out, errOut labtest.Output
 	rc := make(chan int, 1)
 	go func() {
 		rc <- cmdScanner([]string{"--pty", link, "--terminator", "03", "--prefix", "\x02", "--repeat", "2",

@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/sscagent/sscagent/qrscan/qrscantest"
+	"github.com/sscagent/sscagent/labtest"
 	"github.com/sscagent/sscagent/qrscan/serial"
 )
 
@@ -23,7 +23,7 @@ func TestOpenMissingPort(t *testing.T) {
 // queued writes s to the simulator end and waits until it sits unread in the agent end's
 // input queue (socat forwards asynchronously). It returns the fd it watched with, to be
 // closed after the port is opened (closing a tty's last fd discards its input).
-func queued(t *testing.T, p *qrscantest.Pair, s string) int {
+func queued(t *testing.T, p *labtest.Pair, s string) int {
 	t.Helper()
 	fd, err := unix.Open(p.Agent, unix.O_RDONLY|unix.O_NOCTTY|unix.O_NONBLOCK, 0)
 	if err != nil {
@@ -49,7 +49,7 @@ func queued(t *testing.T, p *qrscantest.Pair, s string) int {
 // TestOpenPtyEveryMode opens a real pty with each parity and stop-bit setting, reads a
 // line, flushes what was sent before the open, and reports the hangup as ErrClosed.
 func TestOpenPtyEveryMode(t *testing.T) {
-	p := qrscantest.NewPair(t)
+	p := labtest.NewPair(t)
 	for _, c := range []serial.Config{
 		{Baud: 9600},
 		{Baud: 115200, DataBits: 7, Parity: serial.ParityEven, StopBits: 2},

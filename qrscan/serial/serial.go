@@ -21,6 +21,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"syscall"
 
 	"go.bug.st/serial"
 
@@ -172,12 +173,13 @@ func Open(c Config) (*Port, error) {
 	return port, nil
 }
 
-// Read reads what the scanner sent. A vanished port is ErrClosed.
+// Read reads what the scanner sent. A vanished port is ErrClosed: the library reports
+// most as PortClosed, but a tty whose other side hung up can also fail a read with EIO.
 func (p *Port) Read(b []byte) (int, error) {
 	n, err := p.p.Read(b)
 	if err != nil {
 		var pe *serial.PortError
-		if errors.As(err, &pe) && pe.Code() == serial.PortClosed {
+		if errors.As(err, &pe) && pe.Code() == serial.PortClosed || errors.Is(err, syscall.EIO) {
 			return n, fmt.Errorf("%w: %s", ErrClosed, p.name)
 		}
 		return n, fmt.Errorf("serial: read %s: %w", p.name, err)

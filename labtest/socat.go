@@ -1,7 +1,4 @@
-// Package qrscantest provides real serial lines for scanner tests: a socat pseudo-terminal
-// pair whose one end the agent opens as a scanner port while the test writes codes into
-// the other, and which can be torn down and recreated to simulate a USB replug.
-package qrscantest
+package labtest
 
 import (
 	"bufio"
@@ -14,8 +11,10 @@ import (
 	"time"
 )
 
-// Pair is a running socat pty pair: Agent is the link the scanner opens, Sim the link the
-// test writes to. Both are symlinks to /dev/pts/N and vanish when socat stops.
+// Pair is a running socat pseudo-terminal pair, a real serial line for tests: Agent is the
+// link the agent opens (a scanner or relay port), Sim the link the test writes to or reads
+// from. It can be torn down and recreated to simulate a USB replug. Both links point to
+// /dev/pts/N and vanish when socat stops.
 type Pair struct {
 	Agent string
 	Sim   string
@@ -25,13 +24,11 @@ type Pair struct {
 }
 
 // NewPair starts socat on links in a private temporary directory and waits until it
-// reports its data transfer loop. It skips the test when socat is not installed and
+// reports its data transfer loop. Without socat it skips the test (fails it under CI); it
 // stops socat when the test ends.
 func NewPair(t testing.TB) *Pair {
 	t.Helper()
-	if _, err := exec.LookPath("socat"); err != nil {
-		t.Skip("socat is not installed (apt-get install socat; .ci/run installs it)")
-	}
+	Require(t, "socat")
 	dir := t.TempDir()
 	p := &Pair{Agent: filepath.Join(dir, "qr-agent"), Sim: filepath.Join(dir, "qr-sim"), t: t}
 	p.Start()

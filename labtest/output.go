@@ -1,4 +1,4 @@
-package qrscantest
+package labtest
 
 import (
 	"bytes"
