@@ -5,6 +5,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null)
 LDFLAGS := -X $(MODULE)/version.Version=$(VERSION) -X $(MODULE)/version.Commit=$(COMMIT)
 FUZZTIME ?= 10s
+TEST_FUZZTIME ?= 4s
 
 .PHONY: help build test lint cover fuzz demo clean
 
@@ -14,9 +15,10 @@ help: ## list targets
 build: ## build bin/sscagent and bin/sscsim
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/ ./cmd/...
 
-test: ## vet, then every test of every package with the race detector
+test: ## vet, every test of every package with the race detector, then each fuzz target briefly
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 30m ./...
+	$(MAKE) --no-print-directory fuzz FUZZTIME=$(TEST_FUZZTIME)
 
 lint: ## gofmt check, go vet, staticcheck when it can be installed
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
@@ -29,12 +31,14 @@ cover: ## test with coverage; writes cover.out and prints the total
 	$(GO) test -count=1 -coverprofile=cover.out ./...
 	$(GO) tool cover -func=cover.out | tail -1
 
-fuzz: ## run every fuzz target for FUZZTIME each
-	@for pkg in $$($(GO) list ./...); do \
-		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
-			echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
-		done; \
-	done
+fuzz: ## run every fuzz target for FUZZTIME each (default 10s)
+	@$(GO) test -list '^Fuzz' ./... | \
+		awk '/^Fuzz/ {f[n++] = $$1} /^(ok|\?) / {for (i = 0; i < n; i++) print $$2, f[i]; n = 0}' | \
+		while read -r pkg f; do \
+			echo "fuzz $$pkg $$f"; \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg >/tmp/sscagent-fuzz.log 2>&1 || \
+				{ cat /tmp/sscagent-fuzz.log; exit 1; }; \
+		done
 
 demo: ## run the agent on the example configuration, state in ./.demo
 	$(GO) run ./cmd/sscagent run --config packaging/sscagent.example.yaml --state-dir .demo
