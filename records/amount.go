@@ -1,0 +1,137 @@
+package records
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Amount is a sum of money in fen (分, 0.01 yuan), held exactly. The standard's amounts
+// are yuan with two decimals (支付金额 n..12,2, 发放金额 n..9,2); an Amount never goes
+// through floating point.
+type Amount int64
+
+// MaxAmount is the largest amount the standard's widest format (n..12,2) can carry:
+// 999 999 999.99 yuan.
+const MaxAmount Amount = 99_999_999_999
+
+// ParseAmount parses a non-negative amount in yuan written as decimal text: digits, an
+// optional decimal point with digits after it, an optional leading "+". At most two
+// decimals carry value (further decimals must be zeros: nothing is rounded); no sign
+// other than "+", no exponent, no grouping, at most MaxAmount.
+func ParseAmount(s string) (Amount, error) {
+	neg, v, err := parseFixed(s, 2, false, 9)
+	if err != nil {
+		return 0, err
+	}
+	if neg {
+		return 0, errors.New("must not be negative")
+	}
+	return Amount(v), nil
+}
+
+// String formats a as yuan with exactly two decimals: "798.86", "0.05", "-1.00".
+func (a Amount) String() string {
+	v := int64(a)
+	sign := ""
+	if v < 0 {
+		sign = "-"
+		v = -v // MaxAmount is far from the int64 limit; -MinInt64 cannot be produced by ParseAmount
+	}
+	return fmt.Sprintf("%s%d.%02d", sign, v/100, v%100)
+}
+
+// amount returns the check of an amount field whose format allows intDigits digits
+// before the decimal point (n..12,2: 9; n..9,2: 6). The amount must be above zero.
+func amount(format string, intDigits int) func(string) (string, error) {
+	return func(s string) (string, error) {
+		neg, v, err := parseFixed(s, 2, false, intDigits)
+		if err != nil {
+			return "", err
+		}
+		if neg {
+			return "", errors.New("must not be negative: " + quote(s))
+		}
+		if v == 0 {
+			return "", errors.New("must be greater than zero")
+		}
+		return Amount(v).String(), nil
+	}
+}
+
+// coordinate returns the check of a longitude (limit 180) or latitude (limit 90): a
+// signed decimal with four decimals. More decimals are rounded half away from zero to
+// four, as the standard's "小数点后保留4位数字" asks; the canonical form has exactly
+// four ("108.5000", "-33.8688", "0.0000").
+func coordinate(limit int64) func(string) (string, error) {
+	return func(s string) (string, error) {
+		neg, v, err := parseFixed(s, 4, true, 3)
+		if err != nil {
+			return "", err
+		}
+		if v > limit*10000 {
+			return "", fmt.Errorf("%s is outside -%d..%d", quote(s), limit, limit)
+		}
+		sign := ""
+		if neg && v != 0 {
+			sign = "-"
+		}
+		return fmt.Sprintf("%s%d.%04d", sign, v/10000, v%10000), nil
+	}
+}
+
+// parseFixed parses decimal text exactly into an integer count of 10^-scale units:
+// [+|-]digits[.digits]. Leading zeros and surrounding nothing else are allowed. With
+// round, decimals beyond scale are rounded half away from zero; without it they must be
+// zeros. intDigits bounds the significant digits before the point.
+func parseFixed(s string, scale int, round bool, intDigits int) (neg bool, v int64, err error) {
+	orig := s
+	if s == "" {
+		return false, 0, errors.New("empty number")
+	}
+	switch s[0] {
+	case '+':
+		s = s[1:]
+	case '-':
+		neg = true
+		s = s[1:]
+	}
+	ip, fp, hasPoint := strings.Cut(s, ".")
+	if ip == "" || !allDigits(ip) || (hasPoint && (fp == "" || !allDigits(fp))) {
+		if strings.ContainsAny(s, "eE") && !strings.ContainsFunc(s, func(r rune) bool {
+			return !(r >= '0' && r <= '9' || r == '.' || r == 'e' || r == 'E' || r == '+' || r == '-')
+		}) {
+			return false, 0, errors.New("exponent notation is not accepted: " + quote(orig) + "; write plain decimals such as 798.86")
+		}
+		return false, 0, errors.New("must be a decimal number such as 798.86, got " + quote(orig))
+	}
+	ip = strings.TrimLeft(ip, "0")
+	if len(ip) > intDigits {
+		return false, 0, fmt.Errorf("%s has more than %d digits before the decimal point", quote(orig), intDigits)
+	}
+	var ipv int64
+	if ip != "" {
+		ipv, _ = strconv.ParseInt(ip, 10, 64) // at most intDigits (≤ 9) digits
+	}
+	frac, up := fp, false
+	if len(frac) > scale {
+		extra := frac[scale:]
+		frac = frac[:scale]
+		if !round && strings.Trim(extra, "0") != "" {
+			return false, 0, fmt.Errorf("%s has more than %d decimals", quote(orig), scale)
+		}
+		up = round && extra[0] >= '5'
+	}
+	frac += strings.Repeat("0", scale-len(frac))
+	fv, _ := strconv.ParseInt(frac, 10, 64) // scale digits
+	pow := int64(1)
+	for i := 0; i < scale; i++ {
+		pow *= 10
+	}
+	v = ipv*pow + fv
+	if up {
+		v++
+	}
+	return neg, v, nil
+}

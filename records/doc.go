@@ -1,0 +1,43 @@
+// Package records holds the business records of Appendix C (一卡通应用平台数据共享目录)
+// that every flow ends in and that flow back to the platform (数据回流, 5.4.1):
+//
+//	Kind        type         table  Chinese
+//	credential  *Credential  C.3    办事凭证数据  (card or e-card used as proof of identity)
+//	payment     *Payment     C.4    支付结算数据  (payment or settlement)
+//	benefit     *Benefit     C.5    待遇发放数据  (benefit or subsidy paid to the card)
+//
+// A record is refused at the door, never queued to fail later: Parse decodes strictly
+// and validates every field against its C.2 format, the value ranges of C.4 (tables
+// C.6-C.10), the GB 11643, GB 32100 and GB/T 2260 code rules and the cross-field rules
+// the tables imply, and reports every problem at once in a *ValidationError of
+// FieldErrors {Field, Rule, Reason}.
+//
+// # Canonical form
+//
+// Every value is a string, as spec 8.1.1.1 d requires on the wire. Validation also
+// normalises, losing nothing a reader of the standard would care about:
+//
+//   - surrounding white space is trimmed, and a blank value is an absent one;
+//   - amounts are yuan with exactly two decimals ("798.86"), parsed exactly (never
+//     through float64), above zero, no sign, no exponent;
+//   - coordinates have exactly four decimals ("108.5377"), rounded half away from zero
+//     if more are sent ("保留4位");
+//   - datetimes are "YYYY-MM-DD HH:MM:SS" in Beijing time;
+//   - value-range fields carry the label of the standard's table, whether the code or
+//     the label (with stray spaces, line breaks or full-width forms) was sent;
+//   - the X of an ID number and the letters of a credit code are upper case.
+//
+// Parse returns records in canonical form; Encode turns any valid record into its
+// canonical JSON bytes, which are what the queue stores and the platform receives.
+// Records built in Go are checked with Validate and brought into canonical form with
+// Normalize (or just Encode).
+//
+// # Personal data
+//
+// Field.Personal marks the fields that hold personal data (社会保障号码, 姓名, bank
+// accounts) with their spec 8.3.2 masking rule. Masked returns a copy fit for events,
+// logs and CLI output, and no FieldError.Reason ever repeats a personal value.
+//
+// The package does no I/O and keeps no state; it is safe for concurrent use.
+// docs/records.md documents every field with examples.
+package records
