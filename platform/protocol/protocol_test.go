@@ -152,13 +152,17 @@ func TestSchemeFormats(t *testing.T) {
 			t.Fatalf("%+v: %v", s, err)
 		}
 		for name, f := range map[string]func() error{
-			"other key":  func() error { return s.Verify(other.Public(), msg, sig) },
-			"other msg":  func() error { return s.Verify(k.Public(), []byte("a=1&b=3"), sig) },
-			"other id":   func() error { return Scheme{SignerID: "y", Format: s.Format, Encoding: s.Encoding}.Verify(k.Public(), msg, sig) },
-			"garbage":    func() error { return s.Verify(k.Public(), msg, "!!!") },
-			"empty":      func() error { return s.Verify(k.Public(), msg, "") },
-			"truncated":  func() error { return s.Verify(k.Public(), msg, sig[:len(sig)-4]) },
-			"wrong form": func() error { return Scheme{Format: other2(s.Format), Encoding: s.Encoding}.Verify(k.Public(), msg, sig) },
+			"other key": func() error { return s.Verify(other.Public(), msg, sig) },
+			"other msg": func() error { return s.Verify(k.Public(), []byte("a=1&b=3"), sig) },
+			"other id": func() error {
+				return Scheme{SignerID: "y", Format: s.Format, Encoding: s.Encoding}.Verify(k.Public(), msg, sig)
+			},
+			"garbage":   func() error { return s.Verify(k.Public(), msg, "!!!") },
+			"empty":     func() error { return s.Verify(k.Public(), msg, "") },
+			"truncated": func() error { return s.Verify(k.Public(), msg, sig[:len(sig)-4]) },
+			"wrong form": func() error {
+				return Scheme{Format: other2(s.Format), Encoding: s.Encoding}.Verify(k.Public(), msg, sig)
+			},
 		} {
 			if err := f(); !errors.Is(err, ErrBadSignature) {
 				t.Errorf("%+v %s: %v", s, name, err)
