@@ -22,6 +22,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -81,8 +82,38 @@ func Phone(s string) string {
 	return string(r[:3]) + strings.Repeat("*", len(r)-7) + string(r[len(r)-4:])
 }
 
-// Date masks a document validity or expiry date: the last 4 characters are shown.
-func Date(s string) string { return keep(s, 0, 4) }
+// Date masks a document validity or expiry date: the last 4 digits are shown
+// ("20300421" -> "****0421"). A date written with separators keeps them, since they
+// carry nothing ("2030-04-21" -> "****-04-21", "2030年04月21日" -> "****年04月21日");
+// anything else falls back to the last 4 characters.
+func Date(s string) string {
+	digits := 0
+	for _, r := range s {
+		switch {
+		case r >= '0' && r <= '9':
+			digits++
+		case strings.ContainsRune("-./年月日 ", r):
+		default:
+			return keep(s, 0, 4)
+		}
+	}
+	if digits < 8 {
+		return keep(s, 0, 4)
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	seen := 0
+	for _, r := range s {
+		if r >= '0' && r <= '9' {
+			seen++
+			if seen <= digits-4 {
+				r = star
+			}
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
 
 // Address masks an address, employer or issuing place: the first 6 characters when it
 // is longer than 12, otherwise at most half from the start.
@@ -118,7 +149,30 @@ const (
 	KindSecret
 )
 
-// Apply masks s with the rule for k.
+// String names the rule: "id-number", "name", "bank-card", "phone", "date",
+// "address" or "secret".
+func (k Kind) String() string {
+	switch k {
+	case KindIDNumber:
+		return "id-number"
+	case KindName:
+		return "name"
+	case KindBankCard:
+		return "bank-card"
+	case KindPhone:
+		return "phone"
+	case KindDate:
+		return "date"
+	case KindAddress:
+		return "address"
+	case KindSecret:
+		return "secret"
+	}
+	return "kind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// Apply masks s with the rule for k. Any kind but the six personal-data rules,
+// including the zero Kind, is treated as a secret.
 func (k Kind) Apply(s string) string {
 	switch k {
 	case KindIDNumber:

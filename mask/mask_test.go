@@ -22,6 +22,11 @@ func TestRules(t *testing.T) {
 		{"bank", BankCard("6222021234560888"), "622*********0888"},
 		{"phone", Phone("13312344387"), "133****4387"},
 		{"date", Date("20300421"), "****0421"},
+		{"date dashes", Date("2030-04-21"), "****-04-21"},
+		{"date chinese", Date("2030年04月21日"), "****年04月21日"},
+		{"date range", Date("2020.04.21-2030.04.21"), "****.**.**-****.04.21"},
+		{"date word", Date("长期"), "*期"},
+		{"date short", Date("0421"), "**21"},
 		{"addr long", Address("北京市海淀区中关村大街一号院"), "北京市海淀区********"},
 		{"addr short", Address("北京市海淀区"), "北京市***"},
 		{"empty", IDNumber(""), ""},
@@ -80,7 +85,13 @@ func TestText(t *testing.T) {
 		{"card 6222021234560888", "card 622*********0888"},
 		{"amount 1234.56 seq 42 code [900001]", "amount 1234.56 seq 42 code [900001]"},
 		{"rid 0a1b2c3d4e5f60718293a4b5c6d7e8f9", "rid 0a1b2c3d4e5f60718293a4b5c6d7e8f9"},
-		{"x110105194912310021", "x110105194912310021"},
+		{"x110105194912310021", "x**************0021"},
+		{"ID110105194912314432 card6222021234560888", "ID**************4432 card622*********0888"},
+		{"holder_11010519491231002X_end", "holder_**************002X_end"},
+		{"req a110105194912314432b", "req a110105194912314432b"},
+		{"号码110105194912314432。", "号码**************4432。"},
+		{"old id 110105491231002", "old id ***********1002"},
+		{"20240506123456789012", "20240506123456789012"},
 	} {
 		if got := Text(tc.in); got != tc.want {
 			t.Errorf("Text(%q) = %q, want %q", tc.in, got, tc.want)
@@ -91,15 +102,21 @@ func TestText(t *testing.T) {
 func FuzzText(f *testing.F) {
 	f.Add("holder 11010519491231002X read")
 	f.Add("13312344387")
+	f.Add("ID110105194912314432/0a1b2c3d4e5f60718293a4b5c6d7e8f9")
 	f.Fuzz(func(t *testing.T, s string) {
 		out := Text(s)
 		if len(out) != len(s) {
 			t.Fatalf("length changed: %q -> %q", s, out)
 		}
-		// No bare 18-character ID-shaped run survives.
+		if again := Text(out); again != out {
+			t.Fatalf("not idempotent: %q -> %q -> %q", s, out, again)
+		}
+		// No ID-shaped run (17 digits and a digit or X, not part of a longer digit run)
+		// survives outside a hexadecimal token.
 		for i := 0; i+18 <= len(out); i++ {
-			if (i == 0 || !isAlnum(out[i-1])) && allDigits(out[i:i+17]) &&
-				(i+18 == len(out) || !isAlnum(out[i+18])) && (isDigit(out[i+17]) || out[i+17] == 'X') {
+			if (i == 0 || !isDigit(out[i-1])) && allDigits(out[i:i+17]) &&
+				(i+18 == len(out) || !isDigit(out[i+18])) && (isDigit(out[i+17]) || out[i+17] == 'X') &&
+				!inHexToken(out, i) {
 				t.Fatalf("unmasked ID-shaped run in %q", out)
 			}
 		}
@@ -113,4 +130,28 @@ func allDigits(s string) bool {
 		}
 	}
 	return true
+}
+
+// inHexToken reports whether position i of s lies in an ASCII alphanumeric token that
+// is hexadecimal with a letter.
+func inHexToken(s string, i int) bool {
+	a, b := i, i
+	for a > 0 && isAlnum(s[a-1]) {
+		a--
+	}
+	for b < len(s) && isAlnum(s[b]) {
+		b++
+	}
+	return isHexWord(s[a:b])
+}
+
+func TestKindString(t *testing.T) {
+	for k := KindIDNumber; k <= KindSecret; k++ {
+		if strings.HasPrefix(k.String(), "kind(") {
+			t.Errorf("kind %d has no name", k)
+		}
+	}
+	if Kind(0).String() != "kind(0)" || Kind(0).Apply("x") != Secret("x") {
+		t.Error("zero Kind")
+	}
 }

@@ -6,7 +6,14 @@ import "strings"
 // that looks like personal data: 18-character runs ending in a digit or X as ID numbers,
 // 15-character runs as old ID numbers, 11-digit runs starting with 1 as phones and
 // 16-19 digit runs as bank cards. Other text, including shorter numbers such as amounts,
-// sequence numbers and codes like [900001], is left alone. It never fails.
+// sequence numbers and codes like [900001], is left alone. It never fails and never
+// changes the length of s.
+//
+// A run is masked wherever it stands, also glued to letters ("ID110105194912314432",
+// "card6222021234560888"), with one exception: inside a token of hexadecimal digits
+// that has a letter (a request id, a hash: "0a1b2c...") it is left alone, so that
+// identifiers stay readable. Only ASCII letters, digits and "_" make up a token; Chinese
+// text around a number ("号码110105194912314432") does not.
 func Text(s string) string {
 	if !hasLongDigits(s) {
 		return s
@@ -15,29 +22,42 @@ func Text(s string) string {
 	b.Grow(len(s))
 	i := 0
 	for i < len(s) {
-		if !isDigit(s[i]) || (i > 0 && isAlnum(s[i-1])) {
+		if !isAlnum(s[i]) {
 			b.WriteByte(s[i])
 			i++
 			continue
 		}
 		j := i
-		for j < len(s) && isDigit(s[j]) {
+		for j < len(s) && isAlnum(s[j]) {
 			j++
 		}
-		end := j
-		if end < len(s) && (s[end] == 'X' || s[end] == 'x') && end-i == 17 {
-			end++
+		if tok := s[i:j]; isHexWord(tok) {
+			b.WriteString(tok)
+		} else {
+			maskRuns(&b, tok)
 		}
-		if end < len(s) && isAlnum(s[end]) {
-			// Part of a longer token (hex, an identifier): not a bare number.
-			for end < len(s) && isAlnum(s[end]) {
-				end++
-			}
-			b.WriteString(s[i:end])
-			i = end
+		i = j
+	}
+	return b.String()
+}
+
+// maskRuns writes tok with its personal-data-shaped digit runs masked.
+func maskRuns(b *strings.Builder, tok string) {
+	i := 0
+	for i < len(tok) {
+		if !isDigit(tok[i]) {
+			b.WriteByte(tok[i])
+			i++
 			continue
 		}
-		run := s[i:end]
+		j := i
+		for j < len(tok) && isDigit(tok[j]) {
+			j++
+		}
+		if j < len(tok) && (tok[j] == 'X' || tok[j] == 'x') && j-i == 17 {
+			j++
+		}
+		run := tok[i:j]
 		switch n := len(run); {
 		case n == 18 || n == 15:
 			b.WriteString(IDNumber(run))
@@ -48,9 +68,24 @@ func Text(s string) string {
 		default:
 			b.WriteString(run)
 		}
-		i = end
+		i = j
 	}
-	return b.String()
+}
+
+// isHexWord reports whether tok is hexadecimal digits with at least one letter.
+func isHexWord(tok string) bool {
+	letter := false
+	for i := 0; i < len(tok); i++ {
+		c := tok[i]
+		switch {
+		case isDigit(c):
+		case (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'):
+			letter = true
+		default:
+			return false
+		}
+	}
+	return letter
 }
 
 func hasLongDigits(s string) bool {

@@ -10,18 +10,23 @@
 // grouped by the part that raises them:
 //
 //	1xxxxx  agent, configuration, system      5xxxxx  payment
-//	2xxxxx  card, reader, PSAM                6xxxxx  records, queue, backflow
-//	3xxxxx  QR scanners                       7xxxxx  terminal management
-//	4xxxxx  platform calls                    9xxxxx  input format (900001, as in the spec)
+//	2xxxxx  card, reader, PSAM                60xxxx  records (Appendix C)
+//	3xxxxx  QR scanners                       61xxxx-69xxxx  queue, backflow
+//	4xxxxx  platform calls                    7xxxxx  terminal management
+//	                                          9xxxxx  input format (900001, as in the spec)
 //
 // Packages register their messages from init with Register; a duplicate code panics at
-// start-up, so two parts can never claim one code.
+// start-up, so two parts can never claim one code. When the cause of a failure is known
+// at run time, WithCause adds it to the operator and maintainer texts ("业务办理失败，
+// 原因为 XXXX", 8.4 b), masked, leaving the holder text alone.
 package prompt
 
 import (
 	"fmt"
 	"sort"
 	"sync"
+
+	"github.com/sscagent/sscagent/mask"
 )
 
 // Code is a maintainer code, six digits.
@@ -129,14 +134,42 @@ func Register(ms ...Message) {
 // still carries the code, so nothing is ever shown without one for the maintainer.
 func Lookup(c Code) Message {
 	mu.RLock()
-	m, ok := catalogue[c]
-	mu.RUnlock()
-	if ok {
+	defer mu.RUnlock()
+	if m, ok := catalogue[c]; ok {
 		return m
 	}
-	m = catalogue[CodeInternal]
+	m := catalogue[CodeInternal]
 	m.Code = c
 	return m
+}
+
+// WithCause returns a copy of m whose operator and maintainer texts name the cause, as
+// spec 8.4 b) asks of operator texts ("业务办理失败，原因为 XXXX"): the operator text gets
+// "，原因为<cause>" (English ": <cause>") and the maintainer text "：<cause>" before its
+// code. The holder text is unchanged: causes are system terms. The cause is passed
+// through mask.Text, so an ID or card number in an error message is masked. A cause
+// with an empty language falls back to the other language.
+func (m Message) WithCause(cause Text) Message {
+	zh, en := mask.Text(cause.ZH), mask.Text(cause.EN)
+	if zh == "" {
+		zh = en
+	}
+	if en == "" {
+		en = zh
+	}
+	if zh == "" {
+		return m
+	}
+	m.Operator = Text{ZH: m.Operator.ZH + "，原因为" + zh, EN: joinEN(m.Operator.EN, en)}
+	m.Maintainer = Text{ZH: m.Maintainer.ZH + "：" + zh, EN: joinEN(m.Maintainer.EN, en)}
+	return m
+}
+
+func joinEN(text, cause string) string {
+	if text == "" {
+		return ""
+	}
+	return text + ": " + cause
 }
 
 // Catalogue returns every registered message ordered by code (for docs and tests).
