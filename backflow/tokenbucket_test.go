@@ -40,4 +40,3 @@ func TestTokenBucket(t *testing.T) {
 		t.Fatal(err)
 	}
 }
-
