@@ -114,6 +114,8 @@ func (p *problems) add(field, rule, reason string) {
 	p.list = append(p.list, FieldError{Field: field, Rule: rule, Reason: reason})
 }
 
+func (p *problems) full() bool { return len(p.list) >= maxProblems }
+
 func (p *problems) err(k Kind) *ValidationError {
 	if len(p.list) == 0 {
 		return nil

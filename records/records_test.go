@@ -419,8 +419,12 @@ func TestStrictDecoding(t *testing.T) {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
 		}
 	}
-	// The did-you-mean hint for a case slip and for the Chinese field name.
-	for _, name := range []string{"Name", "姓名"} {
+	// The did-you-mean hint for a case slip, the Chinese field name and a typo, and none
+	// for something else.
+	if _, err := Parse(KindCredential, []byte(strings.Replace(ex, `"name"`, `"fullName"`, 1))); strings.Contains(err.Error(), "did you mean") {
+		t.Errorf("hint for fullName: %v", err)
+	}
+	for _, name := range []string{"Name", "姓名", "nmae", "naem"} {
 		_, err := Parse(KindCredential, []byte(strings.Replace(ex, `"name"`, `"`+name+`"`, 1)))
 		if !strings.Contains(err.Error(), "did you mean name?") {
 			t.Errorf("%s: no hint in %v", name, err)

@@ -171,14 +171,24 @@ func decode(t *table, raw []byte, vs []*string, p *problems) (skip []bool) {
 			return skipAll(skip)
 		}
 		name := tok.(string) // inside an object, Token yields keys as strings
-		var val json.RawMessage
-		if err := dec.Decode(&val); err != nil {
+		val, err := dec.Token()
+		if err != nil {
 			p.add(FieldRecord, RuleJSON, "value of "+quote(name)+": "+jsonReason(err))
 			return skipAll(skip)
 		}
+		if d, nested := val.(json.Delim); nested {
+			if err := skipNested(dec, d); err != nil {
+				p.add(FieldRecord, RuleJSON, "value of "+quote(name)+": "+jsonReason(err))
+				return skipAll(skip)
+			}
+		}
 		i, known := t.index[name]
 		if !known {
-			p.add(memberName(name), RuleUnknown, unknownReason(t, name))
+			if p.full() {
+				p.dropped++ // not worth a reason nobody will read
+			} else {
+				p.add(memberName(name), RuleUnknown, unknownReason(t, name))
+			}
 			continue
 		}
 		if seen[i] {
@@ -193,26 +203,19 @@ func decode(t *table, raw []byte, vs []*string, p *problems) (skip []bool) {
 			continue
 		}
 		seen[i] = true
-		f := t.fields[i]
-		switch val[0] {
-		case '"':
-			var s string
-			if err := json.Unmarshal(val, &s); err != nil {
-				p.add(name, RuleJSON, jsonReason(err))
-				skip[i] = true
-				continue
-			}
-			*vs[i] = s
-		case 'n': // null: as if absent
-		case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
-			if !f.number {
+		switch v := val.(type) {
+		case string:
+			*vs[i] = v
+		case nil: // null: as if absent
+		case json.Number:
+			if !t.fields[i].number {
 				p.add(name, RuleType, "must be a JSON string (spec 8.1.1.1 d: parameters travel as strings)")
 				skip[i] = true
 				continue
 			}
-			*vs[i] = string(val)
+			*vs[i] = string(v)
 		default:
-			p.add(name, RuleType, "must be a JSON string, not "+valueKind(val[0]))
+			p.add(name, RuleType, "must be a JSON string, not "+tokenKind(val))
 			skip[i] = true
 		}
 	}
@@ -242,7 +245,42 @@ func unknownReason(t *table, name string) string {
 	if i, ok := t.hint[strings.TrimFunc(name, unicode.IsSpace)]; ok {
 		return r + "; did you mean " + t.fields[i].Name + "?"
 	}
+	for _, f := range t.fields {
+		if len(name) >= 4 && near(name, f.Name) {
+			return r + "; did you mean " + f.Name + "?"
+		}
+	}
 	return r
+}
+
+// near reports whether a and b are at most two single-byte edits (insert, delete,
+// substitute, swap of neighbours) apart: a typo.
+func near(a, b string) bool {
+	if len(a)-len(b) > 2 || len(b)-len(a) > 2 {
+		return false
+	}
+	// Optimal string alignment distance over three rows.
+	prev2 := make([]int, len(b)+1)
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
+		}
+		prev2, prev, cur = prev, cur, prev2
+	}
+	return prev[len(b)] <= 2
 }
 
 // memberName is an unknown member's name as FieldError.Field: truncated, and `""` for
@@ -265,7 +303,32 @@ func jsonReason(err error) string {
 	return err.Error()
 }
 
+// skipNested reads the rest of the array or object that open started.
+func skipNested(dec *json.Decoder, open json.Delim) error {
+	depth := 1
+	for depth > 0 {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		if d, ok := tok.(json.Delim); ok {
+			if d == '[' || d == '{' {
+				depth++
+			} else {
+				depth--
+			}
+		}
+	}
+	return nil
+}
+
 func tokenKind(tok json.Token) string {
+	switch tok {
+	case json.Delim('{'):
+		return "an object"
+	case json.Delim('['):
+		return "an array"
+	}
 	switch tok.(type) {
 	case json.Delim:
 		return "an array"
@@ -277,16 +340,4 @@ func tokenKind(tok json.Token) string {
 		return "a boolean"
 	}
 	return "null"
-}
-
-func valueKind(c byte) string {
-	switch c {
-	case '{':
-		return "an object"
-	case '[':
-		return "an array"
-	case 't', 'f':
-		return "a boolean"
-	}
-	return "this value"
 }
