@@ -33,13 +33,11 @@ func ParseAmount(s string) (Amount, error) {
 
 // String formats a as yuan with exactly two decimals: "798.86", "0.05", "-1.00".
 func (a Amount) String() string {
-	v := int64(a)
-	sign := ""
-	if v < 0 {
-		sign = "-"
-		v = -v // MaxAmount is far from the int64 limit; -MinInt64 cannot be produced by ParseAmount
+	sign, u := "", uint64(a)
+	if a < 0 {
+		sign, u = "-", uint64(-(a+1))+1 // also right for the most negative int64
 	}
-	return fmt.Sprintf("%s%d.%02d", sign, v/100, v%100)
+	return fmt.Sprintf("%s%d.%02d", sign, u/100, u%100)
 }
 
 // amount returns the check of an amount field whose format allows intDigits digits

@@ -53,8 +53,8 @@ func (f FieldError) String() string { return f.Field + ": " + f.Rule + ": " + f.
 // document order for decoding problems and then in the order of the standard's table,
 // up to maxProblems (a last FieldError with RuleLimit counts the rest).
 type ValidationError struct {
-	Kind   Kind
-	Fields []FieldError
+	Kind   Kind         `json:"kind"`
+	Fields []FieldError `json:"fields"`
 }
 
 func (e *ValidationError) Error() string {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -738,7 +739,8 @@ func TestAmount(t *testing.T) {
 			t.Errorf("ParseAmount(%q) accepted", in)
 		}
 	}
-	for a, want := range map[Amount]string{0: "0.00", 5: "0.05", 79886: "798.86", -100: "-1.00", MaxAmount: "999999999.99"} {
+	for a, want := range map[Amount]string{0: "0.00", 5: "0.05", 79886: "798.86", -100: "-1.00", MaxAmount: "999999999.99",
+		math.MinInt64: "-92233720368547758.08", math.MaxInt64: "92233720368547758.07"} {
 		if a.String() != want {
 			t.Errorf("%d.String() = %s", a, a.String())
 		}

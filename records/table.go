@@ -62,39 +62,48 @@ func tableOf(k Kind) *table {
 	return nil
 }
 
+// state is what check found in a field.
+type state uint8
+
+const (
+	stateAbsent  state = iota // not sent, null or blank
+	stateInvalid              // sent and refused (a problem is already listed)
+	stateValid
+)
+
 // view gives cross-field rules the normalised value of each present, valid field.
 type view struct {
-	t    *table
-	norm []string
-	ok   []bool
+	t     *table
+	norm  []string
+	state []state
 }
 
 // get returns the normalised value of the named field and whether it is present and
 // valid. An unknown name is a programming error.
 func (v view) get(name string) (string, bool) {
+	i := v.field(name)
+	return v.norm[i], v.state[i] == stateValid
+}
+
+// absent reports whether the named field was not sent at all (as opposed to invalid).
+func (v view) absent(name string) bool { return v.state[v.field(name)] == stateAbsent }
+
+func (v view) field(name string) int {
 	i, found := v.t.index[name]
 	if !found {
 		panic("records: no field " + name + " in " + v.t.number)
 	}
-	return v.norm[i], v.ok[i]
-}
-
-// absent reports whether the named field was not sent at all (as opposed to invalid).
-func (v view) absent(name string) bool {
-	s, ok := v.get(name)
-	return !ok && s == ""
+	return i
 }
 
 // check validates and normalises the values in table order, then applies the table's
 // cross-field rules. skip marks fields whose decoding already failed. It returns the
 // normalised values ("" for absent or invalid fields).
 func check(t *table, vs []*string, skip []bool, p *problems) []string {
-	norm := make([]string, len(t.fields))
-	ok := make([]bool, len(t.fields))
-	invalid := make([]bool, len(t.fields))
+	v := view{t: t, norm: make([]string, len(t.fields)), state: make([]state, len(t.fields))}
 	for i, f := range t.fields {
 		if skip != nil && skip[i] {
-			invalid[i] = true
+			v.state[i] = stateInvalid
 			continue
 		}
 		s := strings.TrimFunc(*vs[i], unicode.IsSpace)
@@ -106,7 +115,7 @@ func check(t *table, vs []*string, skip []bool, p *problems) []string {
 		}
 		c, err := f.check(s)
 		if err != nil {
-			invalid[i] = true
+			v.state[i] = stateInvalid
 			var re *ruleError
 			if errors.As(err, &re) {
 				p.add(f.Name, re.rule, re.reason)
@@ -115,24 +124,12 @@ func check(t *table, vs []*string, skip []bool, p *problems) []string {
 			}
 			continue
 		}
-		norm[i], ok[i] = c, true
+		v.norm[i], v.state[i] = c, stateValid
 	}
 	if t.cross != nil {
-		v := view{t: t, norm: norm, ok: ok}
-		// Invalid fields must not look absent to the cross rules.
-		for i := range invalid {
-			if invalid[i] {
-				v.norm[i] = "\x00invalid"
-			}
-		}
 		t.cross(v, p)
-		for i := range invalid {
-			if invalid[i] {
-				v.norm[i] = ""
-			}
-		}
 	}
-	return norm
+	return v.norm
 }
 
 // decode fills vs from the JSON object raw, reporting problems to p. It returns the
