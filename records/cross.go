@@ -1,5 +1,7 @@
 package records
 
+import "strings"
+
 // Cross-field rules. Each one looks only at fields that are present and valid, so a
 // field with a problem of its own is not reported twice. docs/records.md lists them.
 
@@ -48,6 +50,22 @@ var creditCategory = map[string]string{
 	"93": "09", // 工商: 农民专业合作社
 }
 
+// InstitutionTypeOf returns the C.8 应用机构类别 that the first two characters of a GB
+// 32100 credit code define (12 -> 02 事业单位, 91 -> 07 企业, ...), for filling
+// 应用机构类别 from the terminal's configured credit code. It reports false for a code
+// whose prefix defines no C.8 category (司法行政, 文化, 宗教, 工会, ...); it does not
+// check the code itself.
+func InstitutionTypeOf(creditCode string) (Value, bool) {
+	if len(creditCode) < 2 {
+		return Value{}, false
+	}
+	code, ok := creditCategory[strings.ToUpper(creditCode[:2])]
+	if !ok {
+		return Value{}, false
+	}
+	return RangeInstitutionType.Lookup(code)
+}
+
 // institution: 应用机构类别 agrees with the category coded in 统一社会信用代码.
 func institution(v view, p *problems) {
 	it, ok1 := v.get("institutionType")
@@ -55,14 +73,9 @@ func institution(v view, p *problems) {
 	if !ok1 || !ok2 {
 		return
 	}
-	want, known := creditCategory[cc[:2]]
-	if !known {
-		return
-	}
-	got, _ := RangeInstitutionType.Lookup(it)
-	if got.Code != want {
-		w, _ := RangeInstitutionType.Lookup(want)
-		p.add("institutionType", RuleConsists, it+" contradicts creditCode, whose category code "+cc[:2]+" means "+w.Label+" (GB 32100)")
+	want, known := InstitutionTypeOf(cc)
+	if known && it != want.Label {
+		p.add("institutionType", RuleConsists, it+" contradicts creditCode, whose category code "+cc[:2]+" means "+want.Label+" (GB 32100)")
 	}
 }
 

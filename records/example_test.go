@@ -25,7 +25,7 @@ func ExampleParse() {
 }
 
 func ExampleValidationError() {
-	_, err := records.Parse(records.KindBenefit, []byte(`{"accessNo":"0101","amount":"600.861","payoutStatus":"ok","nmae":"张三"}`))
+	_, err := records.Parse(records.KindBenefit, []byte(`{"accessNo":"0101","amount":"600.861","payoutStatus":"ok","Name":"张三"}`))
 	var ve *records.ValidationError
 	if errors.As(err, &ve) {
 		for _, f := range ve.Fields[:4] {
@@ -34,7 +34,7 @@ func ExampleValidationError() {
 		fmt.Println(len(ve.Fields), "problems, prompt", ve.PromptCode())
 	}
 	// Output:
-	// nmae [unknown] not a field of C.5 待遇发放数据; did you mean name?
+	// Name [unknown] not a field of C.5 待遇发放数据; did you mean name?
 	// accessNo [n12] must be exactly 12 digits, got "0101"
 	// regionCode [required] 行政区划代码 is required
 	// benefitType [required] 待遇类型 is required

@@ -420,12 +420,12 @@ func TestStrictDecoding(t *testing.T) {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
 		}
 	}
-	// The did-you-mean hint for a case slip, the Chinese field name and a typo, and none
-	// for something else.
+	// The did-you-mean hint for a case slip and the Chinese field name, and none for
+	// something else.
 	if _, err := Parse(KindCredential, []byte(strings.Replace(ex, `"name"`, `"fullName"`, 1))); strings.Contains(err.Error(), "did you mean") {
 		t.Errorf("hint for fullName: %v", err)
 	}
-	for _, name := range []string{"Name", "姓名", "nmae", "naem"} {
+	for _, name := range []string{"Name", "NAME", "姓名", " 姓名 "} {
 		_, err := Parse(KindCredential, []byte(strings.Replace(ex, `"name"`, `"`+name+`"`, 1)))
 		if !strings.Contains(err.Error(), "did you mean name?") {
 			t.Errorf("%s: no hint in %v", name, err)
@@ -743,6 +743,15 @@ func TestAmount(t *testing.T) {
 		math.MinInt64: "-92233720368547758.08", math.MaxInt64: "92233720368547758.07"} {
 		if a.String() != want {
 			t.Errorf("%d.String() = %s", a, a.String())
+		}
+	}
+}
+
+func TestInstitutionTypeOf(t *testing.T) {
+	for cc, want := range map[string]string{"12131000MB1678341B": "02", "91350100MA2Y7Q3K43": "07", "93x": "09", "59": "99", "31": "", "1": "", "": ""} {
+		v, ok := InstitutionTypeOf(cc)
+		if v.Code != want || ok != (want != "") {
+			t.Errorf("InstitutionTypeOf(%q) = %v, %v; want %q", cc, v, ok, want)
 		}
 	}
 }

@@ -242,42 +242,7 @@ func unknownReason(t *table, name string) string {
 	if i, ok := t.hint[strings.TrimFunc(name, unicode.IsSpace)]; ok {
 		return r + "; did you mean " + t.fields[i].Name + "?"
 	}
-	for _, f := range t.fields {
-		if len(name) >= 4 && near(name, f.Name) {
-			return r + "; did you mean " + f.Name + "?"
-		}
-	}
 	return r
-}
-
-// near reports whether a and b are at most two single-byte edits (insert, delete,
-// substitute, swap of neighbours) apart: a typo.
-func near(a, b string) bool {
-	if len(a)-len(b) > 2 || len(b)-len(a) > 2 {
-		return false
-	}
-	// Optimal string alignment distance over three rows.
-	prev2 := make([]int, len(b)+1)
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
-				cur[j] = min(cur[j], prev2[j-2]+1)
-			}
-		}
-		prev2, prev, cur = prev, cur, prev2
-	}
-	return prev[len(b)] <= 2
 }
 
 // memberName is an unknown member's name as FieldError.Field: truncated, and `""` for
