@@ -55,6 +55,12 @@ type Error struct {
 	// MsgCode and Msg are the platform's answer when it gave a verified one.
 	MsgCode string
 	Msg     string
+	// RequestID is the envelope requestId of the last attempt ("" when nothing was
+	// built), for matching the platform's logs.
+	RequestID string
+	// HTTPStatus is the HTTP status of an answer that was not a verified envelope
+	// (0 when there was none).
+	HTTPStatus int
 	// Err is the underlying cause, if any (network error, verification failure).
 	Err error
 }
@@ -66,6 +72,9 @@ func (e *Error) Error() string {
 	}
 	if e.Msg != "" {
 		s += " " + e.Msg
+	}
+	if e.HTTPStatus != 0 {
+		s += fmt.Sprintf(" (HTTP %d)", e.HTTPStatus)
 	}
 	if e.Err != nil {
 		s += ": " + e.Err.Error()
