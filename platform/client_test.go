@@ -678,11 +678,23 @@ func TestInvalidRequestsAreNotSent(t *testing.T) {
 	l := newLab(t, false)
 	ctx := context.Background()
 	for name, f := range map[string]func() error{
-		"amount":   func() error { _, err := l.client.Micropay(ctx, platform.MicropayRequest{OrderNo: "A1", Amount: "12.5", QRCode: "x", Subject: "x"}); return err },
-		"zero":     func() error { _, err := l.client.Micropay(ctx, platform.MicropayRequest{OrderNo: "A1", Amount: "0.00", QRCode: "x", Subject: "x"}); return err },
-		"order":    func() error { _, err := l.client.QueryOrder(ctx, "with space"); return err },
-		"id":       func() error { _, err := l.client.CardAuth(ctx, platform.CardAuthRequest{IDNumber: "123", CardNo: "D10000017", CardID: zhangsanCard.CardID}); return err },
-		"subject":  func() error { _, err := l.client.Micropay(ctx, platform.MicropayRequest{OrderNo: "A1", Amount: "1.00", QRCode: "x", Subject: "a\nb"}); return err },
+		"amount": func() error {
+			_, err := l.client.Micropay(ctx, platform.MicropayRequest{OrderNo: "A1", Amount: "12.5", QRCode: "x", Subject: "x"})
+			return err
+		},
+		"zero": func() error {
+			_, err := l.client.Micropay(ctx, platform.MicropayRequest{OrderNo: "A1", Amount: "0.00", QRCode: "x", Subject: "x"})
+			return err
+		},
+		"order": func() error { _, err := l.client.QueryOrder(ctx, "with space"); return err },
+		"id": func() error {
+			_, err := l.client.CardAuth(ctx, platform.CardAuthRequest{IDNumber: "123", CardNo: "D10000017", CardID: zhangsanCard.CardID})
+			return err
+		},
+		"subject": func() error {
+			_, err := l.client.Micropay(ctx, platform.MicropayRequest{OrderNo: "A1", Amount: "1.00", QRCode: "x", Subject: "a\nb"})
+			return err
+		},
 		"required": func() error { _, err := l.client.Call(ctx, protocol.OpMicropay, protocol.Data{}); return err },
 		"unknown":  func() error { _, err := l.client.Call(ctx, "teleport", protocol.Data{}); return err },
 	} {

@@ -36,7 +36,7 @@ type Config struct {
 	CAFile string `yaml:"caFile"`
 	// ClientCert and ClientKey are an optional TLS client certificate (PEM) and its key
 	// (mode 0600), for platforms that require mutual TLS. Both or neither.
-	ClientCert string           `yaml:"clientCert"`
+	ClientCert string            `yaml:"clientCert"`
 	ClientKey  config.SecretFile `yaml:"clientKey"`
 
 	// Signature says how envelopes are signed.
