@@ -2,7 +2,7 @@ package records
 
 import (
 	"bytes"
-	"encoding/json"
+	"unicode/utf8"
 
 	"github.com/sscagent/sscagent/mask"
 )
@@ -128,11 +128,35 @@ func encode(t *table, norm []string) []byte {
 	return b.Bytes()
 }
 
+// writeString writes s as a JSON string: '"', '\' and control characters escaped
+// (control characters as \u00XX; valid records have none), U+2028 and U+2029 escaped
+// for JavaScript readers, everything else verbatim (no HTML escaping).
 func writeString(b *bytes.Buffer, s string) {
-	enc := json.NewEncoder(b)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(s)       // a string always encodes
-	b.Truncate(b.Len() - 1) // Encode's newline
+	const hex = "0123456789abcdef"
+	b.WriteByte('"')
+	start := 0
+	for i, r := range s {
+		var esc string
+		switch {
+		case r == '"':
+			esc = `\"`
+		case r == '\\':
+			esc = `\\`
+		case r < 0x20:
+			esc = `\u00` + string(hex[r>>4]) + string(hex[r&0xF])
+		case r == '\u2028':
+			esc = `\u2028`
+		case r == '\u2029':
+			esc = `\u2029`
+		default:
+			continue
+		}
+		b.WriteString(s[start:i])
+		b.WriteString(esc)
+		start = i + utf8.RuneLen(r)
+	}
+	b.WriteString(s[start:])
+	b.WriteByte('"')
 }
 
 // validate is Record.Validate for every kind.

@@ -1,6 +1,7 @@
 package records
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -752,6 +753,22 @@ func TestInstitutionTypeOf(t *testing.T) {
 		v, ok := InstitutionTypeOf(cc)
 		if v.Code != want || ok != (want != "") {
 			t.Errorf("InstitutionTypeOf(%q) = %v, %v; want %q", cc, v, ok, want)
+		}
+	}
+}
+
+// TestWriteString checks the canonical string encoding against encoding/json: the same
+// string comes back for every rune class it escapes.
+func TestWriteString(t *testing.T) {
+	for _, s := range []string{"", `a"b\c`, "x\x00\x1f\ty", "A&B<中心>", "\u2028\u2029", "张三·李"} {
+		var b bytes.Buffer
+		writeString(&b, s)
+		var back string
+		if err := json.Unmarshal(b.Bytes(), &back); err != nil || back != s {
+			t.Errorf("%q -> %s -> %q, %v", s, b.String(), back, err)
+		}
+		if strings.ContainsAny(b.String(), "\x00\u2028") || strings.Contains(b.String(), `\u003c`) {
+			t.Errorf("%q -> %s", s, b.String())
 		}
 	}
 }
