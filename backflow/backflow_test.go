@@ -132,7 +132,8 @@ func TestDrainsEverything(t *testing.T) {
 			t.Fatalf("record %s: ledger %q, queued %q", id, got[id].Body, body)
 		}
 	}
-	if st := u.Stats(); st.Uploaded != 300 || st.Outage || st.LastSuccess.IsZero() {
+	waitFor(t, "stats", func() bool { st := u.Stats(); return st.Uploaded == 300 && st.InFlight == 0 })
+	if st := u.Stats(); st.Outage || st.LastSuccess.IsZero() {
 		t.Fatalf("stats %+v", st)
 	}
 	if maxBatch.Load() > 20 || maxInCall.Load() > 2 {
@@ -172,7 +173,8 @@ func TestOutageDrainsOnFirstSuccess(t *testing.T) {
 	if l.Calls() < calls+120/20 {
 		t.Fatalf("only %d calls after recovery", l.Calls()-calls)
 	}
-	if st := u.Stats(); st.Outage || st.Failures != 0 || st.Uploaded != 120 {
+	waitFor(t, "stats", func() bool { return u.Stats().Uploaded == 120 })
+	if st := u.Stats(); st.Outage || st.Failures != 0 {
 		t.Fatalf("stats after recovery %+v", st)
 	}
 }
@@ -247,8 +249,9 @@ func TestRejectedRecordQuarantined(t *testing.T) {
 	if _, ok := l.Entries()[bad]; ok {
 		t.Fatal("rejected record in the ledger")
 	}
-	if st := u.Stats(); st.Quarantined != 1 || st.Uploaded != 29 || quar.Load() != 1 {
-		t.Fatalf("stats %+v notices %d", st, quar.Load())
+	waitFor(t, "stats", func() bool { st := u.Stats(); return st.Quarantined == 1 && st.Uploaded == 29 })
+	if quar.Load() != 1 {
+		t.Fatalf("notices %d", quar.Load())
 	}
 }
 
@@ -278,9 +281,7 @@ func TestLostAnswersResent(t *testing.T) {
 	if dups == 0 || len(l.Conflicts()) > 0 {
 		t.Fatalf("dups %d conflicts %v", dups, l.Conflicts())
 	}
-	if st := u.Stats(); st.Duplicates == 0 {
-		t.Fatalf("duplicate acks not counted: %+v", st)
-	}
+	waitFor(t, "duplicate acks counted", func() bool { return u.Stats().Duplicates > 0 })
 }
 
 // TestDamagedRecordQuarantined alters a body at rest; it must not block the others.

@@ -266,9 +266,7 @@ func used(m *bolt.Bucket) int64 {
 }
 
 // FormatID returns the stable record id for a terminal and sequence number.
-func FormatID(terminal string, seq uint64) string {
-	return terminal + "-" + fmt.Sprintf("%016d", seq)
-}
+func FormatID(terminal string, seq uint64) string { return boltstore.FormatID(terminal, seq) }
 
 // Put stores e durably and returns its stable id. It returns after fsync; a nil error
 // means the record survives a crash from then on. A full queue gives a *FullError

@@ -700,6 +700,12 @@ func (d *DB) Next(tx *bolt.Tx, name string) (uint64, error) {
 	return n, nil
 }
 
+// FormatID writes a counter value as a stable id: prefix + "-" + 16 zero-padded digits
+// (record ids and order numbers: terminal id + sequence).
+func FormatID(prefix string, n uint64) string {
+	return prefix + "-" + fmt.Sprintf("%016d", n)
+}
+
 // Peek returns the last value handed out by the named counter (0 if none yet).
 func Peek(tx *bolt.Tx, name string) uint64 {
 	if m := tx.Bucket(metaBucket); m != nil {

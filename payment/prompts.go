@@ -1,0 +1,63 @@
+package payment
+
+import "github.com/sscagent/sscagent/prompt"
+
+// Prompt codes of payments (500000-599999).
+const (
+	CodePaid        prompt.Code = 500000 // SUCCESS
+	CodeWaitingCode prompt.Code = 500001 // CREATED: show the payment code
+	CodePaying      prompt.Code = 500002 // SENT
+	CodeChecking    prompt.Code = 500003 // UNKNOWN, QUERYING
+	CodeReversing   prompt.Code = 500004 // REVERSING
+	CodeReversed    prompt.Code = 500005 // REVERSED
+	CodeFailed      prompt.Code = 500006 // FAILED
+	CodeNeedsManual prompt.Code = 500007 // NEEDS_MANUAL
+	CodeCancelled   prompt.Code = 500008 // FAILED by a cashier cancel before a code
+	CodeCodeUsed    prompt.Code = 500009 // ErrCodeUsed
+)
+
+func init() {
+	t := func(zh, en string) prompt.Text { return prompt.Text{ZH: zh, EN: en} }
+	prompt.Register(
+		prompt.Message{Code: CodePaid,
+			Holder:     t("支付成功", "Payment successful"),
+			Operator:   t("收款成功", "Payment received"),
+			Maintainer: t("支付成功", "Payment succeeded")},
+		prompt.Message{Code: CodeWaitingCode,
+			Holder:     t("请出示电子社保卡付款码", "Please show your e-SSC payment code"),
+			Operator:   t("等待持卡人出示付款码", "Waiting for the holder's payment code"),
+			Maintainer: t("订单已创建，等待付款码", "Order created, waiting for a payment code")},
+		prompt.Message{Code: CodePaying,
+			Holder:     t("正在支付，请稍候", "Paying, please wait"),
+			Operator:   t("支付处理中，请勿重复收款", "Payment in progress; do not charge again"),
+			Maintainer: t("支付请求已发送", "Pay request sent")},
+		prompt.Message{Code: CodeChecking,
+			Holder:     t("正在确认支付结果，请稍候，如需输入密码请在手机上完成", "Confirming the payment; if asked, enter your password on your phone"),
+			Operator:   t("支付结果待确认，正在查询，请勿重复收款", "Payment result pending; querying. Do not charge again"),
+			Maintainer: t("支付结果未知或用户支付中，按订单号查询", "Outcome unknown or user paying; querying by order number")},
+		prompt.Message{Code: CodeReversing,
+			Holder:     t("支付未完成，正在撤销，请稍候", "Payment not completed; cancelling, please wait"),
+			Operator:   t("支付未确认，正在撤销订单，已扣款将原路退回", "Payment not confirmed; reversing the order, any amount taken is refunded"),
+			Maintainer: t("查询超时或收银员取消，发起撤销", "Query deadline or cashier cancel; reversing")},
+		prompt.Message{Code: CodeReversed,
+			Holder:     t("支付已撤销，如已扣款将原路退回", "Payment cancelled; any amount taken is refunded"),
+			Operator:   t("订单已撤销，未收款，请重新发起收款", "Order reversed, not paid; start a new payment"),
+			Maintainer: t("订单已撤销", "Order reversed")},
+		prompt.Message{Code: CodeFailed,
+			Holder:     t("支付失败，请重试或更换支付方式", "Payment failed; try again or use another way to pay"),
+			Operator:   t("支付失败，未扣款，可请持卡人刷新付款码后重新收款", "Payment failed, nothing charged; ask for a fresh code and try again"),
+			Maintainer: t("支付失败（平台拒绝或未送达）", "Payment failed (refused by the platform or not delivered)")},
+		prompt.Message{Code: CodeNeedsManual,
+			Holder:     t("支付结果待核实，请联系工作人员", "Payment result to be checked; please ask staff"),
+			Operator:   t("支付结果无法确认且撤销未完成，请记录订单号并联系维护人员人工核对", "Result unknown and reversal incomplete; note the order number and call maintenance"),
+			Maintainer: t("撤销重试用尽，需人工与平台对账", "Reverse retries exhausted; settle manually with the platform")},
+		prompt.Message{Code: CodeCancelled,
+			Holder:     t("支付已取消", "Payment cancelled"),
+			Operator:   t("订单已取消，未扣款", "Order cancelled, nothing charged"),
+			Maintainer: t("收银员在提交付款码前取消订单", "Cancelled by the cashier before a code was submitted")},
+		prompt.Message{Code: CodeCodeUsed,
+			Holder:     t("付款码已使用，请刷新付款码后重试", "This code was already used; please refresh your payment code"),
+			Operator:   t("付款码重复，请持卡人刷新付款码", "Duplicate payment code; ask the holder to refresh it"),
+			Maintainer: t("付款码已提交过，拒绝重复提交", "Payment code already submitted; not submitted twice")},
+	)
+}
