@@ -1,0 +1,123 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/sscagent/sscagent/agent"
+	"github.com/sscagent/sscagent/platform"
+	"github.com/sscagent/sscagent/platform/protocol"
+)
+
+const keysUsage = "keys gen --out DIR [--name NAME] [--sm4] | keys show --config FILE"
+
+func init() {
+	register("keys", "channel keys: keys gen --out DIR (new SM2 pair) | keys show --config FILE", cmdKeys)
+}
+
+func cmdKeys(args []string, out, errOut io.Writer) int {
+	if len(args) == 0 || (args[0] != "gen" && args[0] != "show") {
+		fmt.Fprintln(errOut, "Usage: sscagent "+keysUsage)
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if args[0] == "show" {
+		return keysShow(args[1:], out, errOut)
+	}
+	fs := newFlags("keys gen", "keys gen --out DIR [--name NAME] [--sm4]", errOut)
+	dir := fs.String("out", "", "directory for the key files (created 0700 if missing)")
+	name := fs.String("name", "channel", "file name stem: NAME.key.pem and NAME.pub.pem")
+	sm4 := fs.Bool("sm4", false, "also write a random SM4 key, sm4.key (when the platform lets the channel choose it)")
+	if rc := parseFlags(fs, args[1:]); rc >= 0 {
+		return rc
+	}
+	if *dir == "" || *name == "" || filepath.Base(*name) != *name {
+		fmt.Fprintln(errOut, "--out DIR is required and --name must be a plain file name")
+		fs.Usage()
+		return exitUsage
+	}
+	keyPath := filepath.Join(*dir, *name+".key.pem")
+	pubPath := filepath.Join(*dir, *name+".pub.pem")
+	sm4Path := filepath.Join(*dir, "sm4.key")
+	// Refuse before writing anything: a half-written set is worse than none.
+	check := []string{keyPath, pubPath}
+	if *sm4 {
+		check = append(check, sm4Path)
+	}
+	for _, p := range check {
+		if _, err := os.Lstat(p); err == nil {
+			fmt.Fprintf(errOut, "sscagent keys gen: %s exists; refusing to overwrite a key (move it away first)\n", p)
+			return exitFail
+		}
+	}
+	if err := os.MkdirAll(*dir, 0o700); err != nil {
+		fmt.Fprintf(errOut, "sscagent keys gen: %v\n", err)
+		return exitFail
+	}
+	k, err := protocol.GenerateKey()
+	if err != nil {
+		fmt.Fprintf(errOut, "sscagent keys gen: %v\n", err)
+		return exitFail
+	}
+	keyPEM, err := k.MarshalPEM()
+	if err == nil {
+		err = protocol.WriteNewFile(keyPath, keyPEM, 0o600)
+	}
+	pubPEM, perr := k.Public().MarshalPEM()
+	if err == nil && perr == nil {
+		err = protocol.WriteNewFile(pubPath, pubPEM, 0o644)
+	}
+	if err == nil && *sm4 {
+		var key []byte
+		if key, err = protocol.NewSM4Key(); err == nil {
+			err = protocol.WriteNewFile(sm4Path, protocol.FormatSM4Key(key), 0o600)
+		}
+	}
+	if err = errors.Join(err, perr); err != nil {
+		fmt.Fprintf(errOut, "sscagent keys gen: %v\n", err)
+		return exitFail
+	}
+	fmt.Fprintf(errOut, "wrote %s (0600, keep it on this terminal) and %s\n", keyPath, pubPath)
+	if *sm4 {
+		fmt.Fprintf(errOut, "wrote %s (0600)\n", sm4Path)
+	}
+	fmt.Fprintln(errOut, "give the public key below to the platform operator; set platform.privateKey to the private key file")
+	fmt.Fprintf(out, "%sfingerprint: %s\npoint: %x\n", pubPEM, k.Public().Fingerprint(), k.Public().Uncompressed())
+	return exitOK
+}
+
+// keysShow prints the fingerprints of the configured keys and whether they are the
+// published test keys, without printing any secret.
+func keysShow(args []string, out, errOut io.Writer) int {
+	fs := newFlags("keys show", "keys show --config FILE", errOut)
+	path := fs.String("config", defaultConfigPath(), "configuration file")
+	if rc := parseFlags(fs, args); rc >= 0 {
+		return rc
+	}
+	cfg, err := agent.LoadConfig(*path)
+	if err != nil {
+		printConfigError(errOut, *path, err)
+		return exitFail
+	}
+	k, err := platform.LoadKeys(cfg.Platform)
+	if err != nil {
+		fmt.Fprintf(errOut, "sscagent keys show: %v\n", err)
+		return exitFail
+	}
+	test := func(b bool) string {
+		if b {
+			return "  (PUBLISHED TEST KEY: refused unless terminal.test)"
+		}
+		return ""
+	}
+	no := cfg.Platform.ChannelNo
+	fmt.Fprintf(out, "channel %s key      %s%s\n", no, k.Channel.Public().Fingerprint(), test(protocol.IsTestKey(k.Channel.Public(), no)))
+	fmt.Fprintf(out, "platform public key      %s%s\n", k.Platform.Fingerprint(), test(protocol.IsTestKey(k.Platform, no)))
+	fmt.Fprintf(out, "sm4 key                  %d bytes%s\n", len(k.SM4), test(protocol.IsTestSM4Key(k.SM4, no)))
+	return exitOK
+}
