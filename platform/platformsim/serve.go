@@ -40,7 +40,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsConf *tls.Config
 	}()
 	// The dispatcher accepts and sniffs each connection in its own goroutine, so a
 	// client that sends nothing cannot stall the others.
-	var sniffers sync.WaitGroup
+	var (
+		sniffers sync.WaitGroup
+		smu      sync.Mutex // guards sniffing
+		sniffing = map[net.Conn]bool{}
+		stopping bool
+	)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -52,13 +57,24 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsConf *tls.Config
 				}
 				return
 			}
+			smu.Lock()
+			if stopping {
+				smu.Unlock()
+				c.Close()
+				return
+			}
+			sniffing[c] = true
 			sniffers.Add(1)
+			smu.Unlock()
 			go func() {
 				defer sniffers.Done()
 				c.SetReadDeadline(time.Now().Add(10 * time.Second))
 				br := bufio.NewReader(c)
 				first, err := br.Peek(1)
 				c.SetReadDeadline(time.Time{})
+				smu.Lock()
+				delete(sniffing, c)
+				smu.Unlock()
 				if err != nil {
 					c.Close()
 					return
@@ -78,6 +94,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsConf *tls.Config
 	case first = <-errs:
 	}
 	ln.Close()
+	smu.Lock()
+	stopping = true
+	for c := range sniffing {
+		c.Close() // a client that never sent a byte
+	}
+	smu.Unlock()
 	sniffers.Wait()
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
