@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"path/filepath"
 	"time"
 
 	"github.com/sscagent/sscagent/config"
@@ -22,6 +23,17 @@ type Config struct {
 	MaxRecordKB int `yaml:"maxRecordKB"`
 	// LockTimeout bounds the wait for the queue file's lock at start. Default 5s.
 	LockTimeout config.Duration `yaml:"lockTimeout"`
+}
+
+// FileName is the queue file's name in the state directory.
+const FileName = "queue.db"
+
+// KeyPath returns the key file to use: KeyFile, or queue.key in stateDir.
+func (c Config) KeyPath(stateDir string) config.SecretFile {
+	if c.KeyFile != "" {
+		return c.KeyFile
+	}
+	return config.SecretFile(filepath.Join(stateDir, "queue.key"))
 }
 
 // DefaultConfig returns the defaults.

@@ -438,6 +438,11 @@ func (q *Queue) Oldest(ctx context.Context, max int, skip func(seq uint64) bool)
 	if q.seal == nil {
 		return nil, fmt.Errorf("queue: read: %w", ErrNoKey)
 	}
+	return q.scan(Lanes, max, skip, true)
+}
+
+// scan merges the lanes' cursors by sequence number: oldest first across lanes.
+func (q *Queue) scan(lanes []Lane, max int, skip func(seq uint64) bool, withBody bool) ([]Record, error) {
 	var out []Record
 	err := q.db.View(func(tx *bolt.Tx) error {
 		type cur struct {
@@ -445,7 +450,7 @@ func (q *Queue) Oldest(ctx context.Context, max int, skip func(seq uint64) bool)
 			k, v []byte
 		}
 		var cs []*cur
-		for _, l := range Lanes {
+		for _, l := range lanes {
 			c := tx.Bucket(l.bucket()).Cursor()
 			k, v := c.First()
 			cs = append(cs, &cur{c, k, v})
@@ -462,7 +467,7 @@ func (q *Queue) Oldest(ctx context.Context, max int, skip func(seq uint64) bool)
 			}
 			seq, _ := keySeq(best.k)
 			if skip == nil || !skip(seq) {
-				out = append(out, q.readRecord(best.k, best.v, true))
+				out = append(out, q.readRecord(best.k, best.v, withBody))
 			}
 			best.k, best.v = best.c.Next()
 		}
@@ -706,20 +711,11 @@ func (q *Queue) List(lane Lane, max int, withBody bool) ([]Record, error) {
 	if withBody && q.seal == nil {
 		return nil, fmt.Errorf("queue: list: %w", ErrNoKey)
 	}
-	var out []Record
-	err := q.db.View(func(tx *bolt.Tx) error {
-		for _, l := range Lanes {
-			if lane != 0 && l != lane {
-				continue
-			}
-			c := tx.Bucket(l.bucket()).Cursor()
-			for k, v := c.First(); k != nil && len(out) < max; k, v = c.Next() {
-				out = append(out, q.readRecord(k, v, withBody))
-			}
-		}
-		return nil
-	})
-	return out, err
+	lanes := Lanes
+	if lane != 0 {
+		lanes = []Lane{lane}
+	}
+	return q.scan(lanes, max, nil, withBody)
 }
 
 // LaneStats describes one lane.

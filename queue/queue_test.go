@@ -98,6 +98,12 @@ func TestPutOldestAckAcrossReopen(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("bodies %q, want %q (oldest first across lanes)", got, want)
 	}
+	listed, _ := q.List(0, 10, false)
+	for i := range listed {
+		if listed[i].Seq != recs[i].Seq || listed[i].Body != nil {
+			t.Fatalf("List is not oldest first across lanes, or carries bodies: %+v", listed)
+		}
+	}
 	skipped, _ := q.Oldest(context.Background(), 10, func(s uint64) bool { return s == recs[0].Seq || s == recs[2].Seq })
 	if len(skipped) != 2 || skipped[0].Seq != recs[1].Seq || skipped[1].Seq != recs[3].Seq {
 		t.Fatalf("skip: %+v", skipped)
