@@ -34,6 +34,9 @@ type Config struct {
 	LockTimeout config.Duration `yaml:"lockTimeout"`
 }
 
+// FileName is the payment file's name in the state directory.
+const FileName = "payments.db"
+
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{
