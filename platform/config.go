@@ -151,7 +151,7 @@ func (c Config) Validate(path string, ps *config.Problems) {
 	if w := c.TimestampWindow.D(); w < time.Second || w > time.Hour {
 		ps.Addf(p("timestampWindow"), "must be between 1s and 1h, got %s", c.TimestampWindow)
 	}
-	if m := c.MaxClockOffset.D(); m < c.TimestampWindow.D() || m > 365*24*time.Hour {
+	if m := c.MaxClockOffset.D(); m < max(c.TimestampWindow.D(), time.Second) || m > 365*24*time.Hour {
 		ps.Addf(p("maxClockOffset"), "must be between timestampWindow and 8760h, got %s", c.MaxClockOffset)
 	}
 	for _, name := range sortedKeys(c.Operations) {
