@@ -298,13 +298,12 @@ func (c *Conn) Close(quiesce time.Duration) {
 // Abort closes the TCP connection without DISCONNECT, as a crash or a network failure
 // would: the broker publishes the will.
 func (c *Conn) Abort() {
+	// paho treats a read on a connection closed locally as its own doing and reports
+	// nothing, so the loss is marked here; Disconnect then only stops paho's workers
+	// (its DISCONNECT cannot reach the broker any more).
 	c.closeNet()
-	select {
-	case <-c.lost:
-	case <-time.After(5 * time.Second):
-	}
+	c.markLost(errors.New("connection aborted"))
 	c.c.Disconnect(0)
-	c.markLost(errors.New("aborted"))
 }
 
 func (c *Conn) closeNet() {

@@ -1,0 +1,47 @@
+package agent
+
+import (
+	"errors"
+	"path/filepath"
+
+	"github.com/sscagent/sscagent/config"
+)
+
+// LoadConfigOverlay is LoadConfig with a remote configuration document (terminal
+// management, package mgmt/rollout) decoded over the file before validation: mappings
+// merge field by field, lists and scalars replace. Relative paths in either resolve
+// against the file's directory. Every problem of the file, of the overlay (unknown keys
+// with the overlay's line numbers, wrong types) and of the merged configuration is
+// reported together. An empty overlay is LoadConfig.
+func LoadConfigOverlay(path string, overlay []byte) (Config, error) {
+	c := DefaultConfig()
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return c, err
+	}
+	var all config.Problems
+	collect := func(err error) bool { // reports whether decoding can go on
+		var ce *config.Error
+		if err == nil {
+			return true
+		}
+		if !errors.As(err, &ce) || ce.Syntax() {
+			return false
+		}
+		for _, p := range ce.Problems {
+			all.Addf(p.Path, "%s", p.Reason)
+		}
+		return true
+	}
+	if err := config.LoadFile(abs, &c); !collect(err) {
+		return c, err // nothing sensible was decoded
+	}
+	if len(overlay) > 0 {
+		if err := config.Decode(overlay, &c); !collect(err) {
+			return c, err
+		}
+	}
+	c.resolvePaths(filepath.Dir(abs))
+	collect(c.Validate())
+	return c, all.Err()
+}

@@ -1,0 +1,48 @@
+package agent
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/sscagent/sscagent/config"
+)
+
+func TestLoadConfigOverlay(t *testing.T) {
+	base, err := LoadConfig(examplePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := LoadConfigOverlay(examplePath, []byte("log:\n  level: debug\nscenes: []\nplatform:\n  timeout: 20s\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Log.Level != "debug" || c.Log.Format != base.Log.Format {
+		t.Errorf("log = %+v: level not overlaid or format lost", c.Log)
+	}
+	if len(c.Scenes) != 0 || c.Platform.Timeout != config.Duration(20e9) || c.Platform.BaseURL != base.Platform.BaseURL {
+		t.Errorf("overlay not merged: scenes %d, platform %+v", len(c.Scenes), c.Platform)
+	}
+	if c.Platform.PrivateKey != base.Platform.PrivateKey {
+		t.Errorf("relative path resolution differs: %s vs %s", c.Platform.PrivateKey, base.Platform.PrivateKey)
+	}
+
+	// Every problem of the overlay is reported, with the overlay's own line numbers.
+	_, err = LoadConfigOverlay(examplePath, []byte("log:\n  level: loud\n  colour: red\nplatform:\n  channelNo: \"12\"\n  timeout: soon\n"))
+	if err == nil {
+		t.Fatal("bad overlay accepted")
+	}
+	msg := err.Error()
+	for _, want := range []string{
+		"log.colour: unknown field (line 3)",
+		`log.level: must be debug, info, warn or error, got "loud"`,
+		`platform.channelNo: must be 12 digits, got "12"`,
+		`line 6: want a duration such as "10s", got "soon"`,
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("missing %q in\n%s", want, msg)
+		}
+	}
+	if _, err := LoadConfigOverlay(examplePath, []byte("log: [")); err == nil || !strings.Contains(err.Error(), "YAML syntax") {
+		t.Errorf("syntax error: %v", err)
+	}
+}

@@ -1,0 +1,234 @@
+package mgmt
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sscagent/sscagent/logging"
+	"github.com/sscagent/sscagent/mgmt/internal/atomicfile"
+	"github.com/sscagent/sscagent/version"
+)
+
+// Command is a management command the agent can run. Run gets the request's "args"
+// (nil when absent) and a context that ends at the command's time limit; it returns a
+// value that is encoded as the result's "result" (masked before it leaves), or an
+// error. A command must honour ctx: the session waits for it to return.
+type Command interface {
+	Run(ctx context.Context, args json.RawMessage) (any, error)
+}
+
+// CommandFunc adapts a function to a Command.
+type CommandFunc func(ctx context.Context, args json.RawMessage) (any, error)
+
+// Run implements Command.
+func (f CommandFunc) Run(ctx context.Context, args json.RawMessage) (any, error) { return f(ctx, args) }
+
+var _ Command = CommandFunc(nil)
+
+// Names of the commands. The session provides ping, log.level (with Options.Level),
+// restart (with Options.Restart), config.status and diagnostics; the agent registers
+// the others through Options.Commands.
+const (
+	CmdPing         = "ping"
+	CmdLogLevel     = "log.level"
+	CmdRestart      = "restart"
+	CmdConfigStatus = "config.status"
+	CmdDiagnostics  = "diagnostics"
+	CmdReload       = "reload"
+	CmdQueueStats   = "queue.stats"
+	CmdQueueFlush   = "queue.flush"
+	CmdReaderRescan = "readers.rescan"
+)
+
+// Commands concurrency: at most this many run at once, and this many more wait.
+const (
+	commandWorkers = 4
+	commandBacklog = 32
+)
+
+// afterResult is a command value with an action to run once its result has been
+// delivered to the broker (or could not be, after afterResultWait).
+type afterResult struct {
+	value  any
+	action func()
+}
+
+const afterResultWait = 5 * time.Second
+
+// builtins returns the session's own commands.
+func (s *Session) builtins() map[string]Command {
+	m := map[string]Command{
+		CmdPing:         CommandFunc(s.cmdPing),
+		CmdConfigStatus: CommandFunc(s.cmdConfigStatus),
+		CmdDiagnostics:  CommandFunc(s.cmdDiagnostics),
+	}
+	if s.o.Level != nil {
+		m[CmdLogLevel] = CommandFunc(s.cmdLogLevel)
+	}
+	if s.o.Restart != nil {
+		m[CmdRestart] = CommandFunc(s.cmdRestart)
+	}
+	return m
+}
+
+func (s *Session) cmdPing(ctx context.Context, _ json.RawMessage) (any, error) {
+	return map[string]any{
+		"pong":          true,
+		"time":          time.Now().UTC(),
+		"epoch":         s.currentEpoch(),
+		"boot":          s.boot,
+		"uptimeSeconds": int64(time.Since(s.started).Seconds()),
+		"version":       version.Get().Version,
+	}, nil
+}
+
+func (s *Session) cmdLogLevel(ctx context.Context, args json.RawMessage) (any, error) {
+	var a struct {
+		Level string `json:"level"`
+	}
+	if len(args) > 0 {
+		if err := json.Unmarshal(args, &a); err != nil {
+			return nil, fmt.Errorf("args: want {\"level\": \"debug|info|warn|error\"}: %w", err)
+		}
+	}
+	prev := s.o.Level.Level()
+	if a.Level == "" {
+		return map[string]string{"level": levelName(prev)}, nil
+	}
+	l, err := logging.ParseLevel(a.Level)
+	if err != nil {
+		return nil, err
+	}
+	s.o.Level.Set(l)
+	s.log.Info("log level changed by terminal management", "from", levelName(prev), "to", levelName(l))
+	return map[string]string{"level": levelName(l), "previous": levelName(prev)}, nil
+}
+
+func levelName(l slog.Level) string { return strings.ToLower(l.String()) }
+
+func (s *Session) cmdRestart(ctx context.Context, args json.RawMessage) (any, error) {
+	var a struct {
+		Reason string `json:"reason"`
+	}
+	if len(args) > 0 {
+		if err := json.Unmarshal(args, &a); err != nil {
+			return nil, fmt.Errorf("args: want {\"reason\": \"...\"}: %w", err)
+		}
+	}
+	reason := "terminal management"
+	if a.Reason != "" {
+		reason += ": " + a.Reason
+	}
+	return afterResult{
+		value:  map[string]any{"restarting": true, "reason": reason},
+		action: func() { s.o.Restart(reason) },
+	}, nil
+}
+
+func (s *Session) cmdConfigStatus(ctx context.Context, _ json.RawMessage) (any, error) {
+	if s.o.Rollout == nil {
+		return nil, errors.New("remote configuration is not enabled on this terminal")
+	}
+	return s.o.Rollout.Status(), nil
+}
+
+// cmdDiagnostics assembles the diagnostics bundle: everything a maintainer needs to
+// understand the terminal remotely. It is masked like every result.
+func (s *Session) cmdDiagnostics(ctx context.Context, _ json.RawMessage) (any, error) {
+	b := map[string]any{
+		"generatedAt": time.Now().UTC(),
+		"terminal":    RegistrationOf(s.o.Identity),
+		"software":    software(),
+		"boot":        s.boot,
+		"startedAt":   s.started.UTC(),
+		"epoch":       s.currentEpoch(),
+		"link":        s.link(),
+		"telemetry":   s.telemetry(ctx),
+		"runtime": map[string]any{
+			"goos": runtime.GOOS, "goarch": runtime.GOARCH, "cpus": runtime.NumCPU(),
+			"gomaxprocs": runtime.GOMAXPROCS(0), "goroutines": runtime.NumGoroutine(),
+		},
+		"commands": s.commandNames(),
+	}
+	if s.o.Rollout != nil {
+		b["config"] = s.o.Rollout.Status()
+	}
+	if s.o.Events != nil {
+		ev := s.o.Events.Since(0)
+		if len(ev) > 50 {
+			ev = ev[len(ev)-50:]
+		}
+		b["recentEvents"] = ev
+	}
+	if s.o.Diagnostics != nil {
+		for k, v := range s.o.Diagnostics(ctx) {
+			if _, taken := b[k]; !taken {
+				b[k] = v
+			}
+		}
+	}
+	return b, nil
+}
+
+func (s *Session) commandNames() []string {
+	names := make([]string, 0, len(s.cmds))
+	for n := range s.cmds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// job is one accepted command waiting for a worker.
+type job struct {
+	id      string
+	req     Request
+	cmd     Command
+	timeout time.Duration
+	started time.Time
+}
+
+// seenIDs remembers the ids of the last commands taken, on disk, so a command that is
+// delivered again (QoS 1 redelivery, a manager's retry, a restart before the
+// acknowledgement) is answered once only.
+type seenIDs struct {
+	path string
+	max  int
+
+	mu  sync.Mutex // guards ids
+	ids []string
+}
+
+func openSeen(dir string, max int) *seenIDs {
+	s := &seenIDs{path: filepath.Join(dir, "commands.json"), max: max}
+	if b, err := os.ReadFile(s.path); err == nil {
+		_ = json.Unmarshal(b, &s.ids) // a damaged file only forgets history
+	}
+	return s
+}
+
+// add records id and reports false when it was already there.
+func (s *seenIDs) add(id string) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if slices.Contains(s.ids, id) {
+		return false, nil
+	}
+	s.ids = append(s.ids, id)
+	if len(s.ids) > s.max {
+		s.ids = s.ids[len(s.ids)-s.max:]
+	}
+	b, _ := json.Marshal(s.ids)
+	return true, atomicfile.Write(s.path, b, 0o600)
+}
