@@ -2,10 +2,10 @@ package mgmt_test
 
 import (
 	"context"
-	"io"
-	"net"
 	"encoding/json"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -87,8 +87,8 @@ func (f *fakeSource) set(d mgmt.Devices) {
 }
 
 type termOpts struct {
-	cfg      func(*mgmt.Config)
-	opts     func(*mgmt.Options)
+	cfg       func(*mgmt.Config)
+	opts      func(*mgmt.Options)
 	root      string // reuse a terminal's directory (a restart)
 	platform  string
 	unhealthy bool // the health gate fails until SetHealth(nil)
@@ -125,8 +125,8 @@ func startTerm(t *testing.T, broker, id string, o termOpts) *term {
 	base, _ := app.Running()
 	opts := mgmt.Options{
 		Config: cfg, Identity: base.Terminal, StateDir: base.Agent.StateDir,
-		Scenes:  []mgmt.Scene{{Name: "lobby", Kind: "identity"}},
-		Source:  tm.source, Events: tm.bus, Rollout: eng, Level: tm.level,
+		Scenes: []mgmt.Scene{{Name: "lobby", Kind: "identity"}},
+		Source: tm.source, Events: tm.bus, Rollout: eng, Level: tm.level,
 		Restart: func(reason string) { tm.restart <- reason },
 		Commands: map[string]mgmt.Command{
 			mgmt.CmdQueueStats: mgmt.CommandFunc(func(ctx context.Context, _ json.RawMessage) (any, error) {

@@ -77,7 +77,7 @@ type Session struct {
 	tickNow chan struct{}
 	running atomic.Bool
 
-	connects, failures, sessionsLost atomic.Uint64
+	connects, failures, sessionsLost    atomic.Uint64
 	inboxDropped, retainedCmds, dupCmds atomic.Uint64
 	telemetrySeq                        atomic.Uint64
 
@@ -492,7 +492,7 @@ func (s *Session) takeDesired(m mqttc.Message) {
 		s.mu.Unlock()
 		if !repeat {
 			s.onReport(rollout.Report{Ref: rollout.Ref{Version: d.Version, SHA256: h}, Status: rollout.StatusRejected,
-				Reason: "unreadable desired message: " + err.Error(),
+				Reason:    "unreadable desired message: " + err.Error(),
 				Committed: s.o.Rollout.Status().Committed, Time: time.Now().UTC()})
 		}
 		return
