@@ -287,24 +287,10 @@ func (c *Client) Call(ctx context.Context, op protocol.Op, data protocol.Data) (
 }
 
 func (c *Client) call(ctx context.Context, op protocol.Op, data protocol.Data) (*Reply, error) {
-	rt, ok := c.routes[op]
-	if !ok {
-		return nil, &Error{Op: string(op), Class: ClassRejected, Err: fmt.Errorf("%w: unknown operation %q", ErrInvalidRequest, op)}
+	rt, text, err := c.prepare(op, data)
+	if err != nil {
+		return nil, err
 	}
-	data = data.Clone()
-	if data.Get("terminalId") == "" {
-		data.Set("terminalId", c.opts.TerminalID)
-	}
-	if rt.serviceCode != "" {
-		data.Set("serviceCode", rt.serviceCode)
-	}
-	if err := checkRequired(rt.op.Data, data); err != nil {
-		return nil, &Error{Op: string(op), Class: ClassRejected, Err: fmt.Errorf("%w: %v", ErrInvalidRequest, err)}
-	}
-	if err := data.EncryptFields(c.cipher, rt.data); err != nil {
-		return nil, &Error{Op: string(op), Class: ClassRejected, Err: err}
-	}
-	text := data.Encode()
 	for attempt := 1; ; attempt++ {
 		reply, stale, err := c.attempt(ctx, rt, text)
 		if err == nil {
@@ -317,6 +303,28 @@ func (c *Client) call(ctx context.Context, op protocol.Op, data protocol.Data) (
 		// The platform refused our timestamp and did nothing; the offset was corrected
 		// from its signed answer. Once more, with a new requestId.
 	}
+}
+
+// prepare completes, checks and encrypts the data of one call and returns its text.
+func (c *Client) prepare(op protocol.Op, data protocol.Data) (route, string, error) {
+	rt, ok := c.routes[op]
+	if !ok {
+		return rt, "", &Error{Op: string(op), Class: ClassRejected, Err: fmt.Errorf("%w: unknown operation %q", ErrInvalidRequest, op)}
+	}
+	data = data.Clone()
+	if data.Get("terminalId") == "" {
+		data.Set("terminalId", c.opts.TerminalID)
+	}
+	if rt.serviceCode != "" {
+		data.Set("serviceCode", rt.serviceCode)
+	}
+	if err := checkRequired(rt.op.Data, data); err != nil {
+		return rt, "", &Error{Op: string(op), Class: ClassRejected, Err: fmt.Errorf("%w: %v", ErrInvalidRequest, err)}
+	}
+	if err := data.EncryptFields(c.cipher, rt.data); err != nil {
+		return rt, "", &Error{Op: string(op), Class: ClassRejected, Err: err}
+	}
+	return rt, data.Encode(), nil
 }
 
 // ErrInvalidRequest is wrapped by the ClassRejected errors of requests the client
@@ -350,7 +358,28 @@ func checkRequired(fs []protocol.Field, d protocol.Data) error {
 // attempt sends one signed request. stale reports a verified stale-timestamp refusal
 // (the offset has been corrected; the caller may send once more).
 func (c *Client) attempt(ctx context.Context, rt route, text string) (reply *Reply, stale bool, err error) {
-	op := string(rt.op.Op)
+	req, body, err := c.seal(text)
+	if err != nil {
+		return nil, false, &Error{Op: string(rt.op.Op), Class: ClassRejected, Err: err}
+	}
+	ex := Exchange{Op: rt.op.Op, URL: rt.url, RequestID: req.RequestID, Request: body}
+	if c.opts.Observe != nil {
+		defer func() { c.opts.Observe(ex) }()
+	}
+	ans, err := c.send(ctx, rt, body)
+	ex.HTTPStatus, ex.Response = ans.status, ans.body
+	if err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			e.Op, e.RequestID = string(rt.op.Op), req.RequestID
+		}
+		return nil, false, err
+	}
+	return c.open(rt, req, ans)
+}
+
+// seal builds and signs the envelope of one attempt.
+func (c *Client) seal(text string) (*protocol.Request, []byte, error) {
 	req := &protocol.Request{
 		RequestID:     protocol.NewRequestID(),
 		Timestamp:     protocol.FormatTime(c.now().Add(c.offset())),
@@ -358,21 +387,25 @@ func (c *Client) attempt(ctx context.Context, rt route, text string) (reply *Rep
 		ApplicationNo: c.cfg.ApplicationNo,
 		Data:          text,
 	}
-	fail := func(cl Class, err error) (*Reply, bool, error) {
-		return nil, false, &Error{Op: op, Class: cl, RequestID: req.RequestID, Err: err}
-	}
 	if err := c.scheme.SignRequest(c.keys.Channel, req); err != nil {
-		return fail(ClassRejected, err)
+		return nil, nil, err
 	}
 	body, err := protocol.Marshal(req)
-	if err != nil {
-		return fail(ClassRejected, err)
-	}
-	ex := Exchange{Op: rt.op.Op, URL: rt.url, RequestID: req.RequestID, Request: body}
-	if c.opts.Observe != nil {
-		defer func() { c.opts.Observe(ex) }()
-	}
+	return req, body, err
+}
 
+// answer is what came back for one attempt.
+type answer struct {
+	status int
+	body   []byte
+	mid    time.Time     // the midpoint of the exchange on our clock
+	rtt    time.Duration // the round trip
+}
+
+// send posts body and reads the answer. Its errors are *Error of class retryable
+// (nothing was written) or unknown (written, no complete answer); Op and RequestID
+// are filled by the caller.
+func (c *Client) send(ctx context.Context, rt route, body []byte) (answer, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout.D())
 	defer cancel()
 	// wrote is set once the whole request was written to the connection. Before that
@@ -385,7 +418,7 @@ func (c *Client) attempt(ctx context.Context, rt route, text string) (reply *Rep
 	}}
 	hreq, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodPost, rt.url, bytes.NewReader(body))
 	if err != nil {
-		return fail(ClassRejected, err)
+		return answer{}, &Error{Class: ClassRejected, Err: err}
 	}
 	hreq.Header.Set("Content-Type", "application/json; charset=utf-8")
 	hreq.Header.Set("Accept", "application/json")
@@ -395,37 +428,45 @@ func (c *Client) attempt(ctx context.Context, rt route, text string) (reply *Rep
 	resp, err := c.http.Do(hreq)
 	if err != nil {
 		if !wrote.Load() {
-			return fail(ClassRetryable, fmt.Errorf("not sent: %w", err))
+			return answer{}, &Error{Class: ClassRetryable, Err: fmt.Errorf("not sent: %w", err)}
 		}
-		return fail(ClassUnknown, fmt.Errorf("sent, no answer: %w", err))
+		return answer{}, &Error{Class: ClassUnknown, Err: fmt.Errorf("sent, no answer: %w", err)}
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, protocol.MaxMessage+1))
-	ex.HTTPStatus, ex.Response = resp.StatusCode, raw
+	ans := answer{status: resp.StatusCode, body: raw}
 	if err != nil {
-		return fail(ClassUnknown, fmt.Errorf("sent, answer cut off: %w", err))
+		return ans, &Error{Class: ClassUnknown, HTTPStatus: resp.StatusCode, Err: fmt.Errorf("sent, answer cut off: %w", err)}
 	}
-	rtt := time.Since(mono)
-	mid := sent.Add(rtt / 2)
+	ans.rtt = time.Since(mono)
+	ans.mid = sent.Add(ans.rtt / 2)
+	return ans, nil
+}
 
-	ok2xx := resp.StatusCode >= 200 && resp.StatusCode < 300
+// open verifies and classifies the answer to req.
+func (c *Client) open(rt route, req *protocol.Request, ans answer) (*Reply, bool, error) {
+	op := string(rt.op.Op)
+	fail := func(cl Class, err error) (*Reply, bool, error) {
+		return nil, false, &Error{Op: op, Class: cl, RequestID: req.RequestID, Err: err}
+	}
+	ok2xx := ans.status >= 200 && ans.status < 300
 	// Not a 2xx: unless the body is a signed envelope, this is a transport answer
 	// (proxy, gateway, web server), and the platform's outcome is unknown.
 	failCheck := func(err error) (*Reply, bool, error) {
 		if !ok2xx {
-			return nil, false, &Error{Op: op, Class: ClassUnknown, RequestID: req.RequestID, HTTPStatus: resp.StatusCode, Err: err}
+			return nil, false, &Error{Op: op, Class: ClassUnknown, RequestID: req.RequestID, HTTPStatus: ans.status, Err: err}
 		}
 		return fail(ClassUnverified, err)
 	}
-	if len(raw) > protocol.MaxMessage {
+	if len(ans.body) > protocol.MaxMessage {
 		return failCheck(fmt.Errorf("%w: answer larger than %d bytes", ErrUnverified, protocol.MaxMessage))
 	}
-	env, fields, err := protocol.ParseResponse(raw)
+	env, fields, err := protocol.ParseResponse(ans.body)
 	if err != nil {
 		return failCheck(fmt.Errorf("%w: %v", ErrUnverified, err))
 	}
 	if !ok2xx && fields[protocol.SignatureField] == "" {
-		return failCheck(fmt.Errorf("%w: HTTP %s", ErrUnverified, resp.Status))
+		return failCheck(fmt.Errorf("%w: HTTP %d without a signed envelope", ErrUnverified, ans.status))
 	}
 	if err := env.CheckFields(); err != nil {
 		return fail(ClassUnverified, fmt.Errorf("%w: %v", ErrUnverified, err))
@@ -440,7 +481,7 @@ func (c *Client) attempt(ctx context.Context, rt route, text string) (reply *Rep
 	// our request, so its time is authentic (to within the round trip).
 	serverTime, _ := protocol.ParseTime(env.Timestamp) // CheckFields parsed it
 	kind, class := c.classify(env.MsgCode)
-	skew, adopted := c.observeClock(serverTime, mid, rtt)
+	skew, adopted := c.observeClock(serverTime, ans.mid, ans.rtt)
 	verr := &Error{Op: op, MsgCode: env.MsgCode, Msg: env.Msg, RequestID: req.RequestID}
 	if kind == protocol.KindStaleTime {
 		verr.Class = ClassRetryable
@@ -451,7 +492,7 @@ func (c *Client) attempt(ctx context.Context, rt route, text string) (reply *Rep
 		return nil, adopted, verr
 	}
 	// The window: the response time, against our clock as corrected before this answer.
-	if skew > c.cfg.TimestampWindow.D()+rtt/2+time.Second || skew < -(c.cfg.TimestampWindow.D()+rtt/2+time.Second) {
+	if limit := c.cfg.TimestampWindow.D() + ans.rtt/2 + time.Second; skew > limit || skew < -limit {
 		return fail(ClassUnverified, fmt.Errorf("%w: response timestamp %s is %s from our clock, outside ±%s",
 			ErrUnverified, env.Timestamp, skew.Round(time.Second), c.cfg.TimestampWindow))
 	}
