@@ -1,0 +1,66 @@
+package labtest
+
+import (
+	"bufio"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// CrashRounds returns the number of kill rounds a crash test runs: the
+// SSCAGENT_CRASH_ROUNDS environment variable, or def. Defaults stay small so that the
+// test suite stays fast; set the variable to soak.
+func CrashRounds(def int) int {
+	if n, err := strconv.Atoi(os.Getenv("SSCAGENT_CRASH_ROUNDS")); err == nil && n > 0 {
+		return n
+	}
+	return def
+}
+
+// RunChild runs the test binary again as a child process with env added; the child's
+// TestMain recognises its role from env and plays it. With kill > 0 the child is killed
+// (SIGKILL: no deferred code, no flush) that long after the start; with 0 it runs to its
+// end. RunChild returns the complete lines the child wrote to standard output (a line
+// cut by the kill is dropped); a line starting with "ERROR" fails t. The child's
+// standard error goes to the test's.
+//
+// A child reports what it did one line per event, written with one write(2) (fmt.Printf
+// of a short line to os.Stdout), so the parent sees every event the child completed.
+func RunChild(t testing.TB, kill time.Duration, env ...string) []string {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan []string, 1)
+	go func() {
+		var ls []string
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			ls = append(ls, sc.Text())
+		}
+		lines <- ls
+	}()
+	if kill > 0 {
+		time.Sleep(kill)
+		_ = cmd.Process.Kill()
+	}
+	ls := <-lines
+	_ = cmd.Wait()
+	for _, l := range ls {
+		if strings.HasPrefix(l, "ERROR") {
+			t.Fatalf("child %v: %s", env, l)
+		}
+	}
+	return ls
+}
