@@ -332,3 +332,57 @@ func TestProtocolRefusals(t *testing.T) {
 		}
 	}
 }
+
+func FuzzParseRegistry(f *testing.F) {
+	f.Add(DefaultSeed())
+	f.Add([]byte(`{"persons":[{"idNumber":"11010519491231002X","name":"x","ecard":{"signLevel":"2","regionCode":"110105","balance":"1.00"}}]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := ParseRegistry(b)
+		if err != nil {
+			return
+		}
+		st := newState(r, 100000)
+		for _, p := range r.Persons {
+			if st.reg.person(p.IDNumber) == nil {
+				t.Fatal("registered person not found")
+			}
+		}
+	})
+}
+
+// FuzzServeOp: whatever a client sends, the sandbox answers a signed envelope.
+func FuzzServeOp(f *testing.F) {
+	kd, err := OpenKeyDir(f.TempDir(), []string{DefaultChannel}, nil, true)
+	if err != nil {
+		f.Fatal(err)
+	}
+	s, err := New(Options{PlatformKey: kd.Platform, Channels: kd.Channels})
+	if err != nil {
+		f.Fatal(err)
+	}
+	h := s.Handler()
+	chKey := protocol.TestKey(protocol.TestChannelLabel(DefaultChannel))
+	for _, data := range []string{`{"terminalId":"T","orderNo":"A1"}`, `{"records":[{"recordId":"1","kind":"credential","record":"x"}]}`, `{}`} {
+		r := &protocol.Request{RequestID: protocol.NewRequestID(), Timestamp: protocol.FormatTime(time.Now()), ChannelNo: DefaultChannel, Data: data}
+		_ = (protocol.Scheme{}).SignRequest(chKey, r)
+		b, _ := protocol.Marshal(r)
+		f.Add(b, uint8(0))
+	}
+	f.Add([]byte(`{"requestId":1}`), uint8(3))
+	paths := []string{}
+	for p := range s.routes {
+		paths = append(paths, p)
+	}
+	f.Fuzz(func(t *testing.T, body []byte, pi uint8) {
+		p := paths[int(pi)%len(paths)]
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest("POST", p, strings.NewReader(string(body))))
+		_, fields, err := protocol.ParseResponse(w.Body.Bytes())
+		if err != nil {
+			t.Fatalf("answer is not an envelope: %v %q", err, w.Body.Bytes())
+		}
+		if err := (protocol.Scheme{}).VerifyFields(kd.Platform.Public(), fields); err != nil {
+			t.Fatalf("answer not signed: %v", err)
+		}
+	})
+}
