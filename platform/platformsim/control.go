@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"sort"
 	"strings"
 	"time"
 
@@ -169,20 +168,9 @@ func (s *Server) control(mux *http.ServeMux) {
 		if !readJSON(w, r, &in) {
 			return
 		}
-		now := s.clock()
-		s.mu.Lock()
-		o, err := s.state.payMerchant(in.QRContent, in.IDNumber, in.Amount, now)
-		var out map[string]string
-		if err == nil {
-			out = s.state.result(o).Fields
-			out["idNumber"] = mask.IDNumber(out["idNumber"])
-		}
-		s.mu.Unlock()
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusConflict)
-			return
-		}
-		writeJSON(w, out)
+		s.orderAction(w, func(st *state, now time.Time) (*order, error) {
+			return st.payMerchant(in.QRContent, in.IDNumber, in.Amount, now)
+		})
 	})
 	h("POST /_sim/pay/confirm", func(w http.ResponseWriter, r *http.Request) {
 		var in struct {
@@ -193,20 +181,9 @@ func (s *Server) control(mux *http.ServeMux) {
 		if !readJSON(w, r, &in) {
 			return
 		}
-		now := s.clock()
-		s.mu.Lock()
-		o, err := s.state.confirm(in.ChannelNo, in.OrderNo, in.Decline, now)
-		var out map[string]string
-		if err == nil {
-			out = s.state.result(o).Fields
-			out["idNumber"] = mask.IDNumber(out["idNumber"])
-		}
-		s.mu.Unlock()
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusConflict)
-			return
-		}
-		writeJSON(w, out)
+		s.orderAction(w, func(st *state, now time.Time) (*order, error) {
+			return st.confirm(in.ChannelNo, in.OrderNo, in.Decline, now)
+		})
 	})
 	h("GET /_sim/ledger", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, s.Ledger()) })
 	h("GET /_sim/faults", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, s.Faults()) })
@@ -246,6 +223,27 @@ func (s *Server) control(mux *http.ServeMux) {
 	})
 }
 
+// orderAction runs a control action on an order and answers the order's state (the
+// payer's ID number masked), or 409 with the reason.
+func (s *Server) orderAction(w http.ResponseWriter, act func(*state, time.Time) (*order, error)) {
+	now := s.clock()
+	s.mu.Lock()
+	o, err := act(s.state, now)
+	var out map[string]string
+	if err == nil {
+		out = s.state.result(o).Fields
+		if id := out["idNumber"]; id != "" {
+			out["idNumber"] = mask.IDNumber(id)
+		}
+	}
+	s.mu.Unlock()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusConflict)
+		return
+	}
+	writeJSON(w, out)
+}
+
 func (s *Server) controlAllowed(r *http.Request) bool {
 	if s.opts.ControlToken != "" {
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
@@ -277,14 +275,4 @@ func writeJSON(w http.ResponseWriter, v any) {
 	enc.SetEscapeHTML(false)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
-}
-
-// sortedChannels lists channel numbers in order (for messages).
-func sortedChannels(m map[string]Channel) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

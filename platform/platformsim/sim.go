@@ -1,7 +1,6 @@
 package platformsim
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sscagent/sscagent/backoff"
 	"github.com/sscagent/sscagent/platform/protocol"
 )
 
@@ -212,7 +212,7 @@ func (s *Server) serveOp(w http.ResponseWriter, r *http.Request, op protocol.Ope
 	if faulty {
 		switch fault.Kind {
 		case FaultLatency:
-			if !sleep(ctx, time.Duration(fault.Delay)) {
+			if !backoff.Sleep(ctx, time.Duration(fault.Delay)) {
 				return
 			}
 		case FaultHTTP:
@@ -237,7 +237,7 @@ func (s *Server) serveOp(w http.ResponseWriter, r *http.Request, op protocol.Ope
 			hangUp(w)
 			return
 		case FaultDelayAfter:
-			if !sleep(ctx, time.Duration(fault.Delay)) {
+			if !backoff.Sleep(ctx, time.Duration(fault.Delay)) {
 				return
 			}
 		case FaultMalformed:
@@ -400,17 +400,6 @@ func hangUp(w http.ResponseWriter) {
 		panic(http.ErrAbortHandler) // net/http closes the connection
 	}
 	conn.Close()
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 // nonceCache remembers request ids for ttl (at least the timestamp window on both

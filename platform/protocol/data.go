@@ -110,7 +110,7 @@ func (d Data) Encode() string {
 			if j > 0 {
 				b.WriteByte(',')
 			}
-			b.WriteString(EncodeObject(e))
+			b.WriteString(Data{Fields: e}.Encode())
 		}
 		b.WriteByte(']')
 	}

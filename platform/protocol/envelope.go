@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -142,26 +141,8 @@ func ParseObject(b []byte) (map[string]string, error) {
 }
 
 // EncodeObject writes a string map as a compact JSON object with sorted keys and no
-// HTML escaping: the text of "data" and "result".
-func EncodeObject(m map[string]string) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	b.WriteByte('{')
-	for i, k := range keys {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		writeJSONString(&b, k)
-		b.WriteByte(':')
-		writeJSONString(&b, m[k])
-	}
-	b.WriteByte('}')
-	return b.String()
-}
+// HTML escaping: the text of "data" and "result" (Data.Encode without lists).
+func EncodeObject(m map[string]string) string { return Data{Fields: m}.Encode() }
 
 func writeJSONString(b *strings.Builder, s string) {
 	var buf bytes.Buffer

@@ -179,23 +179,22 @@ func Canonical(fields map[string]string) string {
 
 // SignRequest signs r's canonical string with k and sets r.Signature.
 func (s Scheme) SignRequest(k *PrivateKey, r *Request) error {
-	r.Signature = ""
-	sig, err := s.Sign(k, []byte(r.Canonical()))
-	if err != nil {
-		return err
-	}
-	r.Signature = sig
-	return nil
+	return s.signInto(k, r.Canonical, &r.Signature)
 }
 
 // SignResponse signs r's canonical string with k and sets r.Signature.
 func (s Scheme) SignResponse(k *PrivateKey, r *Response) error {
-	r.Signature = ""
-	sig, err := s.Sign(k, []byte(r.Canonical()))
+	return s.signInto(k, r.Canonical, &r.Signature)
+}
+
+// signInto clears *sig (it is not part of the canonical string anyway), signs and sets it.
+func (s Scheme) signInto(k *PrivateKey, canonical func() string, sig *string) error {
+	*sig = ""
+	v, err := s.Sign(k, []byte(canonical()))
 	if err != nil {
 		return err
 	}
-	r.Signature = sig
+	*sig = v
 	return nil
 }
 
