@@ -34,3 +34,20 @@ func parseFlags(fs *flag.FlagSet, args []string) int {
 	}
 	return -1
 }
+
+// subcommand returns args[0] when it is one of names. Otherwise it prints usage and
+// returns the exit code: 0 for -h/--help, 2 for anything else.
+func subcommand(args []string, usage string, errOut io.Writer, names ...string) (string, int) {
+	if len(args) > 0 {
+		for _, n := range names {
+			if args[0] == n {
+				return n, -1
+			}
+		}
+	}
+	fmt.Fprintln(errOut, "Usage: sscagent "+usage)
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+		return "", exitOK
+	}
+	return "", exitUsage
+}

@@ -19,14 +19,11 @@ func init() {
 }
 
 func cmdKeys(args []string, out, errOut io.Writer) int {
-	if len(args) == 0 || (args[0] != "gen" && args[0] != "show") {
-		fmt.Fprintln(errOut, "Usage: sscagent "+keysUsage)
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			return exitOK
-		}
-		return exitUsage
+	sub, rc := subcommand(args, keysUsage, errOut, "gen", "show")
+	if rc >= 0 {
+		return rc
 	}
-	if args[0] == "show" {
+	if sub == "show" {
 		return keysShow(args[1:], out, errOut)
 	}
 	fs := newFlags("keys gen", "keys gen --out DIR [--name NAME] [--sm4]", errOut)

@@ -27,23 +27,16 @@ func init() {
 }
 
 func cmdPlatform(args []string, out, errOut io.Writer) int {
-	if len(args) == 0 || (args[0] != "call" && args[0] != "ops") {
-		fmt.Fprintln(errOut, "Usage: sscagent "+platformUsage)
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			return exitOK
-		}
-		return exitUsage
+	sub, rc := subcommand(args, platformUsage, errOut, "call", "ops")
+	if rc >= 0 {
+		return rc
 	}
-	if args[0] == "ops" {
+	if sub == "ops" {
 		return platformOps(out)
 	}
 	args = args[1:]
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprintln(errOut, "Usage: sscagent "+platformUsage+"\n\nOPERATION is one of: "+strings.Join(opNames(), ", "))
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			return exitOK
-		}
-		return exitUsage
+	if _, rc := subcommand(args, platformUsage+"\n\nOPERATION is one of: "+strings.Join(opNames(), ", "), errOut, opNames()...); rc >= 0 {
+		return rc
 	}
 	opName := protocol.Op(args[0])
 	fs := newFlags("platform call", "platform call OPERATION --config FILE (--data JSON | --data-file FILE) [flags]", errOut)
@@ -104,7 +97,7 @@ func cmdPlatform(args []string, out, errOut io.Writer) int {
 	start := time.Now()
 	reply, callErr := client.Call(ctx, op.Op, data)
 	elapsed := time.Since(start)
-	rc := exitOK
+	rc = exitOK
 	for _, s := range []struct {
 		path string
 		b    []byte
