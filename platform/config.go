@@ -27,7 +27,8 @@ type Config struct {
 	PlatformPublicKey string `yaml:"platformPublicKey"`
 	// SM4Key is the file holding the 16-byte SM4 key (32 hex digits) for sensitive fields.
 	SM4Key config.SecretFile `yaml:"sm4Key"`
-	// Timeout bounds one call, from connect to the last byte of the answer. Default 15s.
+	// Timeout bounds one request, from connect to the last byte of the answer (a call
+	// that corrects a stale timestamp makes two). Default 15s.
 	Timeout config.Duration `yaml:"timeout"`
 
 	// CAFile is a PEM file of the CA certificates trusted for https; when set, only
