@@ -214,6 +214,7 @@ func (u *Uploader) Stats() Stats {
 }
 
 type result struct {
+	epoch  int // the Run loop's epoch when the batch was sent
 	seqs   []uint64
 	failed error // the call failed: back off
 	acked  int
@@ -235,6 +236,10 @@ func (u *Uploader) Run(ctx context.Context) error {
 	tick := time.NewTicker(u.c.Interval.D())
 	defer tick.Stop()
 	idle := false // the queue had nothing to send at the last look
+	// epoch counts the moments that end a wait (a success, PlatformUp, Flush, the retry
+	// timer). A failure of a batch sent before the latest of them is stale: it must not
+	// start a new wait, or it would swallow the signal that just ended one.
+	epoch := 0
 
 	for {
 		// Start batches while allowed: one probe during an outage, Concurrency otherwise.
@@ -264,7 +269,12 @@ func (u *Uploader) Run(ctx context.Context) error {
 			}
 			running++
 			u.setInFlight(len(inflight))
-			go func() { results <- u.upload(ctx, recs) }()
+			sent := epoch
+			go func() {
+				r := u.upload(ctx, recs)
+				r.epoch = sent
+				results <- r
+			}()
 			if outage {
 				break
 			}
@@ -289,6 +299,8 @@ func (u *Uploader) Run(ctx context.Context) error {
 					u.notice(Notice{Code: CodeResumed, Kind: "backflow.resumed"})
 				}
 				outage, waiting = false, false
+				epoch++
+				retry.Stop()
 				b.Reset()
 				u.record(r, time.Time{})
 				continue
@@ -301,7 +313,7 @@ func (u *Uploader) Run(ctx context.Context) error {
 				u.notice(Notice{Code: CodeOutage, Kind: "backflow.outage", Count: len(r.seqs), Detail: mask.Text(r.failed.Error())})
 			}
 			outage = true
-			if !waiting { // a second failure in the same outage does not push the retry out
+			if !waiting && r.epoch == epoch { // stale or second failures do not push the retry out
 				d := u.delay(b)
 				waiting = true
 				retry.Reset(d)
@@ -315,10 +327,13 @@ func (u *Uploader) Run(ctx context.Context) error {
 			idle = false
 		case <-u.flush:
 			idle, waiting = false, false
+			epoch++
 		case <-u.up:
 			idle, waiting = false, false
+			epoch++
 		case <-retry.C:
 			idle, waiting = false, false
+			epoch++
 		}
 	}
 }

@@ -179,6 +179,32 @@ func TestOutageDrainsOnFirstSuccess(t *testing.T) {
 	}
 }
 
+// TestStaleFailureKeepsSignal: a batch sent before the platform came back fails after
+// PlatformUp was taken; that stale failure must not start a new (hour-long) wait.
+func TestStaleFailureKeepsSignal(t *testing.T) {
+	q := openQueue(t, filepath.Join(t.TempDir(), "queue.db"))
+	l := backflowtest.NewLedger(t)
+	l.SetDown(true)
+	release := make(chan struct{})
+	var calls atomic.Int32
+	l.OnCall(func(int) {
+		if calls.Add(1) == 2 {
+			<-release // the second batch's answer (503) comes late
+		}
+	})
+	putN(t, q, 120)
+	c := fastConfig()
+	c.Concurrency = 2
+	u := start(t, Options{Store: q, Submitter: &backflowtest.Submitter{URL: l.URL()}, Config: c},
+		func(u *Uploader) { u.SetDelayForTest(func() time.Duration { return time.Hour }) })
+	waitFor(t, "outage", func() bool { return u.Stats().Outage && calls.Load() == 2 })
+	l.SetDown(false)
+	u.PlatformUp()
+	waitFor(t, "the signal taken", func() bool { return !u.UpPendingForTest() })
+	close(release)
+	waitFor(t, "drain", func() bool { return depth(q) == 0 })
+}
+
 // TestOwnProbeEndsOutage: the probe after the backoff succeeds and the rest drains
 // without further backoff.
 func TestOwnProbeEndsOutage(t *testing.T) {
