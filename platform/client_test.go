@@ -806,3 +806,44 @@ func TestConfigFilesMissing(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 }
+
+// hsmFunc is a CardHSM for tests of the platform side of the two-step.
+type hsmFunc func(step1 string) (string, error)
+
+func (f hsmFunc) InternalAuth(step1 string) (string, error) { return f(step1) }
+
+func TestCardInternalAuth(t *testing.T) {
+	step1 := func(cardID string) string {
+		return "350100|00814A444686605199000001AC|03|" + cardID + "|32D9E876ADB31BBF|DBF7A936D0D18C9E|98B4D293D091C331|E603E2CAADAF02B6|"
+	}
+	var got string
+	hsm := hsmFunc(func(s string) (string, error) {
+		got = s
+		if strings.Contains(s, "|BAD|") {
+			return "", errors.New("cannot process")
+		}
+		return "F4A0CF965BDCEA30DBF7A936D0D18C9E|774A08EDF447A1DEE603E2CAADAF02B6|", nil
+	})
+	l := newLab(t, true, func(so *platformsim.StartOptions, _ *platform.Config) { so.HSM = hsm })
+	ctx := context.Background()
+	res, err := l.client.CardInternalAuth(ctx, platform.InternalAuthRequest{Step1: step1(zhangsanCard.CardID)})
+	if err != nil || res.PKey != "F4A0CF965BDCEA30DBF7A936D0D18C9E|774A08EDF447A1DEE603E2CAADAF02B6|" || got != step1(zhangsanCard.CardID) {
+		t.Fatalf("%+v %v (HSM got %q)", res, err, got)
+	}
+	_, err = l.client.CardInternalAuth(ctx, platform.InternalAuthRequest{Step1: step1("350200D156000005300000030A0B0C0D")})
+	wantClass(t, err, platform.ClassRejected, protocol.CodeCardLost)
+	_, err = l.client.CardInternalAuth(ctx, platform.InternalAuthRequest{Step1: step1("350100D156000005999999990A0B0C0D")})
+	wantClass(t, err, platform.ClassRejected, protocol.CodeCardUnknown)
+	_, err = l.client.CardInternalAuth(ctx, platform.InternalAuthRequest{Step1: strings.Replace(step1(zhangsanCard.CardID), "|03|", "|BAD|", 1)})
+	wantClass(t, err, platform.ClassRejected, protocol.CodeHSMBadStep1)
+	_, err = l.client.CardInternalAuth(ctx, platform.InternalAuthRequest{Step1: "too|short|"})
+	wantClass(t, err, platform.ClassRejected, protocol.CodeHSMBadStep1)
+
+	// Without an HSM the platform does not offer the two-step.
+	plain := newLab(t, false)
+	_, err = plain.client.CardInternalAuth(ctx, platform.InternalAuthRequest{Step1: step1(zhangsanCard.CardID)})
+	wantClass(t, err, platform.ClassRejected, protocol.CodeHSMNotSupported)
+	if platform.PromptFor(err) != platform.CodeHSMRefused {
+		t.Fatal(platform.PromptFor(err))
+	}
+}

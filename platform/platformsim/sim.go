@@ -23,7 +23,9 @@ type CardHSM interface {
 	InternalAuth(step1 string) (pKey string, err error)
 }
 
-// Errors a CardHSM may return (wrapped or not); others answer 999999 (system error).
+// Errors a CardHSM may return, wrapped or not. ErrUnknownCard answers 100002; any other
+// error means the HSM could not process the Step-1 data and answers 100009, a business
+// rejection (the sandbox HSM is pure computation: it has no transient failures).
 var (
 	// ErrBadStep1: the Step-1 string is malformed (answers 100009).
 	ErrBadStep1 = errors.New("malformed step-1 data")

@@ -164,12 +164,10 @@ func (st *state) internalAuth(hsm CardHSM, d protocol.Data) (protocol.Data, stri
 	}
 	pKey, err := hsm.InternalAuth(step1)
 	switch {
-	case errors.Is(err, ErrBadStep1):
-		return fail(protocol.CodeHSMBadStep1)
 	case errors.Is(err, ErrUnknownCard):
 		return fail(protocol.CodeCardUnknown)
 	case err != nil:
-		return fail(protocol.CodeSystemError)
+		return fail(protocol.CodeHSMBadStep1)
 	}
 	var r protocol.Data
 	r.Set("pKey", pKey)
