@@ -136,7 +136,7 @@ func (p *simPlatform) pay(w http.ResponseWriter, r *http.Request) {
 		writeWire(w, wire{Status: "userpaying"})
 	case planSlowPaid:
 		select {
-		case <-time.After(400 * time.Millisecond):
+		case <-time.After(800 * time.Millisecond): // beyond the client's callTimeout
 		case <-r.Context().Done():
 		}
 		writeWire(w, wire{Status: "paid", TradeNo: "TN-" + req.OrderNo})
@@ -243,8 +243,8 @@ func (g httpGateway) Reverse(ctx context.Context, no string) (ReverseResult, err
 
 func crashConfig() Config {
 	ms := func(n int) config.Duration { return config.Duration(time.Duration(n) * time.Millisecond) }
-	return Config{CallTimeout: ms(200), QueryDelay: ms(20), QueryInterval: ms(30), QueryFor: ms(500),
-		ReverseInterval: ms(20), ReverseAttempts: 5, Retention: config.Duration(time.Hour), LockTimeout: ms(20000)}
+	return Config{CallTimeout: ms(300), QueryDelay: ms(20), QueryInterval: ms(30), QueryFor: ms(500),
+		ReverseInterval: ms(20), ReverseAttempts: 10, Retention: config.Duration(time.Hour), LockTimeout: ms(20000)}
 }
 
 // crashChild runs orders ("work", until killed) or finishes what is open ("final").

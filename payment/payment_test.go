@@ -373,8 +373,8 @@ func TestCancel(t *testing.T) {
 	gw.pay = func(PayRequest) (Result, error) { return Result{Status: StatusUserPaying}, nil }
 	gw.query = func(string, int) (Result, error) { return Result{Status: StatusUserPaying}, nil }
 	c := fastConfig()
-	c.QueryFor = config.Duration(time.Minute) // only the cancel can end the querying
-	c.QueryInterval = config.Duration(time.Second)
+	c.QueryFor = config.Duration(2 * time.Minute) // only the cancel can end the querying
+	c.QueryInterval = config.Duration(time.Minute)
 	h := run(t, filepath.Join(t.TempDir(), "payments.db"), gw, c)
 	ctx := context.Background()
 
