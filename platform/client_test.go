@@ -816,9 +816,14 @@ func TestCardInternalAuth(t *testing.T) {
 	step1 := func(cardID string) string {
 		return "350100|00814A444686605199000001AC|03|" + cardID + "|32D9E876ADB31BBF|DBF7A936D0D18C9E|98B4D293D091C331|E603E2CAADAF02B6|"
 	}
-	var got string
+	var (
+		mu  sync.Mutex // guards got
+		got string
+	)
 	hsm := hsmFunc(func(s string) (string, error) {
+		mu.Lock()
 		got = s
+		mu.Unlock()
 		if strings.Contains(s, "|BAD|") {
 			return "", errors.New("cannot process")
 		}
@@ -827,8 +832,11 @@ func TestCardInternalAuth(t *testing.T) {
 	l := newLab(t, true, func(so *platformsim.StartOptions, _ *platform.Config) { so.HSM = hsm })
 	ctx := context.Background()
 	res, err := l.client.CardInternalAuth(ctx, platform.InternalAuthRequest{Step1: step1(zhangsanCard.CardID)})
-	if err != nil || res.PKey != "F4A0CF965BDCEA30DBF7A936D0D18C9E|774A08EDF447A1DEE603E2CAADAF02B6|" || got != step1(zhangsanCard.CardID) {
-		t.Fatalf("%+v %v (HSM got %q)", res, err, got)
+	mu.Lock()
+	hsmGot := got
+	mu.Unlock()
+	if err != nil || res.PKey != "F4A0CF965BDCEA30DBF7A936D0D18C9E|774A08EDF447A1DEE603E2CAADAF02B6|" || hsmGot != step1(zhangsanCard.CardID) {
+		t.Fatalf("%+v %v (HSM got %q)", res, err, hsmGot)
 	}
 	_, err = l.client.CardInternalAuth(ctx, platform.InternalAuthRequest{Step1: step1("350200D156000005300000030A0B0C0D")})
 	wantClass(t, err, platform.ClassRejected, protocol.CodeCardLost)
