@@ -2,10 +2,13 @@ package labtest
 
 import (
 	"bufio"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -63,4 +66,47 @@ func RunChild(t testing.TB, kill time.Duration, env ...string) []string {
 		}
 	}
 	return ls
+}
+
+// StartChild runs the test binary again as a child process with env added, like
+// RunChild, and waits until the child has written "READY" (ChildReady): the child then
+// holds whatever it set up (a locked file, a listener) until stop, which closes its
+// standard input and waits for it to exit. stop also runs when the test ends.
+func StartChild(t testing.TB, env ...string) (stop func()) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			_ = in.Close()
+			_ = cmd.Wait()
+		})
+	}
+	t.Cleanup(stop)
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || line != "READY\n" {
+		stop()
+		t.Fatalf("child %v did not get ready: %q %v", env, line, err)
+	}
+	return stop
+}
+
+// ChildReady is the child side of StartChild: it reports READY and blocks until the
+// parent calls stop (its standard input closes).
+func ChildReady() {
+	fmt.Println("READY")
+	_, _ = io.Copy(io.Discard, os.Stdin)
 }

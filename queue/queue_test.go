@@ -1,13 +1,11 @@
 package queue
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -17,6 +15,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/sscagent/sscagent/config"
+	"github.com/sscagent/sscagent/labtest"
 	"github.com/sscagent/sscagent/prompt"
 )
 
@@ -30,8 +29,7 @@ func TestMain(m *testing.M) {
 			fmt.Println("error", err)
 			os.Exit(1)
 		}
-		fmt.Println("ready")
-		_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
+		labtest.ChildReady()
 		_ = q.Close()
 		os.Exit(0)
 	}
@@ -455,17 +453,7 @@ func TestSalvagedRecordsRecounted(t *testing.T) {
 
 func TestLockedByAnotherProcess(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "queue.db")
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "QUEUE_TEST_HOLD="+path)
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { stdin.Close(); _ = cmd.Wait() }()
-	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "ready\n" {
-		t.Fatalf("child: %q %v", line, err)
-	}
+	labtest.StartChild(t, "QUEUE_TEST_HOLD="+path)
 	_, err := Open(path, Options{Terminal: "T1", Key: testKey, LockTimeout: 300 * time.Millisecond})
 	if !IsLocked(err) || !strings.Contains(err.Error(), "is the agent running?") {
 		t.Fatalf("got %v", err)

@@ -93,26 +93,19 @@ func LoadKey(path config.SecretFile, create bool) ([]byte, error) {
 	return k, nil
 }
 
-// writeKey creates path with data, mode 0600, durably, refusing to replace a file.
+// writeKey creates path with data, mode 0600, durably. The key is written to a
+// temporary file first and linked into place, so a crash never leaves a partial key under
+// the real name, and a key created meanwhile by someone else is never replaced.
 func writeKey(path string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
 	tmp := path + ".new"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
+	_ = os.Remove(tmp) // left by a crash
+	if err := protocol.WriteNewFile(tmp, data, 0o600); err != nil {
 		return err
 	}
-	if _, err = f.Write(data); err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		// Link, not rename: a key created meanwhile by someone else is never replaced.
-		err = os.Link(tmp, path)
-	}
+	err := os.Link(tmp, path)
 	_ = os.Remove(tmp)
 	return err
 }

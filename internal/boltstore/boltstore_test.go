@@ -1,12 +1,10 @@
 package boltstore
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -15,6 +13,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/sscagent/sscagent/labtest"
 )
 
 var testSchema = Schema{
@@ -33,9 +33,7 @@ func TestMain(m *testing.M) {
 			fmt.Println("error", err)
 			os.Exit(1)
 		}
-		fmt.Println("ready")
-		// Hold the lock until the parent closes our stdin (or kills us).
-		_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
+		labtest.ChildReady() // holds the lock until the parent stops us
 		_ = d.Close()
 		os.Exit(0)
 	}
@@ -412,22 +410,8 @@ func TestDamagedPagesSalvaged(t *testing.T) {
 // TestLockedByAnotherProcess holds the file in a child process.
 func TestLockedByAnotherProcess(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "s.db")
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "BOLTSTORE_HOLD="+path)
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		stdin.Close()
-		_ = cmd.Wait()
-	}()
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil || line != "ready\n" {
-		t.Fatalf("child: %q %v", line, err)
-	}
-	_, err = Open(path, Options{Schema: testSchema, LockTimeout: 200 * time.Millisecond})
+	stop := labtest.StartChild(t, "BOLTSTORE_HOLD="+path)
+	_, err := Open(path, Options{Schema: testSchema, LockTimeout: 200 * time.Millisecond})
 	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "locked by another process") {
 		t.Fatalf("got %v, want ErrLocked", err)
 	}
@@ -436,8 +420,7 @@ func TestLockedByAnotherProcess(t *testing.T) {
 		t.Fatalf("a locked file was moved aside: %v", m)
 	}
 	// Once the holder exits, the file opens.
-	stdin.Close()
-	_ = cmd.Wait()
+	stop()
 	d := open(t, path, Options{LockTimeout: 5 * time.Second})
 	d.Close()
 }
