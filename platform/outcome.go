@@ -101,3 +101,5 @@ func ClassOf(err error) Class {
 // IsCanceled reports whether err comes from a cancelled context (a shutdown), which
 // callers report differently from a platform failure.
 func IsCanceled(err error) bool { return errors.Is(err, context.Canceled) }
+
+var _ error = (*Error)(nil)

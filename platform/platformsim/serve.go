@@ -161,3 +161,8 @@ func (l *chanListener) Close() error {
 }
 
 func (l *chanListener) Addr() net.Addr { return l.addr }
+
+var (
+	_ net.Listener = (*chanListener)(nil)
+	_ net.Conn     = (*peekedConn)(nil)
+)
