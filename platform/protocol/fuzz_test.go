@@ -112,3 +112,32 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseKeys(f *testing.F) {
+	k := TestKey(TestPlatformLabel)
+	priv, _ := k.MarshalPEM()
+	pub, _ := k.Public().MarshalPEM()
+	f.Add(priv)
+	f.Add(pub)
+	f.Add([]byte(hexOf(k.Public().Uncompressed())))
+	f.Add(FormatSM4Key(TestSM4Key("350100000001")))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if p, err := ParsePrivateKey(b); err == nil {
+			if _, err := p.MarshalPEM(); err != nil {
+				t.Fatalf("parsed private key does not marshal: %v", err)
+			}
+		}
+		if p, err := ParsePublicKey(b); err == nil {
+			again, err := p.MarshalPEM()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if q, err := ParsePublicKey(again); err != nil || !q.Equal(p) {
+				t.Fatal("public key round trip")
+			}
+		}
+		if s, err := ParseSM4Key(b); err == nil && len(s) != 16 {
+			t.Fatal("sm4 key length")
+		}
+	})
+}
