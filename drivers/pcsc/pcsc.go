@@ -37,7 +37,7 @@ func Open(o Options) (drivers.System, error) {
 	if err != nil {
 		return nil, mapErr("establish context", "", err)
 	}
-	return &system{o: o, ctx: c, locks: map[string]chan struct{}{}}, nil
+	return &system{o: o, ctx: c, locks: map[string]chan struct{}{}, closing: make(chan struct{})}, nil
 }
 
 type system struct {
@@ -48,9 +48,40 @@ type system struct {
 	states  []scard.ReaderState // last reported, the PnP reader first when pnp
 	pnp     bool
 
+	closing chan struct{} // closed by Close
+
 	mu     sync.Mutex // guards the fields below
 	closed bool
 	locks  map[string]chan struct{} // per-reader exchange lock, shared by connections
+}
+
+// interruptible runs a blocking PC/SC call and interrupts it with SCardCancel from the
+// stopping side when ctx ends or the System is closed. SCardCancel only affects a call
+// already waiting in the daemon, so a Cancel that came too early is repeated every
+// 20 ms until the call returns; the repetition happens only while stopping.
+func (s *system) interruptible(ctx context.Context, call func() error) error {
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-done:
+			return
+		case <-ctx.Done():
+		case <-s.closing:
+		}
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			_ = s.ctx.Cancel()
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	err := call()
+	close(done)
+	return err
 }
 
 var _ drivers.System = (*system)(nil)
@@ -79,10 +110,7 @@ func (s *system) Watch(ctx context.Context) ([]drivers.ReaderState, error) {
 		if !s.pnp {
 			timeout = s.o.RelistEvery
 		}
-		// Interrupt the blocking call from the stopping side when ctx ends.
-		stop := context.AfterFunc(ctx, func() { _ = s.ctx.Cancel() })
-		err := s.ctx.GetStatusChange(s.states, timeout)
-		stop()
+		err := s.interruptible(ctx, func() error { return s.ctx.GetStatusChange(s.states, timeout) })
 		switch {
 		case err == nil:
 		case errors.Is(err, scard.ErrCancelled):
@@ -108,7 +136,12 @@ func (s *system) Watch(ctx context.Context) ([]drivers.ReaderState, error) {
 			}
 			return s.report(), nil
 		default:
-			return nil, mapErr("watch", "", err)
+			// Whatever else the daemon says (seen while pcscd shuts down: "access
+			// denied"), this context is no longer usable: reconnect.
+			if e := mapErr("watch", "", err); errors.Is(e, drivers.ErrNoService) {
+				return nil, e
+			}
+			return nil, fmt.Errorf("pcsc: watch: %w (%v)", drivers.ErrNoService, err)
 		}
 		pnpChanged := s.pnp && s.states[0].EventState&scard.StateChanged != 0
 		readerGone := false
@@ -253,8 +286,8 @@ func (s *system) Close() error {
 		return nil
 	}
 	s.closed = true
+	close(s.closing) // a blocked Watch is cancelled and returns
 	s.mu.Unlock()
-	_ = s.ctx.Cancel() // a blocked Watch returns
 	s.watchMu.Lock()
 	defer s.watchMu.Unlock()
 	if err := s.ctx.Release(); err != nil && !errors.Is(err, scard.ErrNoService) && !errors.Is(err, scard.ErrInvalidHandle) {

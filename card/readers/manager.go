@@ -1,0 +1,501 @@
+// Package readers runs the terminal's card readers: it watches the reader subsystem
+// (PC/SC, or the in-process simulator for the demo), gives each reader its role from
+// the configuration (holder-card reader or PSAM slot), keeps the PSAM open and ready,
+// hands new cards to the scenes that wait for them and reads them (card.Read with the
+// PSAM, falling back to the platform's HSM two-step).
+//
+// Manager is an agent part (Run(ctx) error). It survives everything the hardware does:
+// readers plugged and unplugged (the PC/SC PnP notification), cards pulled mid-read (a
+// clear -2, never half a result), the PSAM pulled or failing (reads fall back to the
+// HSM), and the PC/SC service stopping or restarting (it reconnects with backoff and
+// picks every reader up again) without restarting the agent. It reports attach,
+// removal and PSAM state as Events and its state as Health.
+//
+// Waiting costs nothing while idle: the manager blocks in the subsystem's own
+// notification, and waiters block on a channel.
+package readers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/sscagent/sscagent/backoff"
+	"github.com/sscagent/sscagent/card"
+	"github.com/sscagent/sscagent/drivers"
+	"github.com/sscagent/sscagent/drivers/apdu"
+	"github.com/sscagent/sscagent/drivers/pcsc"
+	"github.com/sscagent/sscagent/drivers/simreader"
+	"github.com/sscagent/sscagent/psam"
+)
+
+// Options are a Manager's collaborators. The zero value (with a Config) is usable.
+type Options struct {
+	// Config is the validated "cards" section.
+	Config Config
+	// TestTerminal accepts the sandbox's test cards and PSAMs (terminal.test). A
+	// production terminal refuses them with a prompt.
+	TestTerminal bool
+	// HSM is the platform's card internal-auth service for the HSM two-step; nil
+	// leaves the two-step out (no PSAM then means -2201).
+	HSM psam.InternalAuthenticator
+	// Open connects to the reader subsystem; nil means Config.Driver's (pcsc.Open, or
+	// the simulator of driver sim).
+	Open func() (drivers.System, error)
+	// Logger receives the manager's logs; nil discards them.
+	Logger *slog.Logger
+	// OnEvent receives every Event, from the manager's goroutine: it must not block.
+	OnEvent func(Event)
+	// Backoff paces reconnection to a stopped service; default 200ms doubling to 10s.
+	Backoff backoff.Policy
+}
+
+// Manager runs the card readers. Create it with New and run it with Run; the other
+// methods may be called from any goroutine, also while Run is not running (they then
+// report the readers as unavailable).
+type Manager struct {
+	cfg  Config
+	o    Options
+	log  *slog.Logger
+	open func() (drivers.System, error)
+	sim  *simreader.Hub
+
+	mu        sync.Mutex // guards the fields below
+	sys       drivers.System
+	service   bool
+	readers   map[string]*reader
+	seq       uint64
+	changed   chan struct{} // closed and replaced whenever the state changes
+	ps        *psamSession
+	psamErr   error     // why the PSAM in psamSlot is not usable
+	psamSlot  string    // the PSAM reader psamErr is about
+	psamSeq   uint64    // the PSAM insertion psamErr is about
+	psamTried time.Time // when opening it last failed
+	lastErr   error
+	lastErrAt time.Time
+}
+
+type reader struct {
+	info       ReaderInfo
+	insertions uint16
+	seq        uint64 // insertion sequence of the card in it; 0 when empty
+}
+
+type psamSession struct {
+	reader string
+	seq    uint64
+	card   drivers.Card
+	p      *psam.PSAM
+}
+
+// New builds a manager. It does not touch the hardware until Run.
+func New(o Options) (*Manager, error) {
+	m := &Manager{cfg: o.Config, o: o, log: o.Logger, readers: map[string]*reader{}, changed: make(chan struct{})}
+	if m.log == nil {
+		m.log = slog.New(slog.DiscardHandler)
+	}
+	if m.o.Backoff.Base == 0 {
+		m.o.Backoff = backoff.Policy{Base: 200 * time.Millisecond, Max: 10 * time.Second}
+	}
+	m.open = o.Open
+	if m.open == nil {
+		switch o.Config.Driver {
+		case DriverSim:
+			if !o.TestTerminal {
+				return nil, errors.New("readers: driver sim holds test cards; it needs terminal.test: true")
+			}
+			hub, err := newSimHub(o.Config.Sim)
+			if err != nil {
+				return nil, err
+			}
+			m.sim, m.open = hub, hub.Open
+		default:
+			m.open = func() (drivers.System, error) { return pcsc.Open(pcsc.Options{}) }
+		}
+	}
+	return m, nil
+}
+
+// Name implements agent.Part.
+func (m *Manager) Name() string { return "cards" }
+
+// SimHub returns the virtual readers of driver sim (to insert and remove cards in the
+// demo), or nil for other drivers.
+func (m *Manager) SimHub() *simreader.Hub { return m.sim }
+
+// Run watches the readers until ctx ends (it then returns nil). A stopped or restarted
+// service is reconnected with backoff; Run returns an error only when the driver cannot
+// work in this build at all.
+func (m *Manager) Run(ctx context.Context) error {
+	b := backoff.New(m.o.Backoff)
+	for {
+		sys, err := m.open()
+		if err != nil {
+			if errors.Is(err, drivers.ErrUnsupported) {
+				m.fail(err)
+				return err
+			}
+			if b.Failures() == 0 {
+				m.log.Warn("card reader service not available; retrying", "err", err)
+			}
+			m.fail(err)
+			if !backoff.Sleep(ctx, b.Next()) {
+				return nil
+			}
+			continue
+		}
+		if b.Failures() > 0 {
+			m.log.Info("card reader service available", "after", b.Failures())
+		}
+		b.Reset()
+		m.mu.Lock()
+		m.sys, m.service = sys, true
+		m.notifyLocked()
+		m.mu.Unlock()
+		m.emit(Event{Kind: ServiceUp})
+		err = m.watch(ctx, sys)
+		m.teardown(sys)
+		if ctx.Err() != nil {
+			return nil
+		}
+		m.fail(err)
+		m.emit(Event{Kind: ServiceDown, Err: err})
+		m.log.Warn("card reader service lost; reconnecting", "err", err)
+		if !backoff.Sleep(ctx, b.Next()) {
+			return nil
+		}
+	}
+}
+
+// watch applies the subsystem's state changes until it fails or ctx ends.
+func (m *Manager) watch(ctx context.Context, sys drivers.System) error {
+	for {
+		states, err := sys.Watch(ctx)
+		if err != nil {
+			return err
+		}
+		m.apply(ctx, sys, states)
+	}
+}
+
+// apply brings the reader table in line with a snapshot and opens or closes the PSAM.
+func (m *Manager) apply(ctx context.Context, sys drivers.System, states []drivers.ReaderState) {
+	var evs []Event
+	m.mu.Lock()
+	seen := make(map[string]bool, len(states))
+	for _, st := range states {
+		seen[st.Name] = true
+		r, ok := m.readers[st.Name]
+		if !ok {
+			r = &reader{info: ReaderInfo{Name: st.Name, Role: m.cfg.RoleOf(st.Name), Contactless: m.cfg.Contactless(st.Name)}}
+			m.readers[st.Name] = r
+			evs = append(evs, Event{Kind: ReaderAttached, Reader: st.Name, Role: r.info.Role})
+		}
+		newCard := st.Present && (!r.info.Present || st.Insertions != r.insertions)
+		if r.info.Present && (!st.Present || newCard) {
+			evs = append(evs, Event{Kind: CardRemoved, Reader: st.Name, Role: r.info.Role})
+			r.seq = 0
+		}
+		if newCard {
+			m.seq++
+			r.seq = m.seq
+			evs = append(evs, Event{Kind: CardInserted, Reader: st.Name, Role: r.info.Role, ATR: st.ATR})
+		}
+		r.info.Present, r.info.Mute, r.insertions = st.Present, st.Mute, st.Insertions
+		r.info.ATR = apdu.HexUpper(st.ATR)
+	}
+	for name, r := range m.readers {
+		if !seen[name] {
+			if r.info.Present {
+				evs = append(evs, Event{Kind: CardRemoved, Reader: name, Role: r.info.Role})
+			}
+			evs = append(evs, Event{Kind: ReaderRemoved, Reader: name, Role: r.info.Role})
+			delete(m.readers, name)
+		}
+	}
+	want := m.wantPSAMLocked()
+	cur := m.ps
+	if cur != nil && (want == nil || cur.reader != want.info.Name || cur.seq != want.seq) {
+		m.ps = nil
+	} else {
+		cur = nil // nothing to close
+	}
+	open := want != nil && m.ps == nil && !(m.psamSlot == want.info.Name && m.psamSeq == want.seq && m.psamErr != nil)
+	var wantName string
+	var wantSeq uint64
+	if want != nil {
+		wantName, wantSeq = want.info.Name, want.seq
+	}
+	m.notifyLocked()
+	m.mu.Unlock()
+
+	if cur != nil {
+		_ = cur.card.Close(false)
+		evs = append(evs, Event{Kind: PSAMRemoved, Reader: cur.reader, Role: RolePSAM})
+	}
+	for _, e := range evs {
+		m.emit(e)
+	}
+	if open {
+		m.openPSAM(ctx, sys, wantName, wantSeq)
+	}
+}
+
+// wantPSAMLocked is the PSAM reader to use: the first (by name) PSAM slot with a card.
+func (m *Manager) wantPSAMLocked() *reader {
+	var names []string
+	for n, r := range m.readers {
+		if r.info.Role == RolePSAM && r.info.Present {
+			names = append(names, n)
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	sort.Strings(names)
+	return m.readers[names[0]]
+}
+
+// openPSAM connects to the PSAM exclusively and reads its files. A failure is kept (and
+// shown in Health) until the PSAM is reinserted, or retried by a read after a while.
+func (m *Manager) openPSAM(ctx context.Context, sys drivers.System, name string, seq uint64) {
+	octx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	s, err := m.connectPSAM(octx, sys, name)
+	m.mu.Lock()
+	stale := m.readers[name] == nil || m.readers[name].seq != seq || m.ps != nil
+	if err == nil && !stale {
+		s.seq = seq
+		m.ps = s
+		m.psamErr, m.psamSlot, m.psamSeq = nil, "", 0
+	} else if err != nil {
+		m.psamErr, m.psamSlot, m.psamSeq, m.psamTried = err, name, seq, time.Now()
+		m.lastErr, m.lastErrAt = err, time.Now()
+	}
+	m.notifyLocked()
+	m.mu.Unlock()
+	switch {
+	case err != nil:
+		m.log.Warn("PSAM not usable", "reader", name, "err", err)
+		m.emit(Event{Kind: PSAMFailed, Reader: name, Role: RolePSAM, Err: err})
+	case stale:
+		_ = s.card.Close(false)
+	default:
+		info := s.p.Info()
+		m.log.Info("PSAM ready", "reader", name, "terminalNo", info.TerminalNo, "serial", info.Serial, "test", info.Test)
+		m.emit(Event{Kind: PSAMReady, Reader: name, Role: RolePSAM, ATR: info.ATR, PSAM: &info})
+	}
+}
+
+func (m *Manager) connectPSAM(ctx context.Context, sys drivers.System, name string) (*psamSession, error) {
+	c, err := sys.Connect(ctx, name, true)
+	if err != nil {
+		return nil, &card.Error{Code: card.CodeNoPSAM, Prompt: card.PromptPSAMFailed, Op: "psam connect", Err: err}
+	}
+	p, err := psam.Open(ctx, c, c.ATR(), m.cfg.PSAM)
+	if err != nil {
+		_ = c.Close(false)
+		return nil, err
+	}
+	if p.Info().Test && !m.o.TestTerminal {
+		_ = c.Close(false)
+		return nil, &card.Error{Code: card.CodeNoPSAM, Prompt: card.PromptTestPSAM, Op: "psam open",
+			Err: errors.New("test PSAM refused: terminal.test is off")}
+	}
+	return &psamSession{reader: name, card: c, p: p}, nil
+}
+
+// teardown forgets a lost System: readers are gone until the next one reports them.
+func (m *Manager) teardown(sys drivers.System) {
+	m.mu.Lock()
+	ps := m.ps
+	m.ps, m.sys, m.service = nil, nil, false
+	var evs []Event
+	for name, r := range m.readers {
+		if r.info.Present && r.info.Role == RolePSAM && ps != nil && ps.reader == name {
+			evs = append(evs, Event{Kind: PSAMRemoved, Reader: name, Role: RolePSAM})
+		} else if r.info.Present {
+			evs = append(evs, Event{Kind: CardRemoved, Reader: name, Role: r.info.Role})
+		}
+		evs = append(evs, Event{Kind: ReaderRemoved, Reader: name, Role: r.info.Role})
+	}
+	m.readers = map[string]*reader{}
+	m.psamErr, m.psamSlot, m.psamSeq = nil, "", 0
+	m.notifyLocked()
+	m.mu.Unlock()
+	if ps != nil {
+		_ = ps.card.Close(false)
+	}
+	_ = sys.Close()
+	for _, e := range evs {
+		m.emit(e)
+	}
+}
+
+func (m *Manager) fail(err error) {
+	m.mu.Lock()
+	m.lastErr, m.lastErrAt = err, time.Now()
+	m.notifyLocked()
+	m.mu.Unlock()
+}
+
+func (m *Manager) notifyLocked() {
+	close(m.changed)
+	m.changed = make(chan struct{})
+}
+
+func (m *Manager) emit(e Event) {
+	e.Time = time.Now()
+	if e.Kind == ReaderAttached || e.Kind == ReaderRemoved {
+		m.log.Info("card reader "+string(e.Kind[len("reader."):]), "reader", e.Reader, "role", e.Role)
+	} else {
+		m.log.Debug(string(e.Kind), "reader", e.Reader, "role", e.Role)
+	}
+	if m.o.OnEvent != nil {
+		m.o.OnEvent(e)
+	}
+}
+
+// ReadOptions adjust one read.
+type ReadOptions struct {
+	// SkipAuth reads without internal authentication (diagnostics, card emulators
+	// without the national keys). The result says Authenticated false.
+	SkipAuth bool
+}
+
+// Read reads the card in a holder-card reader (iReadCardBas): the result, or a
+// *card.Error with the national code and prompt. It is bounded by cards.readTimeout.
+func (m *Manager) Read(ctx context.Context, name string, o ReadOptions) (*card.Result, error) {
+	res, err := m.read(ctx, name, o)
+	if err != nil {
+		m.mu.Lock()
+		m.lastErr, m.lastErrAt = err, time.Now()
+		m.mu.Unlock()
+		return nil, err
+	}
+	return res, nil
+}
+
+func (m *Manager) read(ctx context.Context, name string, o ReadOptions) (*card.Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.ReadTimeout.D())
+	defer cancel()
+	m.mu.Lock()
+	sys, r := m.sys, m.readers[name]
+	var info ReaderInfo
+	if r != nil {
+		info = r.info
+	}
+	m.mu.Unlock()
+	switch {
+	case sys == nil:
+		return nil, &card.Error{Code: card.CodeReaderConnect, Prompt: card.PromptService, Op: "read",
+			Err: fmt.Errorf("reader service not connected: %w", drivers.ErrNoService)}
+	case r == nil:
+		return nil, &card.Error{Code: card.CodeReaderConnect, Prompt: card.PromptNoReader, Op: "read",
+			Err: fmt.Errorf("%q: %w", name, drivers.ErrNoReader)}
+	case info.Role != RoleHolder:
+		return nil, &card.Error{Code: card.CodeBadParameter, Prompt: card.PromptNoReader, Op: "read",
+			Err: fmt.Errorf("%q is not a holder-card reader (role %q)", name, info.Role)}
+	case !info.Present:
+		return nil, &card.Error{Code: card.CodeNoCard, Op: "read", Err: fmt.Errorf("%q: %w", name, drivers.ErrNoCard)}
+	}
+	ps, psamErr := m.psamFor(ctx, sys)
+	c, err := sys.Connect(ctx, name, false)
+	if err != nil {
+		return nil, card.AsError("connect", err)
+	}
+	defer c.Close(true)
+	opts := card.Options{SkipAuth: o.SkipAuth, AllowTestCards: m.o.TestTerminal, DeviceNo: m.cfg.DeviceNo,
+		AuthAttempts: m.cfg.HSM.Attempts}
+	if ps != nil {
+		opts.Authorities = append(opts.Authorities, ps.p)
+		opts.TerminalNo = ps.p.Info().TerminalNo
+	}
+	if m.o.HSM != nil && m.cfg.HSM.Enabled {
+		opts.Authorities = append(opts.Authorities, &psam.HSM{Auth: m.o.HSM, Timeout: m.cfg.HSM.Timeout.D(), DeviceNo: m.cfg.DeviceNo})
+	}
+	res, err := card.Read(ctx, c, c.ATR(), opts)
+	if err != nil {
+		var ce *card.Error
+		if errors.As(err, &ce) && ce.Code == card.CodeNoPSAM && ce.Prompt == 0 && psamErr != nil {
+			// No PSAM to use because the one inserted was refused or broken: say so.
+			ce.Prompt = card.AsError("psam", psamErr).PromptCode()
+		}
+		return nil, err
+	}
+	res.Reader = name
+	return res, nil
+}
+
+// psamFor returns the PSAM session to use, retrying a failed PSAM once in a while.
+func (m *Manager) psamFor(ctx context.Context, sys drivers.System) (*psamSession, error) {
+	m.mu.Lock()
+	ps, perr, slot, seq, tried := m.ps, m.psamErr, m.psamSlot, m.psamSeq, m.psamTried
+	retry := ps == nil && perr != nil && time.Since(tried) > 5*time.Second && card.AsError("", perr).PromptCode() != card.PromptTestPSAM
+	m.mu.Unlock()
+	if retry {
+		m.openPSAM(ctx, sys, slot, seq)
+		m.mu.Lock()
+		ps, perr = m.ps, m.psamErr
+		m.mu.Unlock()
+	}
+	return ps, perr
+}
+
+// Readers returns every attached reader, ordered by name.
+func (m *Manager) Readers() []ReaderInfo {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.readersLocked()
+}
+
+func (m *Manager) readersLocked() []ReaderInfo {
+	out := make([]ReaderInfo, 0, len(m.readers))
+	for _, r := range m.readers {
+		out = append(out, r.info)
+	}
+	slices.SortFunc(out, func(a, b ReaderInfo) int {
+		if a.Name < b.Name {
+			return -1
+		}
+		if a.Name > b.Name {
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// Health reports the readers, the PSAM and the last error, for telemetry.
+func (m *Manager) Health() Health {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	h := Health{Service: m.service, Readers: m.readersLocked()}
+	for _, r := range h.Readers {
+		if r.Role == RoleHolder {
+			h.HolderReaders++
+		}
+		if r.Role == RolePSAM && r.Present {
+			h.PSAM.Present = true
+			if h.PSAM.Reader == "" {
+				h.PSAM.Reader = r.Name
+			}
+		}
+	}
+	if m.ps != nil {
+		info := m.ps.p.Info()
+		h.PSAM.Usable, h.PSAM.Reader, h.PSAM.TerminalNo, h.PSAM.Serial, h.PSAM.Test = true, m.ps.reader, info.TerminalNo, info.Serial, info.Test
+	} else if m.psamErr != nil {
+		h.PSAM.Error = m.psamErr.Error()
+	}
+	h.HSM = m.o.HSM != nil && m.cfg.HSM.Enabled
+	if m.lastErr != nil {
+		h.LastError, h.LastErrorAt = m.lastErr.Error(), m.lastErrAt
+	}
+	return h
+}
