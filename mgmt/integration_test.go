@@ -400,8 +400,11 @@ func TestIntegrationBrokerRestart(t *testing.T) {
 	g.open.Store(false) // the terminal stays away until the watcher below is ready
 	b.Stop()
 	waitFor(t, "the session notices", func() bool { return !tm.sess.Online() })
-	// Events during the outage are kept and sent after the reconnect.
-	tm.bus.Publish(event.Event{Kind: "reader.removed", Source: "Virtual PCD 00 00"})
+	// Events during the outage are kept and sent, in order, after the reconnect.
+	const backlog = 200 // fits the bus subscription's buffer; see TestIntegrationOfflineBufferBound
+	for i := range backlog {
+		tm.bus.Publish(event.Event{Kind: "reader.removed", Source: "Virtual PCD 00 00", Data: map[string]any{"n": i}})
+	}
 	b.Start()
 	w := watch(t, b.URL, tp.State(), tp.Events())
 	g.open.Store(true)
@@ -410,9 +413,23 @@ func TestIntegrationBrokerRestart(t *testing.T) {
 	if s := decodeState(t, m); s.Epoch < 2 {
 		t.Fatalf("epoch after reconnect %d", s.Epoch)
 	}
-	w.wait(0, "buffered event", func(m mqttc.Message) bool {
-		return m.Topic == tp.Events() && strings.Contains(string(m.Payload), `"kind":"reader.removed"`)
+	w.wait(0, "the last buffered event", func(m mqttc.Message) bool {
+		return m.Topic == tp.Events() && strings.Contains(string(m.Payload), fmt.Sprintf(`"n":%d}`, backlog-1))
 	})
+	next := 0
+	for _, m := range w.all() {
+		var e mgmt.EventMessage
+		if m.Topic != tp.Events() || json.Unmarshal(m.Payload, &e) != nil || e.Kind != "reader.removed" {
+			continue
+		}
+		if n, _ := e.Data["n"].(float64); int(n) != next {
+			t.Fatalf("event %v arrived where %d was expected", e.Data["n"], next)
+		}
+		next++
+	}
+	if next != backlog {
+		t.Fatalf("%d of %d buffered events arrived", next, backlog)
+	}
 	// The broker forgot the session (no persistence): the terminal subscribed again, so
 	// commands and configuration reach it.
 	f2 := dialFleet(t, b.URL)
@@ -539,4 +556,37 @@ func TestIntegrationTLSPasswordACL(t *testing.T) {
 			t.Fatal("no authentication failure event")
 		}
 	}
+}
+
+func TestIntegrationOfflineBufferBound(t *testing.T) {
+	b := broker(t, labtest.MosquittoOptions{})
+	g := newGate(t, b.URL)
+	g.open.Store(false) // offline from the start
+	tm := startTerm(t, g.URL, "KIOSK-6", termOpts{cfg: func(c *mgmt.Config) { c.Buffer.Events, c.Events = 50, []string{"scanner.*"} }})
+	// Telemetry in the buffer means Run has subscribed to the bus.
+	waitFor(t, "the session runs", func() bool { return tm.sess.Link().Buffered > 0 })
+	for i := range 200 {
+		tm.bus.Publish(event.Event{Kind: "scanner.code", Data: map[string]any{"n": i}})
+	}
+	waitFor(t, "150 events dropped and counted", func() bool { l := tm.sess.Link(); return l.Dropped.Events == 150 })
+	tp := tm.sess.Topics()
+	w := watch(t, b.URL, tp.Events(), tp.Telemetry())
+	g.open.Store(true)
+	w.wait(0, "the newest event", func(m mqttc.Message) bool { return strings.Contains(string(m.Payload), `"n":199}`) })
+	next := 150
+	for _, m := range w.all() {
+		var e mgmt.EventMessage
+		if m.Topic != tp.Events() || json.Unmarshal(m.Payload, &e) != nil || e.Kind != "scanner.code" {
+			continue
+		}
+		if n, _ := e.Data["n"].(float64); int(n) != next {
+			t.Fatalf("event %v arrived where %d was expected", e.Data["n"], next)
+		}
+		next++
+	}
+	// The manager sees the loss in telemetry.
+	w.wait(0, "telemetry with the drop count", func(m mqttc.Message) bool {
+		var tl mgmt.Telemetry
+		return m.Topic == tp.Telemetry() && json.Unmarshal(m.Payload, &tl) == nil && tl.Link.Dropped.Events == 150
+	})
 }

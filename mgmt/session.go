@@ -73,13 +73,13 @@ type Session struct {
 	seen    *seenIDs
 	dir     string
 	inbox   chan mqttc.Message
-	jobs    chan job
 	tickNow chan struct{}
 	running atomic.Bool
 
 	connects, failures, sessionsLost    atomic.Uint64
 	inboxDropped, retainedCmds, dupCmds atomic.Uint64
 	telemetrySeq                        atomic.Uint64
+	forwardedSeq                        atomic.Uint64 // last bus event handed to the outbox
 
 	mu         sync.Mutex // guards the fields below
 	epoch      uint64     // of the current (or last) connection
@@ -89,6 +89,11 @@ type Session struct {
 	lastBad    string // hash of the last malformed desired payload reported
 	proc       procSampler
 	overflowAt time.Time
+
+	jobsMu  sync.Mutex // guards the fields below
+	jobs    []job      // accepted commands waiting for a worker
+	workers int        // running command workers, at most commandWorkers
+	jobsWG  sync.WaitGroup
 }
 
 // ErrRunning means Run was called while the session was already running.
@@ -123,7 +128,6 @@ func New(o Options) (*Session, error) {
 		out:     newOutbox(cfg.Buffer),
 		dir:     filepath.Join(o.StateDir, "mgmt"),
 		inbox:   make(chan mqttc.Message, 1024),
-		jobs:    make(chan job, commandBacklog),
 		tickNow: make(chan struct{}, 1),
 	}
 	s.cmds = s.builtins()
@@ -190,18 +194,18 @@ func (s *Session) Run(ctx context.Context) error {
 		})
 	}
 	if s.o.Events != nil {
-		sub := s.o.Events.Subscribe(256, false, 0)
+		// The first Run also forwards what the bus remembers from before it (start-up
+		// events); a Run after a restart of the part continues where the last one ended.
+		sub := s.o.Events.Subscribe(256, true, s.forwardedSeq.Load())
 		defer sub.Close()
 		wg.Go(func() { s.forwardEvents(ctx, sub) })
 	}
 	wg.Go(func() { s.telemetryLoop(ctx) })
 	wg.Go(func() { s.processInbox(ctx) })
-	for range commandWorkers {
-		wg.Go(func() { s.commandWorker(ctx) })
-	}
 	s.connectLoop(ctx, ep)
 	cancel()
-	wg.Wait()
+	wg.Wait()       // nothing takes new commands now
+	s.jobsWG.Wait() // commands honour ctx
 	return fatal
 }
 
@@ -350,12 +354,31 @@ func (s *Session) configState() *ConfigState {
 	return &ConfigState{Version: st.Committed.Version, SHA256: st.Committed.SHA256, Pending: st.Pending, Phase: st.Phase}
 }
 
-// serve sends the outbox over conn until the connection is lost or ctx ends.
+// sendWindow is how many messages may await their PUBACK at once.
+const sendWindow = 16
+
+// serve sends the outbox over conn until the connection is lost or ctx ends. Up to
+// sendWindow messages are in flight; they are confirmed in order, and when one fails it
+// and every later one go back to the front of their lanes, so nothing is lost and the
+// order within a lane is kept (a resend may duplicate: delivery is at least once).
 func (s *Session) serve(ctx context.Context, conn *mqttc.Conn) {
 	timeout := max(s.cfg.ConnectTimeout.D(), 10*time.Second)
+	type sent struct {
+		it   item
+		l    lane
+		wait *mqttc.Pending
+	}
+	batch := make([]sent, 0, sendWindow)
 	for {
-		it, l, ok := s.out.take()
-		if !ok {
+		batch = batch[:0]
+		for len(batch) < sendWindow {
+			it, l, ok := s.out.take()
+			if !ok {
+				break
+			}
+			batch = append(batch, sent{it: it, l: l, wait: conn.PublishAsync(it.msg)})
+		}
+		if len(batch) == 0 {
 			select {
 			case <-s.out.notify:
 				continue
@@ -366,19 +389,23 @@ func (s *Session) serve(ctx context.Context, conn *mqttc.Conn) {
 			}
 		}
 		pctx, cancel := context.WithTimeout(ctx, timeout)
-		err := conn.Publish(pctx, it.msg)
-		cancel()
-		if err != nil {
-			s.out.giveBack(l, it)
-			if ctx.Err() == nil {
-				// No acknowledgement in time: the link is dead even if TCP has not
-				// noticed. Drop it so the broker publishes the will and we reconnect.
-				s.log.Warn("mgmt: publish failed; reconnecting", "topic", it.msg.Topic, "err", err)
-				conn.Abort()
+		for i, b := range batch {
+			if err := b.wait.Wait(pctx); err != nil {
+				cancel()
+				for j := len(batch) - 1; j >= i; j-- {
+					s.out.giveBack(batch[j].l, batch[j].it)
+				}
+				if ctx.Err() == nil {
+					// No acknowledgement in time: the link is dead even if TCP has not
+					// noticed. Drop it so the broker publishes the will and we reconnect.
+					s.log.Warn("mgmt: publish failed; reconnecting", "topic", b.it.msg.Topic, "err", err)
+					conn.Abort()
+				}
+				return
 			}
-			return
+			b.it.finish(true)
 		}
-		it.finish(true)
+		cancel()
 	}
 }
 
@@ -568,6 +595,7 @@ func (s *Session) forwardEvents(ctx context.Context, sub *event.Subscription) {
 			if s.forwarded(string(e.Kind)) {
 				s.sendEvent(e)
 			}
+			s.forwardedSeq.Store(e.Seq)
 		}
 	}
 }
@@ -647,6 +675,9 @@ func (s *Session) telemetry(ctx context.Context) Telemetry {
 	}
 }
 
+// Link returns the session's counters (also sent in telemetry).
+func (s *Session) Link() Link { return s.link() }
+
 // link returns the session's counters.
 func (s *Session) link() Link {
 	d := s.out.drops()
@@ -694,22 +725,40 @@ func (s *Session) takeCommand(ctx context.Context, id string, m mqttc.Message) {
 	if req.Timeout > 0 {
 		timeout = time.Duration(req.Timeout * float64(time.Second))
 	}
-	select {
-	case s.jobs <- job{id: id, req: req, cmd: c, timeout: timeout, started: started}:
-	default:
+	if !s.submit(ctx, job{id: id, req: req, cmd: c, timeout: timeout, started: started}) {
 		s.sendResult(id, req.Name, ResultBusy, nil, errors.New("too many commands waiting; try again later"), started, nil)
 	}
 }
 
-// commandWorker runs queued commands.
+// submit queues a job and starts a worker when fewer than commandWorkers run; workers
+// exit when the queue is empty, so an idle terminal runs none.
+func (s *Session) submit(ctx context.Context, j job) bool {
+	s.jobsMu.Lock()
+	defer s.jobsMu.Unlock()
+	if len(s.jobs) >= commandBacklog {
+		return false
+	}
+	s.jobs = append(s.jobs, j)
+	if s.workers < commandWorkers {
+		s.workers++
+		s.jobsWG.Go(func() { s.commandWorker(ctx) })
+	}
+	return true
+}
+
+// commandWorker runs queued commands until none is left.
 func (s *Session) commandWorker(ctx context.Context) {
 	for {
-		select {
-		case <-ctx.Done():
+		s.jobsMu.Lock()
+		if len(s.jobs) == 0 || ctx.Err() != nil {
+			s.workers--
+			s.jobsMu.Unlock()
 			return
-		case j := <-s.jobs:
-			s.runJob(ctx, j)
 		}
+		j := s.jobs[0]
+		s.jobs = s.jobs[1:]
+		s.jobsMu.Unlock()
+		s.runJob(ctx, j)
 	}
 }
 

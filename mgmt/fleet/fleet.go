@@ -73,6 +73,9 @@ type Client struct {
 // never be lost to a full buffer.
 type watch struct {
 	filters []string
+	exact   map[string]bool // filters without wildcards
+	wild    []string        // filters with wildcards
+	marker  string
 	signal  chan struct{}
 
 	mu sync.Mutex // guards q
@@ -169,7 +172,7 @@ func (c *Client) dispatch(m mqttc.Message) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, w := range c.handlers {
-		if slices.ContainsFunc(w.filters, func(f string) bool { return match(f, m.Topic) }) {
+		if w.exact[m.Topic] || slices.ContainsFunc(w.wild, func(f string) bool { return match(f, m.Topic) }) {
 			w.push(m)
 		}
 	}
@@ -190,18 +193,35 @@ func match(filter, topic string) bool {
 }
 
 // subscribe starts a watch on filters (QoS 0) and returns it with a function that
-// ends it. When sync is true it returns only after every retained message of the
-// filters has been queued on the watch.
+// ends it (and the subscriptions no other watch uses). When sync is true it returns
+// only after every retained message of the filters has been queued on the watch.
 func (c *Client) subscribe(ctx context.Context, filters []string, sync bool) (*watch, func(), error) {
 	marker := c.o.Prefix + "/_fleet/" + c.o.ClientID + "/" + randomID()
-	w := &watch{filters: append(slices.Clone(filters), marker), signal: make(chan struct{}, 1)}
+	w := &watch{filters: append(slices.Clone(filters), marker), exact: map[string]bool{}, marker: marker, signal: make(chan struct{}, 1)}
+	for _, f := range w.filters {
+		if strings.ContainsAny(f, "+#") {
+			w.wild = append(w.wild, f)
+		} else {
+			w.exact[f] = true
+		}
+	}
 	c.mu.Lock()
 	c.handlers = append(c.handlers, w)
 	c.mu.Unlock()
 	stop := func() {
 		c.mu.Lock()
 		c.handlers = slices.DeleteFunc(c.handlers, func(x *watch) bool { return x == w })
+		var unused []string
+		for _, f := range w.filters {
+			if !slices.ContainsFunc(c.handlers, func(x *watch) bool { return slices.Contains(x.filters, f) }) {
+				unused = append(unused, f)
+			}
+		}
 		c.mu.Unlock()
+		// Without this the broker would keep sending (a whole fleet's telemetry).
+		uctx, cancel := context.WithTimeout(context.Background(), c.o.ConnectTimeout)
+		defer cancel()
+		_ = c.conn.Unsubscribe(uctx, unused...)
 	}
 	fm := make(map[string]byte, len(w.filters))
 	for _, f := range w.filters {
@@ -222,7 +242,7 @@ func (c *Client) subscribe(ctx context.Context, filters []string, sync bool) (*w
 }
 
 // isMarker reports whether m is the watch's sync marker.
-func (w *watch) isMarker(m mqttc.Message) bool { return m.Topic == w.filters[len(w.filters)-1] }
+func (w *watch) isMarker(m mqttc.Message) bool { return m.Topic == w.marker }
 
 func randomID() string {
 	var b [8]byte
@@ -529,7 +549,8 @@ func (c *Client) PushConfig(ctx context.Context, ids []string, doc []byte, o Pus
 	results := make(map[string]*PushResult, len(ids))
 	waiting := 0
 	now := time.Now().UTC()
-	for _, id := range ids {
+	pending := make([]*mqttc.Pending, len(ids))
+	for i, id := range ids {
 		v := o.Version
 		if v == 0 {
 			v = seen[id] + 1
@@ -537,9 +558,7 @@ func (c *Client) PushConfig(ctx context.Context, ids []string, doc []byte, o Pus
 		d := mgmt.Desired{V: mgmt.ProtocolVersion, Version: v, Config: string(doc), SHA256: rollout.Hash(doc), IssuedAt: now, IssuedBy: o.IssuedBy}
 		b, _ := json.Marshal(d)
 		tp := mgmt.Topics{Prefix: c.o.Prefix, Terminal: id}
-		if err := c.conn.Publish(ctx, mqttc.Message{Topic: tp.Desired(), Payload: b, QoS: 1, Retained: true}); err != nil {
-			return nil, fmt.Errorf("fleet push %s: %w", id, err)
-		}
+		pending[i] = c.conn.PublishAsync(mqttc.Message{Topic: tp.Desired(), Payload: b, QoS: 1, Retained: true})
 		r := &PushResult{ID: id, Version: v, Status: StatusTimeout}
 		if presence[id] != mgmt.StatusOnline {
 			r.Status, r.Reason = StatusOffline, "terminal offline; the retained document is applied when it connects"
@@ -547,6 +566,11 @@ func (c *Client) PushConfig(ctx context.Context, ids []string, doc []byte, o Pus
 			waiting++
 		}
 		results[id] = r
+	}
+	for i, p := range pending {
+		if err := p.Wait(ctx); err != nil {
+			return nil, fmt.Errorf("fleet push %s: %w", ids[i], err)
+		}
 	}
 	for waiting > 0 {
 		m, err := w.next(ctx)
@@ -636,6 +660,7 @@ func (c *Client) Command(ctx context.Context, ids []string, name string, args js
 		Timeout: timeout.Seconds(), ExpiresAt: time.Now().Add(timeout).UTC()})
 	results := map[string]*CommandResult{}
 	waiting := 0
+	var pending []*mqttc.Pending
 	for _, id := range ids {
 		r := &CommandResult{ID: id, CommandID: cmdID, Status: StatusNoAnswer}
 		results[id] = r
@@ -644,10 +669,13 @@ func (c *Client) Command(ctx context.Context, ids []string, name string, args js
 			continue
 		}
 		tp := mgmt.Topics{Prefix: c.o.Prefix, Terminal: id}
-		if err := c.conn.Publish(ctx, mqttc.Message{Topic: tp.Command(cmdID), Payload: req, QoS: 1}); err != nil {
-			return nil, fmt.Errorf("fleet cmd %s: %w", id, err)
-		}
+		pending = append(pending, c.conn.PublishAsync(mqttc.Message{Topic: tp.Command(cmdID), Payload: req, QoS: 1}))
 		waiting++
+	}
+	for _, p := range pending {
+		if err := p.Wait(ctx); err != nil {
+			return nil, fmt.Errorf("fleet cmd: %w", err)
+		}
 	}
 	for waiting > 0 {
 		m, err := w.next(ctx)

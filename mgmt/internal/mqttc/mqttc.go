@@ -260,13 +260,38 @@ func (c *Conn) wait(ctx context.Context, tok paho.Token) error {
 // Publish sends m and waits until it is done: written to the socket for QoS 0,
 // acknowledged (PUBACK) for QoS 1.
 func (c *Conn) Publish(ctx context.Context, m Message) error {
+	return c.PublishAsync(m).Wait(ctx)
+}
+
+// Pending is a message handed to the connection whose outcome is not known yet.
+type Pending struct {
+	c     *Conn
+	topic string
+	tok   paho.Token
+	err   error
+}
+
+// PublishAsync hands m to the connection and returns at once. Messages are sent in
+// the order they are handed over; waiting for each in turn keeps many in flight, which
+// matters on brokers that leave Nagle's algorithm on (mosquitto's default): a lone
+// publish can wait a delayed ACK (about 40 ms) for its PUBACK.
+func (c *Conn) PublishAsync(m Message) *Pending {
 	select {
 	case <-c.lost:
-		return fmt.Errorf("%w: %v", ErrLost, c.Err())
+		return &Pending{topic: m.Topic, err: fmt.Errorf("%w: %v", ErrLost, c.Err())}
 	default:
 	}
-	if err := c.wait(ctx, c.c.Publish(m.Topic, m.QoS, m.Retained, m.Payload)); err != nil {
-		return fmt.Errorf("publish %s: %w", m.Topic, err)
+	return &Pending{c: c, topic: m.Topic, tok: c.c.Publish(m.Topic, m.QoS, m.Retained, m.Payload)}
+}
+
+// Wait waits for the message's outcome, the loss of the connection or ctx.
+func (p *Pending) Wait(ctx context.Context) error {
+	err := p.err
+	if err == nil {
+		err = p.c.wait(ctx, p.tok)
+	}
+	if err != nil {
+		return fmt.Errorf("publish %s: %w", p.topic, err)
 	}
 	return nil
 }
@@ -284,6 +309,17 @@ func (c *Conn) Subscribe(ctx context.Context, filters map[string]byte) error {
 				return fmt.Errorf("subscribe %s: refused by the broker (not authorized?)", f)
 			}
 		}
+	}
+	return nil
+}
+
+// Unsubscribe ends subscriptions and waits for the UNSUBACK.
+func (c *Conn) Unsubscribe(ctx context.Context, filters ...string) error {
+	if len(filters) == 0 {
+		return nil
+	}
+	if err := c.wait(ctx, c.c.Unsubscribe(filters...)); err != nil {
+		return fmt.Errorf("unsubscribe: %w", err)
 	}
 	return nil
 }

@@ -1,0 +1,419 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/sscagent/sscagent/config"
+	"github.com/sscagent/sscagent/mgmt"
+	"github.com/sscagent/sscagent/mgmt/fleet"
+)
+
+const fleetUsage = `fleet list|show|push-config|cmd [flags] ...
+
+  fleet list        [--match GLOB]                              terminals, presence and health
+  fleet show        ID                                          one terminal in full
+  fleet push-config --file FILE [--version N] [--timeout D] TARGET...
+                                                                push a configuration overlay, wait for each outcome
+  fleet cmd         [--args JSON] [--timeout D] NAME TARGET...  run a command (ping, log.level, diagnostics, ...)
+
+TARGET is a terminal id or a glob ("KIOSK-35*"). Flags go before the arguments.
+Every subcommand takes the connection flags (--broker, --username, --password-file,
+--ca-file, --cert-file, --key-file, --server-name, --prefix, --connect-timeout) and --json.`
+
+func init() {
+	register("fleet", "terminal managers: fleet list|show|push-config|cmd against the MQTT broker", cmdFleet)
+}
+
+// fleetFlags are the flags every fleet subcommand takes.
+type fleetFlags struct {
+	o      fleet.Options
+	json   bool
+	broker *string
+	pwFile *string
+	key    *string
+}
+
+func newFleetFlags(fs *flag.FlagSet) *fleetFlags {
+	f := &fleetFlags{}
+	def := os.Getenv("SSCAGENT_FLEET_BROKER")
+	if def == "" {
+		def = "tcp://127.0.0.1:1883"
+	}
+	f.broker = fs.String("broker", def, "broker URL, tcp://host:1883 or tls://host:8883 ($SSCAGENT_FLEET_BROKER)")
+	fs.StringVar(&f.o.Username, "username", os.Getenv("SSCAGENT_FLEET_USERNAME"), "broker user name ($SSCAGENT_FLEET_USERNAME)")
+	f.pwFile = fs.String("password-file", os.Getenv("SSCAGENT_FLEET_PASSWORD_FILE"), "file holding the broker password, mode 0600 ($SSCAGENT_FLEET_PASSWORD_FILE)")
+	fs.StringVar(&f.o.CAFile, "ca-file", "", "PEM CA bundle for a tls:// broker (default: system roots)")
+	fs.StringVar(&f.o.CertFile, "cert-file", "", "client certificate (PEM) for brokers that authenticate by certificate")
+	f.key = fs.String("key-file", "", "client certificate key (PEM, mode 0600)")
+	fs.StringVar(&f.o.ServerName, "server-name", "", "name checked in the broker's certificate (default: the URL's host)")
+	fs.StringVar(&f.o.Prefix, "prefix", mgmt.DefaultPrefix, "topic prefix")
+	fs.DurationVar(&f.o.ConnectTimeout, "connect-timeout", 10*time.Second, "bound on connecting to the broker")
+	fs.BoolVar(&f.json, "json", false, "print JSON")
+	return f
+}
+
+func (f *fleetFlags) dial(ctx context.Context) (*fleet.Client, error) {
+	f.o.Broker = *f.broker
+	f.o.PasswordFile = config.SecretFile(*f.pwFile)
+	f.o.KeyFile = config.SecretFile(*f.key)
+	return fleet.Dial(ctx, f.o)
+}
+
+func cmdFleet(args []string, out, errOut io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprintln(errOut, "Usage: sscagent "+fleetUsage)
+		if len(args) > 0 {
+			return exitOK
+		}
+		return exitUsage
+	}
+	sub, rest := args[0], args[1:]
+	run := map[string]func([]string, io.Writer, io.Writer) int{
+		"list": fleetList, "show": fleetShow, "push-config": fleetPush, "cmd": fleetCmd,
+	}[sub]
+	if run == nil {
+		fmt.Fprintf(errOut, "sscagent fleet: unknown subcommand %q\n\nUsage: sscagent %s\n", sub, fleetUsage)
+		return exitUsage
+	}
+	return run(rest, out, errOut)
+}
+
+// fleetParse parses flags and checks the number of positional arguments (-1: any
+// number of at least min); it returns the exit code when parsing ended the command.
+func fleetParse(fs *flag.FlagSet, args []string, min, exact int) int {
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return exitOK
+		}
+		return exitUsage
+	}
+	n := fs.NArg()
+	if (exact >= 0 && n != exact) || n < min {
+		fmt.Fprintf(fs.Output(), "wrong number of arguments: %v\n", fs.Args())
+		fs.Usage()
+		return exitUsage
+	}
+	return -1
+}
+
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+func writeJSON(w io.Writer, v any) {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+func fleetList(args []string, out, errOut io.Writer) int {
+	fs := newFlags("fleet list", "fleet list [--match GLOB] [--stale-after D] [connection flags] [--json]", errOut)
+	ff := newFleetFlags(fs)
+	match := fs.String("match", "", "only terminals whose id matches this glob")
+	fs.DurationVar(&ff.o.StaleAfter, "stale-after", 3*time.Minute, "telemetry older than this marks a terminal stale")
+	if rc := fleetParse(fs, args, 0, 0); rc >= 0 {
+		return rc
+	}
+	if _, err := path.Match(*match, ""); err != nil {
+		fmt.Fprintf(errOut, "--match: bad pattern %q\n", *match)
+		return exitUsage
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	c, err := ff.dial(ctx)
+	if err != nil {
+		fmt.Fprintln(errOut, err)
+		return exitFail
+	}
+	defer c.Close()
+	var sel func(string) bool
+	if *match != "" {
+		sel = func(id string) bool { ok, _ := path.Match(*match, id); return ok }
+	}
+	lctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	ts, err := c.List(lctx, sel)
+	if err != nil {
+		fmt.Fprintln(errOut, err)
+		return exitFail
+	}
+	if ff.json {
+		writeJSON(out, ts)
+		return exitOK
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TERMINAL\tPRESENCE\tEPOCH\tHEALTH\tTELEMETRY\tCONFIG\tSITE\tPROBLEMS")
+	online := 0
+	for _, t := range ts {
+		if t.Presence == fleet.Online {
+			online++
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", t.ID, presence(t), t.Epoch, t.Health, telemetryAge(t),
+			configCell(t), site(t), strings.Join(t.Problems, "; "))
+	}
+	tw.Flush()
+	fmt.Fprintf(out, "%d terminals, %d online\n", len(ts), online)
+	return exitOK
+}
+
+func presence(t fleet.Terminal) string {
+	p := t.Presence
+	if t.State != nil && t.State.Reason != "" && p == fleet.Offline {
+		p += " (" + t.State.Reason + ")"
+	}
+	if t.StaleDeath {
+		p += " (stale will ignored)"
+	}
+	return p
+}
+
+func telemetryAge(t fleet.Terminal) string {
+	if t.Telemetry == nil {
+		return "-"
+	}
+	s := (time.Duration(t.TelemetryAge) * time.Second).String() + " ago"
+	if t.Stale {
+		s += " (stale)"
+	}
+	return s
+}
+
+func configCell(t fleet.Terminal) string {
+	r := t.Reported
+	if r == nil {
+		if t.State != nil && t.State.Config != nil {
+			return fmt.Sprintf("v%d", t.State.Config.Version)
+		}
+		return "-"
+	}
+	s := fmt.Sprintf("v%d", r.Committed.Version)
+	if r.Version != r.Committed.Version {
+		s += fmt.Sprintf(" (v%d %s)", r.Version, r.Status)
+	}
+	return s
+}
+
+func site(t fleet.Terminal) string {
+	if t.State != nil && t.State.Terminal != nil {
+		return t.State.Terminal.Site
+	}
+	return ""
+}
+
+func fleetShow(args []string, out, errOut io.Writer) int {
+	fs := newFlags("fleet show", "fleet show [connection flags] [--json] ID", errOut)
+	ff := newFleetFlags(fs)
+	if rc := fleetParse(fs, args, 1, 1); rc >= 0 {
+		return rc
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	c, err := ff.dial(ctx)
+	if err != nil {
+		fmt.Fprintln(errOut, err)
+		return exitFail
+	}
+	defer c.Close()
+	sctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	t, desired, err := c.Show(sctx, fs.Arg(0))
+	if err != nil {
+		fmt.Fprintln(errOut, err)
+		return exitFail
+	}
+	if ff.json {
+		writeJSON(out, struct {
+			*fleet.Terminal
+			Desired *mgmt.Desired `json:"desired,omitempty"`
+		}{t, desired})
+		return exitOK
+	}
+	fmt.Fprintf(out, "terminal  %s\npresence  %s (epoch %d)\nhealth    %s", t.ID, presence(*t), t.Epoch, t.Health)
+	if len(t.Problems) > 0 {
+		fmt.Fprintf(out, ": %s", strings.Join(t.Problems, "; "))
+	}
+	fmt.Fprintln(out)
+	if s := t.State; s != nil && s.Terminal != nil {
+		r := s.Terminal
+		fmt.Fprintf(out, "identity  %s %s, %s (%s), region %s, site %s, %s, modes %v\n",
+			r.Manufacturer, r.Model, r.Institution, r.CreditCode, r.Region, r.Site, r.DeviceType, r.CardModes)
+		if s.Software != nil {
+			fmt.Fprintf(out, "software  %s (%s, %s)\n", s.Software.Version, s.Software.Commit, s.Software.Go)
+		}
+	}
+	if tm := t.Telemetry; tm != nil {
+		fmt.Fprintf(out, "telemetry %s, uptime %s, cpu %.1f%%, rss %d KiB, buffered %d, dropped %+v\n",
+			telemetryAge(*t), time.Duration(tm.UptimeSeconds)*time.Second, tm.Process.CPUPercent, tm.Process.RSSBytes>>10,
+			tm.Link.Buffered, tm.Link.Dropped)
+		for _, r := range tm.Readers {
+			fmt.Fprintf(out, "reader    %s (%s) present=%v card=%v %s\n", r.Name, r.Role, r.Present, r.Card, r.LastError)
+		}
+		for _, p := range tm.PSAMs {
+			fmt.Fprintf(out, "psam      %s %s %s\n", p.Reader, p.Status, p.LastError)
+		}
+		for _, s := range tm.Scanners {
+			fmt.Fprintf(out, "scanner   %s connected=%v scans=%d bad=%d %s\n", s.Name, s.Connected, s.Scans, s.BadInput, s.LastError)
+		}
+		if q := tm.Queue; q != nil {
+			fmt.Fprintf(out, "queue     depth %d, oldest %.0fs, quarantined %d\n", q.Depth, q.OldestAgeSeconds, q.Quarantined)
+		}
+		if p := tm.Platform; p != nil {
+			fmt.Fprintf(out, "platform  up=%v skew %.1fs %s\n", p.Up, p.ClockSkewSeconds, p.LastError)
+		}
+	}
+	if r := t.Reported; r != nil {
+		fmt.Fprintf(out, "config    committed v%d; last v%d %s %s\n", r.Committed.Version, r.Version, r.Status, r.Reason)
+		for _, p := range r.Problems {
+			fmt.Fprintf(out, "          %s: %s\n", p.Path, p.Reason)
+		}
+	}
+	if desired != nil {
+		fmt.Fprintf(out, "desired   v%d by %s at %s\n", desired.Version, desired.IssuedBy, desired.IssuedAt.Format(time.RFC3339))
+	}
+	return exitOK
+}
+
+func fleetPush(args []string, out, errOut io.Writer) int {
+	fs := newFlags("fleet push-config", "fleet push-config --file FILE [--version N] [--timeout D] [connection flags] [--json] TARGET...", errOut)
+	ff := newFleetFlags(fs)
+	file := fs.String("file", "", "configuration overlay (YAML, the configuration file's shape)")
+	version := fs.Uint64("version", 0, "version of the document (default: one more than each terminal has seen)")
+	timeout := fs.Duration("timeout", 3*time.Minute, "how long to wait for the outcomes")
+	if rc := fleetParse(fs, args, 1, -1); rc >= 0 {
+		return rc
+	}
+	if *file == "" {
+		fmt.Fprintln(errOut, "--file is required")
+		return exitUsage
+	}
+	doc, err := os.ReadFile(*file)
+	if err != nil {
+		fmt.Fprintln(errOut, err)
+		return exitFail
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	c, err := ff.dial(ctx)
+	if err != nil {
+		fmt.Fprintln(errOut, err)
+		return exitFail
+	}
+	defer c.Close()
+	ids, err := c.Resolve(ctx, fs.Args())
+	if err != nil {
+		fmt.Fprintln(errOut, err)
+		return exitFail
+	}
+	opts := fleet.PushOptions{Version: *version, Timeout: *timeout}
+	if !ff.json {
+		opts.Progress = func(id string, r mgmt.Reported) {
+			if !r.Status.Final() {
+				fmt.Fprintf(errOut, "%s: v%d %s\n", id, r.Version, r.Status)
+			}
+		}
+	}
+	res, err := c.PushConfig(ctx, ids, doc, opts)
+	if ff.json {
+		writeJSON(out, res)
+	} else {
+		for _, r := range res {
+			id := r.ID
+			if id == "" {
+				id = *file
+			}
+			fmt.Fprintf(out, "%s: v%d %s", id, r.Version, r.Status)
+			if r.Reason != "" {
+				fmt.Fprintf(out, ": %s", r.Reason)
+			}
+			fmt.Fprintln(out)
+			for _, p := range r.Problems {
+				if p.Path != "" {
+					fmt.Fprintf(out, "  %s: %s\n", p.Path, p.Reason)
+				} else {
+					fmt.Fprintf(out, "  %s\n", p.Reason)
+				}
+			}
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(errOut, err)
+		return exitFail
+	}
+	for _, r := range res {
+		if !r.OK() {
+			return exitFail
+		}
+	}
+	return exitOK
+}
+
+func fleetCmd(args []string, out, errOut io.Writer) int {
+	fs := newFlags("fleet cmd", "fleet cmd [--args JSON] [--timeout D] [connection flags] [--json] NAME TARGET...", errOut)
+	ff := newFleetFlags(fs)
+	argJSON := fs.String("args", "", `command arguments as JSON, e.g. '{"level":"debug"}'`)
+	timeout := fs.Duration("timeout", 30*time.Second, "time limit of the command on the terminal (at most 10m)")
+	if rc := fleetParse(fs, args, 2, -1); rc >= 0 {
+		return rc
+	}
+	var a json.RawMessage
+	if *argJSON != "" {
+		if !json.Valid([]byte(*argJSON)) {
+			fmt.Fprintln(errOut, "--args must be JSON")
+			return exitUsage
+		}
+		a = json.RawMessage(*argJSON)
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	c, err := ff.dial(ctx)
+	if err != nil {
+		fmt.Fprintln(errOut, err)
+		return exitFail
+	}
+	defer c.Close()
+	ids, err := c.Resolve(ctx, fs.Args()[1:])
+	if err != nil {
+		fmt.Fprintln(errOut, err)
+		return exitFail
+	}
+	res, err := c.Command(ctx, ids, fs.Arg(0), a, *timeout)
+	if err != nil {
+		fmt.Fprintln(errOut, err)
+		return exitFail
+	}
+	rc := exitOK
+	if ff.json {
+		writeJSON(out, res)
+	}
+	for _, r := range res {
+		if r.Status != mgmt.ResultOK {
+			rc = exitFail
+		}
+		if ff.json {
+			continue
+		}
+		fmt.Fprintf(out, "%s: %s", r.ID, r.Status)
+		if r.Result != nil {
+			if r.Result.Error != "" {
+				fmt.Fprintf(out, ": %s [%s]", r.Result.Error, r.Result.Code)
+			}
+			if len(r.Result.Result) > 0 {
+				fmt.Fprintf(out, " %s", r.Result.Result)
+			}
+		}
+		fmt.Fprintln(out)
+	}
+	return rc
+}
