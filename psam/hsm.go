@@ -216,3 +216,25 @@ func isHex(s string) bool {
 	_, err := hex.DecodeString(s)
 	return err == nil
 }
+
+// PlatformHSM is the platform client's card internal-auth service (持卡库 卡内部认证,
+// platform.Client.CardInternalAuth) as an InternalAuthenticator.
+type PlatformHSM struct {
+	// Client is the platform client (or anything with its CardInternalAuth method).
+	Client interface {
+		CardInternalAuth(ctx context.Context, r platform.InternalAuthRequest) (platform.InternalAuthResult, error)
+	}
+	// DeviceNo is the 终端设备号 sent with the request (cards.deviceNo).
+	DeviceNo string
+}
+
+var _ InternalAuthenticator = PlatformHSM{}
+
+// InternalAuth implements InternalAuthenticator.
+func (h PlatformHSM) InternalAuth(ctx context.Context, step1 string) (string, error) {
+	r, err := h.Client.CardInternalAuth(ctx, platform.InternalAuthRequest{Step1: step1, DeviceNo: h.DeviceNo})
+	if err != nil {
+		return "", err
+	}
+	return r.PKey, nil
+}

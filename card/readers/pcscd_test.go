@@ -16,6 +16,8 @@ import (
 	"github.com/sscagent/sscagent/drivers/apdu"
 	"github.com/sscagent/sscagent/drivers/pcsc"
 	"github.com/sscagent/sscagent/labtest"
+	"github.com/sscagent/sscagent/platform"
+	"github.com/sscagent/sscagent/platform/platformsim"
 	"github.com/sscagent/sscagent/psam"
 )
 
@@ -225,4 +227,38 @@ func TestPCSCServiceRestart(t *testing.T) {
 	}
 }
 
-var _ psam.InternalAuthenticator = cardsim.Authenticator{}
+// TestPCSCGen3ViaSandboxPlatform: a gen-3 card on a terminal without a PSAM, read over
+// pcscd, authenticated with the national HSM two-step through the sandbox platform
+// over HTTPS (signed envelope, platform client, platformsim with the cards' HSM).
+func TestPCSCGen3ViaSandboxPlatform(t *testing.T) {
+	sb, err := platformsim.Start(context.Background(), t.TempDir(), platformsim.StartOptions{
+		Options: platformsim.Options{HSM: cardsim.HSM{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sb.Close() })
+	client, err := platform.New(sb.ClientConfig(platformsim.DefaultChannel, true), platform.Options{TerminalID: "SSC-TEST-0001"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(client.Close)
+	const device = "SSCAGENT-TEST-DEVICE-00000000001"
+	l := newLab(t, readers.Options{TestTerminal: true, HSM: psam.PlatformHSM{Client: client, DeviceNo: device}})
+	l.card("Holder", 1, "zhangsan")
+	res, err := l.m.Read(context.Background(), holder1, readers.ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "350100|350102199003077898|D10000017|350100D156000005300000015A3C9E11|张三|00544553545353350130000001|3.00|20230601|20330601|000000000000||"
+	if got := line(t, res); got != want || res.AuthBy != "hsm" || !res.Authenticated {
+		t.Fatalf("gen 3 via the sandbox HSM:\n got %s\nwant %s\n%+v", got, want, res)
+	}
+	// A platform that cannot be reached: the read fails with the national code of the
+	// missing PSAM and the platform prompt, after restarting from Step 1.
+	_ = sb.Close()
+	_, err = l.m.Read(context.Background(), holder1, readers.ReadOptions{})
+	var ce *card.Error
+	if !errors.As(err, &ce) || ce.Code != card.CodeNoPSAM || ce.PromptCode() != card.PromptHSMUnavailable {
+		t.Fatalf("platform down: %v", err)
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sscagent/sscagent/card/cardsim"
 	"github.com/sscagent/sscagent/logging"
 	"github.com/sscagent/sscagent/platform/platformsim"
 )
@@ -45,12 +46,12 @@ type multiFlag []string
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
-// cardHSM returns the HSM half of the two-step card authentication for the sandbox.
-// The card path's sandbox provides it; until then cardInternalAuth requests are
-// refused with 100008.
+// cardHSM returns the HSM half of the two-step card authentication for the sandbox:
+// the virtual cards' HSM (card/cardsim), computing with the published test root keys
+// (docs/card.md), whatever the key directory.
 func cardHSM(keysDir string) platformsim.CardHSM {
 	_ = keysDir
-	return nil // card path: return the virtual cards' HSM here
+	return cardsim.HSM{}
 }
 
 func cmdPlatform(args []string, out, errOut io.Writer) int {
