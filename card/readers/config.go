@@ -175,3 +175,13 @@ func (c Config) RoleOf(name string) Role {
 
 // Contactless reports whether configuration marks a reader as contactless.
 func (c Config) Contactless(name string) bool { return match(c.Readers.Contactless, name) }
+
+// Resolve makes the profile files of sim.cards absolute with abs (relative to the
+// configuration file); shipped profile names are left alone.
+func (c *Config) Resolve(abs func(string) string) {
+	for i, name := range c.Sim.Cards {
+		if strings.ContainsAny(name, `/\.`) {
+			c.Sim.Cards[i] = abs(name)
+		}
+	}
+}

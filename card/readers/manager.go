@@ -65,6 +65,9 @@ type Manager struct {
 	open func() (drivers.System, error)
 	sim  *simreader.Hub
 
+	ready     chan struct{} // closed once the first snapshot was applied or opening failed
+	readyOnce sync.Once
+
 	mu        sync.Mutex // guards the fields below
 	sys       drivers.System
 	service   bool
@@ -95,7 +98,8 @@ type psamSession struct {
 
 // New builds a manager. It does not touch the hardware until Run.
 func New(o Options) (*Manager, error) {
-	m := &Manager{cfg: o.Config, o: o, log: o.Logger, readers: map[string]*reader{}, changed: make(chan struct{})}
+	m := &Manager{cfg: o.Config, o: o, log: o.Logger, readers: map[string]*reader{}, changed: make(chan struct{}),
+		ready: make(chan struct{})}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
 	}
@@ -172,6 +176,20 @@ func (m *Manager) Run(ctx context.Context) error {
 	}
 }
 
+// WaitReady blocks until Run has seen the readers once (and tried the PSAM), or found
+// the reader service unavailable, or ctx ends. A command that reads one card uses it
+// before looking at Readers.
+func (m *Manager) WaitReady(ctx context.Context) error {
+	select {
+	case <-m.ready:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (m *Manager) markReady() { m.readyOnce.Do(func() { close(m.ready) }) }
+
 // watch applies the subsystem's state changes until it fails or ctx ends.
 func (m *Manager) watch(ctx context.Context, sys drivers.System) error {
 	for {
@@ -180,6 +198,7 @@ func (m *Manager) watch(ctx context.Context, sys drivers.System) error {
 			return err
 		}
 		m.apply(ctx, sys, states)
+		m.markReady()
 	}
 }
 
@@ -342,6 +361,7 @@ func (m *Manager) fail(err error) {
 	m.lastErr, m.lastErrAt = err, time.Now()
 	m.notifyLocked()
 	m.mu.Unlock()
+	m.markReady()
 }
 
 func (m *Manager) notifyLocked() {
