@@ -45,7 +45,7 @@ func testConfig(broker string) mgmt.Config {
 
 // platformServer stands in for the one-card-pass platform: the health gate only needs
 // it to answer HTTP.
-func platformServer(t *testing.T) *httptest.Server {
+func platformServer(t testing.TB) *httptest.Server {
 	s := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	t.Cleanup(s.Close)
 	return s
@@ -53,7 +53,7 @@ func platformServer(t *testing.T) *httptest.Server {
 
 // term is one simulated terminal running a real Session in this process.
 type term struct {
-	t       *testing.T
+	t       testing.TB
 	id      string
 	root    string
 	app     *mgmttest.Applier
@@ -94,7 +94,7 @@ type termOpts struct {
 	unhealthy bool // the health gate fails until SetHealth(nil)
 }
 
-func startTerm(t *testing.T, broker, id string, o termOpts) *term {
+func startTerm(t testing.TB, broker, id string, o termOpts) *term {
 	t.Helper()
 	root := o.root
 	if root == "" {
@@ -176,14 +176,14 @@ func (tm *term) stop() {
 
 // watcher is a raw subscriber for assertions on the wire.
 type watcher struct {
-	t    *testing.T
+	t    testing.TB
 	conn *mqttc.Conn
 	mu   sync.Mutex
 	msgs []mqttc.Message
 	sig  chan struct{}
 }
 
-func watch(t *testing.T, broker string, filters ...string) *watcher {
+func watch(t testing.TB, broker string, filters ...string) *watcher {
 	t.Helper()
 	w := &watcher{t: t, sig: make(chan struct{}, 1)}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -261,7 +261,7 @@ func stateIs(topics mgmt.Topics, status string, epoch uint64) func(mqttc.Message
 	}
 }
 
-func decodeState(t *testing.T, m mqttc.Message) mgmt.State {
+func decodeState(t testing.TB, m mqttc.Message) mgmt.State {
 	t.Helper()
 	s, err := mgmt.DecodeState(m.Payload)
 	if err != nil {
@@ -270,7 +270,7 @@ func decodeState(t *testing.T, m mqttc.Message) mgmt.State {
 	return s
 }
 
-func dialFleet(t *testing.T, broker string) *fleet.Client {
+func dialFleet(t testing.TB, broker string) *fleet.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -282,7 +282,7 @@ func dialFleet(t *testing.T, broker string) *fleet.Client {
 	return c
 }
 
-func ctxFor(t *testing.T, d time.Duration) context.Context {
+func ctxFor(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
@@ -291,11 +291,11 @@ func ctxFor(t *testing.T, d time.Duration) context.Context {
 // child runs a terminal in another process (this test binary, TestHelperTerminal), so
 // that it can be killed with SIGKILL like a crashing agent.
 type child struct {
-	t   *testing.T
+	t   testing.TB
 	cmd *exec.Cmd
 }
 
-func startChild(t *testing.T, broker, id, root, platform string, env ...string) *child {
+func startChild(t testing.TB, broker, id, root, platform string, env ...string) *child {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperTerminal$", "-test.v")
 	cmd.Env = append(os.Environ(), "MGMT_HELPER=1", "MGMT_HELPER_BROKER="+broker, "MGMT_HELPER_ID="+id,
@@ -340,7 +340,7 @@ func TestHelperTerminal(t *testing.T) {
 }
 
 // waitFor polls cond until it holds, failing the test after 15s.
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	tick := time.NewTicker(20 * time.Millisecond)
@@ -354,7 +354,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 // waitOnline waits until the fleet sees every id online.
-func waitOnline(t *testing.T, f *fleet.Client, ids ...string) {
+func waitOnline(t testing.TB, f *fleet.Client, ids ...string) {
 	t.Helper()
 	waitFor(t, "online: "+strings.Join(ids, ","), func() bool {
 		list, err := f.List(ctxFor(t, 10*time.Second), nil)
@@ -374,7 +374,7 @@ func waitOnline(t *testing.T, f *fleet.Client, ids ...string) {
 	})
 }
 
-func writeFile(t *testing.T, path, content string) {
+func writeFile(t testing.TB, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
@@ -394,7 +394,7 @@ type gate struct {
 	wg     sync.WaitGroup
 }
 
-func newGate(t *testing.T, brokerURL string) *gate {
+func newGate(t testing.TB, brokerURL string) *gate {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

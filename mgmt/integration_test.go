@@ -2,6 +2,7 @@ package mgmt_test
 
 import (
 	"context"
+	"os"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sscagent/sscagent/config"
 	"github.com/sscagent/sscagent/event"
 	"github.com/sscagent/sscagent/labtest"
 	"github.com/sscagent/sscagent/mgmt"
@@ -589,4 +591,48 @@ func TestIntegrationOfflineBufferBound(t *testing.T) {
 		var tl mgmt.Telemetry
 		return m.Topic == tp.Telemetry() && json.Unmarshal(m.Payload, &tl) == nil && tl.Link.Dropped.Events == 150
 	})
+}
+
+// BenchmarkIntegrationEventDelivery measures events end to end: published on the bus,
+// encoded and masked by the session, sent with QoS 1 (16 in flight) to mosquitto and
+// received by a subscriber.
+func BenchmarkIntegrationEventDelivery(b *testing.B) {
+	mq := labtest.StartMosquitto(b, labtest.MosquittoOptions{Extra: benchBrokerExtra()})
+	tm := startTerm(b, mq.URL, "BENCH-1", termOpts{cfg: func(c *mgmt.Config) {
+		c.Buffer.Events = 100000
+		c.TelemetryInterval = config.Duration(time.Hour)
+	}})
+	waitFor(b, "online", tm.sess.Online)
+	got := make(chan struct{}, 1<<16)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	sub, err := mqttc.Dial(ctx, mqttc.Options{Brokers: []string{mq.URL}, ClientID: "bench-sub", CleanSession: true,
+		OnMessage: func(m mqttc.Message) { got <- struct{}{} }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sub.Close(0)
+	if err := sub.Subscribe(ctx, map[string]byte{tm.sess.Topics().Events(): 1}); err != nil {
+		b.Fatal(err)
+	}
+	e := event.Event{Kind: "card.authenticated", Source: "Virtual PCD 00 00", OK: true, Data: map[string]any{"cardNo": "D10000017"}}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		tm.bus.Publish(e)
+		if i%200 == 199 { // stay inside the bus subscription's buffer
+			for range 200 {
+				<-got
+			}
+		}
+	}
+	for range b.N % 200 {
+		<-got
+	}
+}
+
+func benchBrokerExtra() []string {
+	if os.Getenv("BENCH_NODELAY") != "" {
+		return []string{"set_tcp_nodelay true"}
+	}
+	return nil
 }

@@ -337,3 +337,24 @@ func TestRestartDuringGate(t *testing.T) {
 		t.Fatalf("running level %q", r.level())
 	}
 }
+
+// BenchmarkCheck is what every pushed document costs before anything is applied: the
+// screen (secrets, immutable paths, nulls) and validation with the agent's rules over
+// the terminal's file.
+func BenchmarkCheck(b *testing.B) {
+	dir := b.TempDir()
+	app, err := mgmttest.NewApplier(dir, mgmttest.BaseConfig("T-1", "http://127.0.0.1:1", filepath.Join(dir, "state")))
+	if err != nil {
+		b.Fatal(err)
+	}
+	doc := []byte("log:\n  level: debug\nplatform:\n  timeout: 20s\nlocalapi:\n  allowOrigins: [\"http://localhost:3000\"]\n")
+	b.ReportAllocs()
+	for b.Loop() {
+		if ps := rollout.Screen(doc, rollout.DefaultImmutable); len(ps) > 0 {
+			b.Fatal(ps)
+		}
+		if _, err := app.Validate(doc); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

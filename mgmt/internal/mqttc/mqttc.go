@@ -195,22 +195,31 @@ func Dial(ctx context.Context, o Options) (*Conn, error) {
 
 // open dials one broker URL, with TLS when its scheme asks for it.
 func open(ctx context.Context, u *url.URL, conf *tls.Config, timeout time.Duration) (net.Conn, error) {
-	d := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
-	switch {
-	case u.Scheme == "tcp" || u.Scheme == "mqtt":
-		return d.DialContext(ctx, "tcp", u.Host)
-	case IsTLS(u.Scheme):
-		if conf == nil {
-			conf = &tls.Config{MinVersion: tls.VersionTLS12}
-		}
-		conf = conf.Clone()
-		if conf.ServerName == "" {
-			conf.ServerName = u.Hostname()
-		}
-		td := &tls.Dialer{NetDialer: d, Config: conf}
-		return td.DialContext(ctx, "tcp", u.Host)
+	if u.Scheme != "tcp" && u.Scheme != "mqtt" && !IsTLS(u.Scheme) {
+		return nil, fmt.Errorf("mqtt: unsupported broker scheme %q", u.Scheme)
 	}
-	return nil, fmt.Errorf("mqtt: unsupported broker scheme %q", u.Scheme)
+	d := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
+	nc, err := d.DialContext(ctx, "tcp", u.Host)
+	if err != nil {
+		return nil, err
+	}
+	nc = withQuickAck(nc)
+	if !IsTLS(u.Scheme) {
+		return nc, nil
+	}
+	if conf == nil {
+		conf = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	conf = conf.Clone()
+	if conf.ServerName == "" {
+		conf.ServerName = u.Hostname()
+	}
+	tc := tls.Client(nc, conf)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return tc, nil
 }
 
 // SessionPresent reports the CONNACK session-present flag: the broker kept the
