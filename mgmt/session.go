@@ -564,8 +564,14 @@ func (s *Session) onReport(r rollout.Report) {
 	s.enqueue(laneResults, item{msg: mqttc.Message{Topic: s.topics.Reported(), Payload: b, QoS: 1, Retained: true}})
 	if r.Status.Final() {
 		ok := r.Status == rollout.StatusCommitted || r.Status == rollout.StatusUnchanged
-		s.emit("config."+string(r.Status), ok, configCode(r.Status), map[string]any{
-			"version": r.Version, "reason": r.Reason, "problems": len(r.Problems)})
+		data := map[string]any{"version": r.Version, "committed": r.Committed.Version}
+		if r.Reason != "" {
+			data["reason"] = r.Reason
+		}
+		if len(r.Problems) > 0 {
+			data["problems"] = len(r.Problems)
+		}
+		s.emit("config."+string(r.Status), ok, configCode(r.Status), data)
 	}
 }
 

@@ -254,9 +254,10 @@ func fleetShow(args []string, out, errOut io.Writer) int {
 		}
 	}
 	if tm := t.Telemetry; tm != nil {
-		fmt.Fprintf(out, "telemetry %s, uptime %s, cpu %.1f%%, rss %d KiB, buffered %d, dropped %+v\n",
+		d := tm.Link.Dropped
+		fmt.Fprintf(out, "telemetry %s, uptime %s, cpu %.1f%%, rss %d KiB\nlink      %d connects, %d failures, %d sessions lost, %d buffered; dropped: %d events, %d telemetry, %d results, %d commands\n",
 			telemetryAge(*t), time.Duration(tm.UptimeSeconds)*time.Second, tm.Process.CPUPercent, tm.Process.RSSBytes>>10,
-			tm.Link.Buffered, tm.Link.Dropped)
+			tm.Link.Connects, tm.Link.Failures, tm.Link.SessionsLost, tm.Link.Buffered, d.Events, d.Telemetry, d.Results, d.Commands)
 		for _, r := range tm.Readers {
 			fmt.Fprintf(out, "reader    %s (%s) present=%v card=%v %s\n", r.Name, r.Role, r.Present, r.Card, r.LastError)
 		}
@@ -274,7 +275,11 @@ func fleetShow(args []string, out, errOut io.Writer) int {
 		}
 	}
 	if r := t.Reported; r != nil {
-		fmt.Fprintf(out, "config    committed v%d; last v%d %s %s\n", r.Committed.Version, r.Version, r.Status, r.Reason)
+		fmt.Fprintf(out, "config    committed v%d; last v%d %s", r.Committed.Version, r.Version, r.Status)
+		if r.Reason != "" {
+			fmt.Fprintf(out, ": %s", r.Reason)
+		}
+		fmt.Fprintln(out)
 		for _, p := range r.Problems {
 			fmt.Fprintf(out, "          %s: %s\n", p.Path, p.Reason)
 		}
