@@ -32,7 +32,8 @@ const VPCDDriver = "/usr/lib/pcsc/drivers/serial/libifdvpcd.so"
 // is inserted into a slot by connecting to its port (cardsim.Serve), so never probe a
 // slot's port. libpcsclite reads PCSCLITE_CSOCK_NAME once per process: a test binary
 // talks to one pcscd, so start it once (SharedPCSCD) and keep PC/SC tests in few
-// packages.
+// packages. Child processes (a binary under test) can each get a daemon of their own
+// through Env.
 type PCSCD struct {
 	// Socket is the daemon's socket (PCSCLITE_CSOCK_NAME).
 	Socket string
@@ -52,7 +53,8 @@ type vpcdEntry struct {
 }
 
 // StartPCSCD starts a pcscd with one two-slot vpcd entry per name in dir, and waits
-// until its socket answers and every slot listens.
+// until its socket answers and every slot listens. It does not touch this process's
+// environment (see SharedPCSCD and Env).
 func StartPCSCD(dir string, names ...string) (*PCSCD, error) {
 	for _, c := range []string{"pcscd", "unshare"} {
 		if _, err := exec.LookPath(c); err != nil {
@@ -72,9 +74,6 @@ func StartPCSCD(dir string, names ...string) (*PCSCD, error) {
 		if err := d.addEntry(n); err != nil {
 			return nil, err
 		}
-	}
-	if err := os.Setenv("PCSCLITE_CSOCK_NAME", d.Socket); err != nil {
-		return nil, err
 	}
 	if err := d.Start(); err != nil {
 		return nil, err
@@ -107,6 +106,10 @@ func (d *PCSCD) addEntry(name string) error {
 	d.entries = append(d.entries, vpcdEntry{name: name, port: port, file: file})
 	return nil
 }
+
+// Env is the environment entry that points a child process's PC/SC client at the
+// daemon: PCSCLITE_CSOCK_NAME=<socket>.
+func (d *PCSCD) Env() string { return "PCSCLITE_CSOCK_NAME=" + d.Socket }
 
 // Addr returns the vpcd address of a slot: "127.0.0.1:PORT" of slot 0 or 1 of the
 // entry name.
@@ -267,9 +270,10 @@ var shared struct {
 }
 
 // SharedPCSCD returns the test binary's pcscd, started at the first call with one
-// vpcd entry per name (later calls get the same daemon whatever they name). It skips
-// the test when pcscd, vpcd or a mount namespace is not available, and fails it under
-// CI. Call StopSharedPCSCD from TestMain after m.Run.
+// vpcd entry per name (later calls get the same daemon whatever they name), and points
+// this process's PC/SC client at it (PCSCLITE_CSOCK_NAME). It skips the test when
+// pcscd, vpcd or a mount namespace is not available, and fails it under CI. Call
+// StopSharedPCSCD from TestMain after m.Run.
 func SharedPCSCD(t testing.TB, names ...string) *PCSCD {
 	t.Helper()
 	shared.mu.Lock()
@@ -279,11 +283,33 @@ func SharedPCSCD(t testing.TB, names ...string) *PCSCD {
 		if shared.err == nil {
 			shared.d, shared.err = StartPCSCD(shared.dir, names...)
 		}
+		if shared.err == nil {
+			shared.err = os.Setenv("PCSCLITE_CSOCK_NAME", shared.d.Socket)
+		}
 	}
 	if shared.err != nil {
 		Unavailable(t, shared.err.Error())
 	}
 	return shared.d
+}
+
+// PCSCDForTest starts a pcscd for one test and stops it when the test ends; it skips
+// (fails under CI) like SharedPCSCD. It is for tests of binaries run as child
+// processes, which reach it through Env: this process's own PC/SC client stays pointed
+// wherever it was.
+func PCSCDForTest(t testing.TB, names ...string) *PCSCD {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "sscagent-pcscd-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	d, err := StartPCSCD(dir, names...)
+	if err != nil {
+		Unavailable(t, err.Error())
+	}
+	t.Cleanup(d.Stop)
+	return d
 }
 
 // StopSharedPCSCD stops the daemon SharedPCSCD started, if any, and removes its files.

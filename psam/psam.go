@@ -161,7 +161,18 @@ func (p *PSAM) readFile(ctx context.Context, sfi byte, n int) ([]byte, error) {
 		return nil, psamError(op, err)
 	}
 	if r.SW != apdu.SWOK {
-		sel := apdu.Command{INS: 0xA4, Data: []byte{0x00, sfi}, Ne: 0}
+		// The PSAM may have been left in an application by its last user: select the
+		// MF and try again, then by file identifier.
+		mf := apdu.Command{INS: 0xA4, Data: []byte{0x3F, 0x00}}
+		if _, err := p.ch.Do(ctx, mf); err != nil {
+			return nil, psamError(op, err)
+		}
+		if r, err = p.ch.Send(ctx, cmd); err != nil {
+			return nil, psamError(op, err)
+		}
+	}
+	if r.SW != apdu.SWOK {
+		sel := apdu.Command{INS: 0xA4, Data: []byte{0x00, sfi}}
 		if _, err := p.ch.Do(ctx, sel); err != nil {
 			return nil, psamError(op, err)
 		}

@@ -2,6 +2,7 @@ package psam_test
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"strings"
 	"sync/atomic"
@@ -330,4 +331,29 @@ func FuzzParseStep2(f *testing.F) {
 		req.External = nil
 		_, _ = psam.ParseStep2(s, req)
 	})
+}
+
+// TestPSAMOpenAfterAnotherUser: a PSAM left inside DF01 by its previous user still
+// opens (SELECT MF, then the files by SFI).
+func TestPSAMOpenAfterAnotherUser(t *testing.T) {
+	p, sim := openPSAM(t, cardsim.PSAMOptions{}, psam.Config{})
+	req, _ := request(t, "lisi")
+	if _, err := p.Authenticate(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	again, err := psam.Open(context.Background(), direct{sim}, psamATR(t), psam.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Info().TerminalNo != "350100000001" || again.Exchanges() != 4 {
+		t.Fatalf("%+v after %d commands", again.Info(), again.Exchanges())
+	}
+}
+
+func psamATR(t *testing.T) []byte {
+	b, err := hex.DecodeString(cardsim.DefaultPSAMATR)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

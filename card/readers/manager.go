@@ -250,11 +250,10 @@ func (m *Manager) apply(ctx context.Context, sys drivers.System, states []driver
 	if want != nil {
 		wantName, wantSeq = want.info.Name, want.seq
 	}
-	m.notifyLocked()
 	m.mu.Unlock()
 
 	if cur != nil {
-		_ = cur.card.Close(false)
+		_ = cur.card.Close(true)
 		evs = append(evs, Event{Kind: PSAMRemoved, Reader: cur.reader, Role: RolePSAM})
 	}
 	for _, e := range evs {
@@ -263,6 +262,10 @@ func (m *Manager) apply(ctx context.Context, sys drivers.System, states []driver
 	if open {
 		m.openPSAM(ctx, sys, wantName, wantSeq)
 	}
+	// Waiters wake only now: a card inserted together with the PSAM is read with it.
+	m.mu.Lock()
+	m.notifyLocked()
+	m.mu.Unlock()
 }
 
 // wantPSAMLocked is the PSAM reader to use: the first (by name) PSAM slot with a card.
@@ -303,7 +306,7 @@ func (m *Manager) openPSAM(ctx context.Context, sys drivers.System, name string,
 		m.log.Warn("PSAM not usable", "reader", name, "err", err)
 		m.emit(Event{Kind: PSAMFailed, Reader: name, Role: RolePSAM, Err: err})
 	case stale:
-		_ = s.card.Close(false)
+		_ = s.card.Close(true)
 	default:
 		info := s.p.Info()
 		m.log.Info("PSAM ready", "reader", name, "terminalNo", info.TerminalNo, "serial", info.Serial, "test", info.Test)
@@ -348,7 +351,7 @@ func (m *Manager) teardown(sys drivers.System) {
 	m.notifyLocked()
 	m.mu.Unlock()
 	if ps != nil {
-		_ = ps.card.Close(false)
+		_ = ps.card.Close(true) // the next user finds the PSAM reset
 	}
 	_ = sys.Close()
 	for _, e := range evs {
