@@ -63,11 +63,19 @@ func newFleetFlags(fs *flag.FlagSet) *fleetFlags {
 	return f
 }
 
-func (f *fleetFlags) dial(ctx context.Context) (*fleet.Client, error) {
+// open connects to the broker under a context that ends at SIGINT or SIGTERM; done
+// disconnects and releases the signals.
+func (f *fleetFlags) open() (ctx context.Context, c *fleet.Client, done func(), err error) {
 	f.o.Broker = *f.broker
 	f.o.PasswordFile = config.SecretFile(*f.pwFile)
 	f.o.KeyFile = config.SecretFile(*f.key)
-	return fleet.Dial(ctx, f.o)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	c, err = fleet.Dial(ctx, f.o)
+	if err != nil {
+		stop()
+		return nil, nil, nil, err
+	}
+	return ctx, c, func() { c.Close(); stop() }, nil
 }
 
 func cmdFleet(args []string, out, errOut io.Writer) int {
@@ -107,10 +115,6 @@ func fleetParse(fs *flag.FlagSet, args []string, min, exact int) int {
 	return -1
 }
 
-func signalContext() (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-}
-
 func writeJSON(w io.Writer, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -130,14 +134,12 @@ func fleetList(args []string, out, errOut io.Writer) int {
 		fmt.Fprintf(errOut, "--match: bad pattern %q\n", *match)
 		return exitUsage
 	}
-	ctx, stop := signalContext()
-	defer stop()
-	c, err := ff.dial(ctx)
+	ctx, c, done, err := ff.open()
 	if err != nil {
 		fmt.Fprintln(errOut, err)
 		return exitFail
 	}
-	defer c.Close()
+	defer done()
 	var sel func(string) bool
 	if *match != "" {
 		sel = func(id string) bool { ok, _ := path.Match(*match, id); return ok }
@@ -218,14 +220,12 @@ func fleetShow(args []string, out, errOut io.Writer) int {
 	if rc := fleetParse(fs, args, 1, 1); rc >= 0 {
 		return rc
 	}
-	ctx, stop := signalContext()
-	defer stop()
-	c, err := ff.dial(ctx)
+	ctx, c, done, err := ff.open()
 	if err != nil {
 		fmt.Fprintln(errOut, err)
 		return exitFail
 	}
-	defer c.Close()
+	defer done()
 	sctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	t, desired, err := c.Show(sctx, fs.Arg(0))
@@ -308,14 +308,12 @@ func fleetPush(args []string, out, errOut io.Writer) int {
 		fmt.Fprintln(errOut, err)
 		return exitFail
 	}
-	ctx, stop := signalContext()
-	defer stop()
-	c, err := ff.dial(ctx)
+	ctx, c, done, err := ff.open()
 	if err != nil {
 		fmt.Fprintln(errOut, err)
 		return exitFail
 	}
-	defer c.Close()
+	defer done()
 	ids, err := c.Resolve(ctx, fs.Args())
 	if err != nil {
 		fmt.Fprintln(errOut, err)
@@ -380,14 +378,12 @@ func fleetCmd(args []string, out, errOut io.Writer) int {
 		}
 		a = json.RawMessage(*argJSON)
 	}
-	ctx, stop := signalContext()
-	defer stop()
-	c, err := ff.dial(ctx)
+	ctx, c, done, err := ff.open()
 	if err != nil {
 		fmt.Fprintln(errOut, err)
 		return exitFail
 	}
-	defer c.Close()
+	defer done()
 	ids, err := c.Resolve(ctx, fs.Args()[1:])
 	if err != nil {
 		fmt.Fprintln(errOut, err)
