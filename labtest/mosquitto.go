@@ -145,6 +145,7 @@ func (m *Mosquitto) start() error {
 	defer logf.Close()
 	cmd := exec.Command("mosquitto", "-c", m.conf)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	dieWithTest(cmd)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start mosquitto: %w", err)
 	}
