@@ -303,11 +303,20 @@ func startChild(t testing.TB, broker, id, root, platform string, env ...string) 
 	cmd.Env = append(cmd.Env, env...)
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
+	// The child ends when this pipe closes: when the test process dies too early to
+	// clean up, its children go with it.
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdin = r
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	r.Close()
 	c := &child{t: t, cmd: cmd}
 	t.Cleanup(func() {
+		w.Close()
 		if c.cmd.ProcessState == nil {
 			_ = c.cmd.Process.Kill()
 			_ = c.cmd.Wait()
@@ -336,7 +345,8 @@ func TestHelperTerminal(t *testing.T) {
 	startTerm(t, os.Getenv("MGMT_HELPER_BROKER"), os.Getenv("MGMT_HELPER_ID"), termOpts{
 		root: os.Getenv("MGMT_HELPER_ROOT"), platform: os.Getenv("MGMT_HELPER_PLATFORM"),
 		unhealthy: os.Getenv("MGMT_HELPER_HEALTH") == "fail"})
-	select {} // until killed
+	_, _ = io.Copy(io.Discard, os.Stdin) // until killed, or the parent is gone
+	os.Exit(0)
 }
 
 // waitFor polls cond until it holds, failing the test after 15s.
