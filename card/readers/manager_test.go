@@ -94,7 +94,7 @@ const (
 )
 
 type rig struct {
-	t   *testing.T
+	t   testing.TB
 	hub *simreader.Hub
 	m   *readers.Manager
 	ev  *events
@@ -108,7 +108,7 @@ func testConfig() readers.Config {
 }
 
 // newRig runs a manager over in-process readers until the test ends.
-func newRig(t *testing.T, o readers.Options) *rig {
+func newRig(t testing.TB, o readers.Options) *rig {
 	t.Helper()
 	r := &rig{t: t, hub: simreader.New(contact, contactless, psamSlot), ev: newEvents()}
 	if o.Config.Driver == "" {

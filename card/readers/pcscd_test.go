@@ -43,7 +43,7 @@ type lab struct {
 }
 
 // newLab runs a manager on the shared pcscd (readers "Holder 00 0x" and "PSAM 00 0x").
-func newLab(t *testing.T, o readers.Options) *lab {
+func newLab(t testing.TB, o readers.Options) *lab {
 	t.Helper()
 	d := labtest.SharedPCSCD(t, "Holder", "PSAM")
 	cfg := testConfig()
@@ -121,7 +121,7 @@ func (l *lab) psam(o cardsim.PSAMOptions) func() {
 	return remove
 }
 
-func line(t *testing.T, res *card.Result) string {
+func line(t testing.TB, res *card.Result) string {
 	t.Helper()
 	b, err := res.IReadCardBas(card.UTF8)
 	if err != nil {
