@@ -87,8 +87,10 @@ func runICC(addr string, icc cardsim.ICC, out, errOut io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGUSR1, syscall.SIGUSR2)
-	defer signal.Stop(sigs)
+	if removeSignal != nil {
+		signal.Notify(sigs, removeSignal, insertSignal)
+		defer signal.Stop(sigs)
+	}
 	var mu sync.Mutex // guards out: the card's goroutine reports insertions too
 	say := func(s string) {
 		mu.Lock()
@@ -141,7 +143,7 @@ func runICC(addr string, icc cardsim.ICC, out, errOut io.Writer) int {
 			cancel = nil
 			say(fmt.Sprintf("removed (%v)", err))
 		case s := <-sigs:
-			if s == syscall.SIGUSR1 {
+			if s == removeSignal {
 				remove()
 			} else {
 				insert()
