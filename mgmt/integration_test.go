@@ -344,6 +344,7 @@ func TestIntegrationCommands(t *testing.T) {
 
 	// On the wire: invalid requests, duplicates and retained commands.
 	w := watch(t, b.URL, mgmt.Fleet(mgmt.DefaultPrefix, mgmt.KindResult))
+	before := tm.sess.Link().Commands.Taken
 	w.publish(mqttc.Message{Topic: tp.Command("bad-1"), Payload: []byte(`{"name":`), QoS: 1})
 	m, _ := w.wait(0, "invalid result", func(m mqttc.Message) bool { return m.Topic == tp.Result("bad-1") })
 	var res mgmt.Result
@@ -359,8 +360,11 @@ func TestIntegrationCommands(t *testing.T) {
 	w.publish(mqttc.Message{Topic: tp.Command("kept-1"), Payload: ping, QoS: 1, Retained: true})
 	w.publish(mqttc.Message{Topic: tp.Command("expired-1"), Payload: []byte(`{"v":1,"name":"ping","expiresAt":"2001-01-01T00:00:00Z"}`), QoS: 1})
 	w.publish(mqttc.Message{Topic: tp.Command("last-1"), Payload: ping, QoS: 1})
-	// Commands are taken in order, so once last-1 is answered every earlier answer is in.
-	w.wait(0, "last result", func(m mqttc.Message) bool { return m.Topic == tp.Result("last-1") })
+	for _, id := range []string{"dup-1", "kept-1", "expired-1", "last-1"} {
+		w.wait(0, "result of "+id, func(m mqttc.Message) bool { return m.Topic == tp.Result(id) })
+	}
+	// Duplicates are recognised before anything runs: once counted, no answer can follow.
+	waitFor(t, "the duplicate counted", func() bool { return tm.sess.Link().Commands.Duplicates == 1 })
 	count := map[string]int{}
 	for _, m := range w.all() {
 		if p, ok := mgmt.ParseTopic(mgmt.DefaultPrefix, m.Topic); ok {
@@ -373,24 +377,29 @@ func TestIntegrationCommands(t *testing.T) {
 	if count["dup-1"] != 1 || count["kept-1"] != 1 || count["expired-1"] != 1 {
 		t.Fatalf("results per id %v", count)
 	}
+	if l := tm.sess.Link().Commands; l.Taken != before+5 || l.Retained != 0 {
+		t.Fatalf("command counters %+v", l)
+	}
 	// After a restart the retained command comes again, flagged retained: ignored.
 	tm.stop()
 	n := len(w.all())
-	startTerm(t, b.URL, "KIOSK-2", termOpts{root: tm.root})
+	tm2 := startTerm(t, b.URL, "KIOSK-2", termOpts{root: tm.root})
 	waitOnline(t, f, "KIOSK-2")
+	waitFor(t, "the retained command ignored", func() bool { return tm2.sess.Link().Commands.Retained == 1 })
 	w.publish(mqttc.Message{Topic: tp.Command("after-1"), Payload: ping, QoS: 1})
 	w.wait(n, "after restart", func(m mqttc.Message) bool { return m.Topic == tp.Result("after-1") })
 	// A terminal that never connected finds a retained command: ignored too.
 	tp3 := mgmt.Topics{Prefix: mgmt.DefaultPrefix, Terminal: "KIOSK-3"}
 	w.publish(mqttc.Message{Topic: tp3.Command("kept-3"), Payload: ping, QoS: 1, Retained: true})
-	startTerm(t, b.URL, "KIOSK-3", termOpts{})
-	waitOnline(t, f, "KIOSK-3")
-	w.publish(mqttc.Message{Topic: tp3.Command("after-3"), Payload: ping, QoS: 1})
-	w.wait(n, "KIOSK-3 answers", func(m mqttc.Message) bool { return m.Topic == tp3.Result("after-3") })
+	tm3 := startTerm(t, b.URL, "KIOSK-3", termOpts{})
+	waitFor(t, "KIOSK-3 ignores the retained command", func() bool { return tm3.sess.Link().Commands.Retained == 1 })
 	for _, m := range w.all()[n:] {
 		if m.Topic == tp.Result("kept-1") || m.Topic == tp.Result("dup-1") || m.Topic == tp3.Result("kept-3") {
 			t.Fatalf("retained or duplicate command answered: %s", m.Topic)
 		}
+	}
+	if l := tm3.sess.Link().Commands; l.Taken != 0 {
+		t.Fatalf("KIOSK-3 took a command: %+v", l)
 	}
 }
 
@@ -488,6 +497,9 @@ func TestIntegrationMaskedEverywhere(t *testing.T) {
 		t.Fatalf("push %+v %v", pr, err)
 	}
 	tp := tm.sess.Topics()
+	w.wait(0, "the rejection report", func(m mqttc.Message) bool {
+		return m.Topic == tp.Reported() && strings.Contains(string(m.Payload), `"rejected"`)
+	})
 	w.wait(0, "telemetry with the reader error", func(m mqttc.Message) bool {
 		return m.Topic == tp.Telemetry() && strings.Contains(string(m.Payload), "read "+masked+" failed")
 	})

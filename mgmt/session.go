@@ -76,10 +76,10 @@ type Session struct {
 	tickNow chan struct{}
 	running atomic.Bool
 
-	connects, failures, sessionsLost    atomic.Uint64
-	inboxDropped, retainedCmds, dupCmds atomic.Uint64
-	telemetrySeq                        atomic.Uint64
-	forwardedSeq                        atomic.Uint64 // last bus event handed to the outbox
+	connects, failures, sessionsLost               atomic.Uint64
+	inboxDropped, retainedCmds, dupCmds, takenCmds atomic.Uint64
+	telemetrySeq                                   atomic.Uint64
+	forwardedSeq                                   atomic.Uint64 // last bus event handed to the outbox
 
 	mu         sync.Mutex // guards the fields below
 	epoch      uint64     // of the current (or last) connection
@@ -692,7 +692,8 @@ func (s *Session) link() Link {
 	last := s.lastErr
 	s.mu.Unlock()
 	return Link{Connects: s.connects.Load(), Failures: s.failures.Load(), SessionsLost: s.sessionsLost.Load(),
-		Buffered: s.out.len(), Dropped: d, LastError: last}
+		Buffered: s.out.len(), Dropped: d, LastError: last,
+		Commands: CommandCounts{Taken: s.takenCmds.Load(), Duplicates: s.dupCmds.Load(), Retained: s.retainedCmds.Load()}}
 }
 
 // takeCommand checks a command request and queues it for a worker.
@@ -713,6 +714,7 @@ func (s *Session) takeCommand(ctx context.Context, id string, m mqttc.Message) {
 		s.log.Info("mgmt: duplicate command ignored", "id", id)
 		return
 	}
+	s.takenCmds.Add(1)
 	req, err := DecodeRequest(m.Payload)
 	switch {
 	case err != nil:

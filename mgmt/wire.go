@@ -200,12 +200,23 @@ type Process struct {
 
 // Link is the MQTT session's counters.
 type Link struct {
-	Connects     uint64 `json:"connects"`
-	Failures     uint64 `json:"failures"`
-	SessionsLost uint64 `json:"sessionsLost"`
-	Buffered     int    `json:"buffered"`
-	Dropped      Drops  `json:"dropped"`
-	LastError    string `json:"lastError,omitempty"`
+	Connects     uint64        `json:"connects"`
+	Failures     uint64        `json:"failures"`
+	SessionsLost uint64        `json:"sessionsLost"`
+	Buffered     int           `json:"buffered"`
+	Dropped      Drops         `json:"dropped"`
+	Commands     CommandCounts `json:"commands"`
+	LastError    string        `json:"lastError,omitempty"`
+}
+
+// CommandCounts counts the command requests received.
+type CommandCounts struct {
+	// Taken: answered (with any status).
+	Taken uint64 `json:"taken"`
+	// Duplicates: ids already answered, ignored.
+	Duplicates uint64 `json:"duplicates"`
+	// Retained: delivered with the retain flag, ignored.
+	Retained uint64 `json:"retained"`
 }
 
 // Drops counts messages lost to the offline buffer bounds, by kind.
