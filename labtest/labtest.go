@@ -10,6 +10,7 @@
 package labtest
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -55,16 +56,30 @@ func FreePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// FreePorts returns n consecutive free TCP ports on 127.0.0.1 (vpcd listens on a base
-// port plus the slot number). It returns the first.
+// FreePorts returns n consecutive free TCP ports (vpcd listens on a base port plus the
+// slot number, on every interface). It returns the first.
 func FreePorts(t testing.TB, n int) int {
 	t.Helper()
+	base, err := freePorts(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base
+}
+
+// freePorts finds n consecutive TCP ports free on every interface and returns the first.
+func freePorts(n int) (int, error) {
 	for try := 0; try < 50; try++ {
-		base := FreePort(t)
+		l, err := net.Listen("tcp", ":0")
+		if err != nil {
+			return 0, err
+		}
+		base := l.Addr().(*net.TCPAddr).Port
+		l.Close()
 		ok := true
 		var ls []net.Listener
 		for i := 0; i < n && ok; i++ {
-			l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(base+i))
+			l, err := net.Listen("tcp", ":"+strconv.Itoa(base+i))
 			if err != nil {
 				ok = false
 				break
@@ -75,9 +90,8 @@ func FreePorts(t testing.TB, n int) int {
 			l.Close()
 		}
 		if ok {
-			return base
+			return base, nil
 		}
 	}
-	t.Fatalf("no %d consecutive free ports", n)
-	return 0
+	return 0, fmt.Errorf("labtest: no %d consecutive free ports", n)
 }

@@ -32,8 +32,8 @@ const VPCDDriver = "/usr/lib/pcsc/drivers/serial/libifdvpcd.so"
 // is inserted into a slot by connecting to its port (cardsim.Serve), so never probe a
 // slot's port. libpcsclite reads PCSCLITE_CSOCK_NAME once per process: a test binary
 // talks to one pcscd, so start it once (SharedPCSCD) and keep PC/SC tests in few
-// packages. Child processes (a binary under test) can each get a daemon of their own
-// through Env.
+// packages. Child processes (a binary under test) can each get a daemon of their own:
+// set PCSCLITE_CSOCK_NAME to its Socket in their environment.
 type PCSCD struct {
 	// Socket is the daemon's socket (PCSCLITE_CSOCK_NAME).
 	Socket string
@@ -54,7 +54,7 @@ type vpcdEntry struct {
 
 // StartPCSCD starts a pcscd with one two-slot vpcd entry per name in dir, and waits
 // until its socket answers and every slot listens. It does not touch this process's
-// environment (see SharedPCSCD and Env).
+// environment (see SharedPCSCD).
 func StartPCSCD(dir string, names ...string) (*PCSCD, error) {
 	for _, c := range []string{"pcscd", "unshare"} {
 		if _, err := exec.LookPath(c); err != nil {
@@ -106,10 +106,6 @@ func (d *PCSCD) addEntry(name string) error {
 	d.entries = append(d.entries, vpcdEntry{name: name, port: port, file: file})
 	return nil
 }
-
-// Env is the environment entry that points a child process's PC/SC client at the
-// daemon: PCSCLITE_CSOCK_NAME=<socket>.
-func (d *PCSCD) Env() string { return "PCSCLITE_CSOCK_NAME=" + d.Socket }
 
 // Addr returns the vpcd address of a slot: "127.0.0.1:PORT" of slot 0 or 1 of the
 // entry name.
@@ -295,8 +291,8 @@ func SharedPCSCD(t testing.TB, names ...string) *PCSCD {
 
 // PCSCDForTest starts a pcscd for one test and stops it when the test ends; it skips
 // (fails under CI) like SharedPCSCD. It is for tests of binaries run as child
-// processes, which reach it through Env: this process's own PC/SC client stays pointed
-// wherever it was.
+// processes, which reach it through PCSCLITE_CSOCK_NAME=Socket in their environment
+// (t.Setenv): this process's own PC/SC client keeps the socket it first used.
 func PCSCDForTest(t testing.TB, names ...string) *PCSCD {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "sscagent-pcscd-")
@@ -354,36 +350,6 @@ func listening(ports []int) bool {
 		fh.Close()
 	}
 	return len(want) == 0
-}
-
-// freePorts finds n consecutive TCP ports that are free on every interface (vpcd
-// listens on 0.0.0.0) and returns the first.
-func freePorts(n int) (int, error) {
-	for try := 0; try < 50; try++ {
-		l, err := net.Listen("tcp", ":0")
-		if err != nil {
-			return 0, err
-		}
-		base := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		ok := true
-		var ls []net.Listener
-		for i := 0; i < n; i++ {
-			l, err := net.Listen("tcp", ":"+strconv.Itoa(base+i))
-			if err != nil {
-				ok = false
-				break
-			}
-			ls = append(ls, l)
-		}
-		for _, l := range ls {
-			l.Close()
-		}
-		if ok {
-			return base, nil
-		}
-	}
-	return 0, fmt.Errorf("labtest: no %d consecutive free ports", n)
 }
 
 func copyFile(src, dst string) error {

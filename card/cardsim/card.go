@@ -315,3 +315,13 @@ func (c *Card) externalAuth(cmd apdu.Command) []byte {
 	c.rkOK = true
 	return sw(apdu.SWOK)
 }
+
+// LoadCard builds the card of a shipped profile name or a profile file (see
+// LoadProfileOrShipped).
+func LoadCard(profile string) (*Card, error) {
+	p, err := LoadProfileOrShipped(profile)
+	if err != nil {
+		return nil, err
+	}
+	return NewCard(p)
+}

@@ -124,3 +124,33 @@ func serveConn(ctx context.Context, conn *net.TCPConn, icc ICC) error {
 		}
 	}
 }
+
+// Inserted is a card kept in a vpcd reader by Insert.
+type Inserted struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	err    error // Serve's result, set before done is closed
+}
+
+// Insert serves icc in the vpcd reader at addr from a goroutine of its own (Serve) until
+// Remove. Done is closed when the card left by itself (it pulled itself out).
+func Insert(addr string, icc ICC, o ServeOptions) *Inserted {
+	ctx, cancel := context.WithCancel(context.Background())
+	in := &Inserted{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		in.err = Serve(ctx, addr, icc, o)
+		close(in.done)
+	}()
+	return in
+}
+
+// Done is closed once the card is out of the reader.
+func (in *Inserted) Done() <-chan struct{} { return in.done }
+
+// Remove takes the card out of the reader and waits until it is; it returns ErrPulled if
+// the card had pulled itself out before. It may be called more than once.
+func (in *Inserted) Remove() error {
+	in.cancel()
+	<-in.done
+	return in.err
+}

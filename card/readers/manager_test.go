@@ -110,36 +110,43 @@ func testConfig() readers.Config {
 // newRig runs a manager over in-process readers until the test ends.
 func newRig(t testing.TB, o readers.Options) *rig {
 	t.Helper()
-	r := &rig{t: t, hub: simreader.New(contact, contactless, psamSlot), ev: newEvents()}
+	r := &rig{t: t, hub: simreader.New(contact, contactless, psamSlot)}
 	if o.Config.Driver == "" {
 		o.Config = testConfig()
 	}
 	if o.Open == nil {
 		o.Open = r.hub.Open
 	}
+	r.run(o, contact)
+	return r
+}
+
+// run starts the manager of o until the test ends and waits until it saw reader.
+func (r *rig) run(o readers.Options, reader string) {
+	r.t.Helper()
+	r.ev = newEvents()
 	o.OnEvent = r.ev.add
-	o.Backoff.Base, o.Backoff.Max = 10*time.Millisecond, 50*time.Millisecond
+	o.Backoff.Base, o.Backoff.Max = 10*time.Millisecond, 200*time.Millisecond
 	m, err := readers.New(o)
 	if err != nil {
-		t.Fatal(err)
+		r.t.Fatal(err)
 	}
 	r.m = m
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx) }()
-	t.Cleanup(func() {
+	r.t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
+			r.t.Errorf("Run: %v", err)
 		}
 	})
-	r.ev.wait(t, readers.ReaderAttached, contact)
-	return r
+	r.ev.wait(r.t, readers.ReaderAttached, reader)
 }
 
 func (r *rig) insert(reader, profile string) *cardsim.Card {
 	r.t.Helper()
-	c, err := readers.SimCard(profile)
+	c, err := cardsim.LoadCard(profile)
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -385,7 +392,7 @@ func TestIdleDoesNotPoll(t *testing.T) {
 	if after := n.Load(); after != before {
 		t.Fatalf("%d Watch wakeups while idle", after-before)
 	}
-	c, _ := readers.SimCard("lisi")
+	c, _ := cardsim.LoadCard("lisi")
 	hub.Insert(contact, c)
 	r.ev.wait(t, readers.CardInserted, contact)
 	if n.Load() != before+1 {

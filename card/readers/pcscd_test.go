@@ -7,7 +7,6 @@ import (
 	"errors"
 	"os"
 	"testing"
-	"time"
 
 	"github.com/sscagent/sscagent/card"
 	"github.com/sscagent/sscagent/card/cardsim"
@@ -51,24 +50,8 @@ func newLab(t testing.TB, o readers.Options) *lab {
 	cfg.Readers.PSAM = []string{"PSAM*"}
 	o.Config = cfg
 	o.Open = func() (drivers.System, error) { return pcsc.Open(pcsc.Options{}) }
-	r := &rig{t: t, ev: newEvents()}
-	o.OnEvent = r.ev.add
-	o.Backoff.Base, o.Backoff.Max = 20*time.Millisecond, 200*time.Millisecond
-	m, err := readers.New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.m = m
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
-	r.ev.wait(t, readers.ReaderAttached, psam0)
+	r := &rig{t: t}
+	r.run(o, psam0)
 	return &lab{rig: r, d: d}
 }
 
@@ -78,10 +61,8 @@ func newLab(t testing.TB, o readers.Options) *lab {
 // next 400 ms poll only.
 func (l *lab) serve(entry string, slot int, icc cardsim.ICC) func() {
 	l.t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = cardsim.Serve(ctx, l.d.Addr(entry, slot), icc, cardsim.ServeOptions{}) }()
-	remove := func() { cancel(); <-done }
+	in := cardsim.Insert(l.d.Addr(entry, slot), icc, cardsim.ServeOptions{})
+	remove := func() { _ = in.Remove() }
 	reader := labtest.Reader(entry, slot)
 	l.t.Cleanup(func() {
 		remove()
@@ -99,7 +80,7 @@ func (l *lab) serve(entry string, slot int, icc cardsim.ICC) func() {
 
 func (l *lab) card(reader string, slot int, profile string) *cardsim.Card {
 	l.t.Helper()
-	c, err := readers.SimCard(profile)
+	c, err := cardsim.LoadCard(profile)
 	if err != nil {
 		l.t.Fatal(err)
 	}

@@ -1,8 +1,6 @@
 package readers
 
 import (
-	"fmt"
-
 	"github.com/sscagent/sscagent/card/cardsim"
 	"github.com/sscagent/sscagent/drivers/simreader"
 )
@@ -18,7 +16,7 @@ const (
 func newSimHub(c SimConfig) (*simreader.Hub, error) {
 	hub := simreader.New(SimCardReader, SimPSAMSlot)
 	if len(c.Cards) > 0 {
-		icc, err := SimCard(c.Cards[0])
+		icc, err := cardsim.LoadCard(c.Cards[0])
 		if err != nil {
 			return nil, err
 		}
@@ -36,13 +34,4 @@ func newSimHub(c SimConfig) (*simreader.Hub, error) {
 		}
 	}
 	return hub, nil
-}
-
-// SimCard builds a virtual card from a shipped profile name or a profile file.
-func SimCard(profile string) (*cardsim.Card, error) {
-	p, err := cardsim.LoadProfileOrShipped(profile)
-	if err != nil {
-		return nil, fmt.Errorf("readers: sim card: %w", err)
-	}
-	return cardsim.NewCard(p)
 }

@@ -63,22 +63,26 @@ func cmdCard(args []string, out, errOut io.Writer) int {
 		fs.Usage()
 		return 2
 	}
-	p, err := cardsim.LoadProfileOrShipped(*profile)
+	c, err := cardsim.LoadCard(*profile)
 	if err != nil {
 		fmt.Fprintf(errOut, "sscsim card: %v\n", err)
 		return 1
 	}
-	c, err := cardsim.NewCard(p)
-	if err != nil {
-		fmt.Fprintf(errOut, "sscsim card: %v\n", err)
-		return 1
-	}
+	p := c.Profile()
 	if *pullAfter > 0 {
 		var n atomic.Int64
 		c.PullWhen(func(apdu.Command) bool { return n.Add(1) == int64(*pullAfter) })
 	}
 	fmt.Fprintf(errOut, "TEST INSTRUMENT: virtual card %q (%s) for vpcd %s\n", p.Label, p.EF05.CardID, *addr)
 	return runICC(*addr, c, out, errOut)
+}
+
+// gone is the channel closed when the card leaves by itself; nil (never) when it is out.
+func gone(in *cardsim.Inserted) <-chan struct{} {
+	if in == nil {
+		return nil
+	}
+	return in.Done()
 }
 
 // runICC keeps icc in the vpcd slot at addr, taking it out and putting it back on
@@ -99,9 +103,9 @@ func runICC(addr string, icc cardsim.ICC, out, errOut io.Writer) int {
 	}
 	cmds, exit := make(chan string), make(chan struct{})
 	defer close(exit)
-	in := stdin
+	input := stdin
 	go func() { // ends with the input, or (blocked in Scan) with the process
-		sc := bufio.NewScanner(in)
+		sc := bufio.NewScanner(input)
 		for sc.Scan() {
 			select {
 			case cmds <- strings.TrimSpace(sc.Text()):
@@ -111,26 +115,18 @@ func runICC(addr string, icc cardsim.ICC, out, errOut io.Writer) int {
 		}
 	}()
 
-	var cancel context.CancelFunc
-	done := make(chan error, 1)
+	var in *cardsim.Inserted // the card in the reader, nil when out
 	insert := func() {
-		if cancel != nil {
-			return
+		if in == nil {
+			in = cardsim.Insert(addr, icc, cardsim.ServeOptions{OnConnect: func() { say("inserted") }})
 		}
-		var sctx context.Context
-		sctx, cancel = context.WithCancel(ctx)
-		go func() {
-			done <- cardsim.Serve(sctx, addr, icc, cardsim.ServeOptions{OnConnect: func() { say("inserted") }})
-		}()
 	}
 	remove := func() {
-		if cancel == nil {
-			return
+		if in != nil {
+			_ = in.Remove()
+			in = nil
+			say("removed")
 		}
-		cancel()
-		<-done
-		cancel = nil
-		say("removed")
 	}
 	insert()
 	for {
@@ -138,9 +134,9 @@ func runICC(addr string, icc cardsim.ICC, out, errOut io.Writer) int {
 		case <-ctx.Done():
 			remove()
 			return 0
-		case err := <-done: // the card pulled itself out (--pull-after)
-			cancel()
-			cancel = nil
+		case <-gone(in): // the card pulled itself out (--pull-after)
+			err := in.Remove()
+			in = nil
 			say(fmt.Sprintf("removed (%v)", err))
 		case s := <-sigs:
 			if s == removeSignal {

@@ -52,18 +52,12 @@ func open(t *testing.T) drivers.System {
 // function removes it).
 func insert(t *testing.T, addr, profile string) (*cardsim.Card, func()) {
 	t.Helper()
-	p, err := cardsim.Shipped(profile)
+	c, err := cardsim.LoadCard(profile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := cardsim.NewCard(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = cardsim.Serve(ctx, addr, c, cardsim.ServeOptions{}) }()
-	remove := func() { cancel(); <-done }
+	in := cardsim.Insert(addr, c, cardsim.ServeOptions{})
+	remove := func() { _ = in.Remove() }
 	t.Cleanup(remove)
 	return c, remove
 }
