@@ -255,6 +255,8 @@ type simCard struct {
 	closed bool
 }
 
+var _ drivers.Card = (*simCard)(nil)
+
 func (c *simCard) ATR() []byte { return c.atr }
 
 // check returns the card's ICC if the connection still stands; h.mu is held.
