@@ -177,6 +177,16 @@ func (s *system) changed() bool {
 
 // relist reads the reader list and the current state of every reader; watchMu is held.
 func (s *system) relist() error {
+	// A reader can vanish between listing and asking for its state: list again.
+	for try := 0; ; try++ {
+		err := s.relistOnce()
+		if err == nil || !errors.Is(err, drivers.ErrNoReader) || try == 3 {
+			return err
+		}
+	}
+}
+
+func (s *system) relistOnce() error {
 	names, err := s.ctx.ListReaders()
 	if errors.Is(err, scard.ErrNoReadersAvailable) {
 		names, err = nil, nil
@@ -191,10 +201,7 @@ func (s *system) relist() error {
 	}
 	// One immediate call fills in every state (and tells whether PnP is supported).
 	if err := s.ctx.GetStatusChange(states, 0); err != nil && !errors.Is(err, scard.ErrTimeout) {
-		if !errors.Is(err, scard.ErrUnknownReader) {
-			return mapErr("reader states", "", err)
-		}
-		states = states[:1] // a reader vanished meanwhile; the next call sees the rest
+		return mapErr("reader states", "", err)
 	}
 	s.pnp = states[0].EventState&scard.StateUnknown == 0
 	if !s.pnp {
