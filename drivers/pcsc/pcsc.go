@@ -256,6 +256,37 @@ func (s *system) Connect(ctx context.Context, reader string, exclusive bool) (dr
 	}
 	s.mu.Unlock()
 
+	// SCardConnect and SCardBeginTransaction wait while another program holds a
+	// transaction on the card, and cannot be cancelled: they run in a goroutine of
+	// their own, the wait ends with ctx, and a connection made after that is
+	// released as soon as it is made.
+	type result struct {
+		c   *card
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		c, err := connect(reader, exclusive)
+		if c != nil {
+			c.lock = lock
+		}
+		done <- result{c, err}
+	}()
+	select {
+	case r := <-done:
+		return r.c, r.err
+	case <-ctx.Done():
+		go func() {
+			if r := <-done; r.c != nil {
+				_ = r.c.Close(false)
+			}
+		}()
+		return nil, fmt.Errorf("pcsc: connect %s: %w", reader, ctx.Err())
+	}
+}
+
+// connect makes a connection with a PC/SC context of its own.
+func connect(reader string, exclusive bool) (*card, error) {
 	c, err := scard.EstablishContext()
 	if err != nil {
 		return nil, mapErr("connect", reader, err)
@@ -278,11 +309,14 @@ func (s *system) Connect(ctx context.Context, reader string, exclusive bool) (dr
 	}
 	st, err := h.Status()
 	if err != nil {
+		if !exclusive {
+			_ = h.EndTransaction(scard.LeaveCard)
+		}
 		_ = h.Disconnect(scard.LeaveCard)
 		_ = c.Release()
 		return nil, mapErr("status", reader, err)
 	}
-	return &card{ctx: c, h: h, reader: reader, atr: slices.Clone(st.Atr), lock: lock, tx: !exclusive}, nil
+	return &card{ctx: c, h: h, reader: reader, atr: slices.Clone(st.Atr), tx: !exclusive}, nil
 }
 
 // Close implements drivers.System.

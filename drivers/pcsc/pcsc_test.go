@@ -169,6 +169,13 @@ func TestExclusiveAndConcurrent(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close(true)
+	// A shared connection holds a transaction: a second one waits for it, within its
+	// context.
+	short, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	if _, err := s.Connect(short, slot2, false); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("second shared connection during a transaction: %v", err)
+	}
+	cancel()
 	// Two readers at once: no cross-talk.
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)
