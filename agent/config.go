@@ -1,14 +1,18 @@
 package agent
 
 import (
-	"errors"
 	"path/filepath"
 
+	"github.com/sscagent/sscagent/backflow"
+	"github.com/sscagent/sscagent/card/readers"
 	"github.com/sscagent/sscagent/config"
 	"github.com/sscagent/sscagent/localapi"
 	"github.com/sscagent/sscagent/logging"
+	"github.com/sscagent/sscagent/mgmt"
+	"github.com/sscagent/sscagent/payment"
 	"github.com/sscagent/sscagent/platform"
 	"github.com/sscagent/sscagent/qrscan"
+	"github.com/sscagent/sscagent/queue"
 	"github.com/sscagent/sscagent/terminal"
 )
 
@@ -35,6 +39,16 @@ type Config struct {
 	Scenes []Scene `yaml:"scenes"`
 	// LocalAPI is the loopback API for the kiosk, gate and POS applications.
 	LocalAPI localapi.Config `yaml:"localapi"`
+	// Mgmt is the MQTT session with terminal management (docs/mgmt-protocol.md).
+	Mgmt mgmt.Config `yaml:"mgmt"`
+	// Queue is the durable record queue in the state directory (docs/queue.md).
+	Queue queue.Config `yaml:"queue"`
+	// Backflow is the uploader that flows queued records back to the platform.
+	Backflow backflow.Config `yaml:"backflow"`
+	// Payment holds the timings of the e-card payment closed loop.
+	Payment payment.Config `yaml:"payment"`
+	// Cards are the card readers, the PSAM and card authentication (docs/card.md).
+	Cards readers.Config `yaml:"cards"`
 }
 
 // Daemon is the "agent" section: lifecycle settings of the daemon itself.
@@ -59,6 +73,11 @@ func DefaultConfig() Config {
 		Log:      logging.DefaultConfig(),
 		Platform: platform.DefaultConfig(),
 		LocalAPI: localapi.DefaultConfig(),
+		Mgmt:     mgmt.DefaultConfig(),
+		Queue:    queue.DefaultConfig(),
+		Backflow: backflow.DefaultConfig(),
+		Payment:  payment.DefaultConfig(),
+		Cards:    readers.DefaultConfig(),
 	}
 }
 
@@ -75,6 +94,14 @@ func (c Config) Validate() error {
 	c.Scanners.Validate("scanners", &ps)
 	validateScenes(c.Scenes, &ps)
 	c.LocalAPI.Validate("localapi", &ps)
+	c.Mgmt.Validate("mgmt", &ps)
+	c.Queue.Validate("queue", &ps)
+	c.Backflow.Validate("backflow", &ps)
+	c.Payment.Validate("payment", &ps)
+	c.Cards.Validate("cards", &ps)
+	if c.Cards.Driver == readers.DriverSim && !c.Terminal.Test {
+		ps.Addf("cards.driver", "sim holds the sandbox's test cards: it needs terminal.test: true")
+	}
 	return ps.Err()
 }
 
@@ -95,28 +122,7 @@ func (d Daemon) Validate(path string, ps *config.Problems) {
 
 // LoadConfig reads and validates the file at path over the defaults. Decoding problems
 // (unknown keys, wrong types) and validation problems are reported together.
-func LoadConfig(path string) (Config, error) {
-	c := DefaultConfig()
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return c, err
-	}
-	derr := config.LoadFile(abs, &c)
-	var decoded *config.Error
-	if derr != nil && (!errors.As(derr, &decoded) || decoded.Syntax()) {
-		return c, derr // nothing sensible was decoded
-	}
-	c.resolvePaths(filepath.Dir(abs))
-	verr := c.Validate()
-	if decoded == nil {
-		return c, verr
-	}
-	var validated *config.Error
-	if errors.As(verr, &validated) {
-		decoded.Problems = append(decoded.Problems, validated.Problems...)
-	}
-	return c, decoded
-}
+func LoadConfig(path string) (Config, error) { return LoadConfigOverlay(path, nil) }
 
 // resolvePaths makes file references relative to the configuration file's directory,
 // so a config and its keys can be moved together.
@@ -131,7 +137,13 @@ func (c *Config) resolvePaths(dir string) {
 	c.Platform.PrivateKey = config.SecretFile(abs(string(c.Platform.PrivateKey)))
 	c.Platform.PlatformPublicKey = abs(c.Platform.PlatformPublicKey)
 	c.Platform.SM4Key = config.SecretFile(abs(string(c.Platform.SM4Key)))
+	c.Platform.CAFile = abs(c.Platform.CAFile)
+	c.Platform.ClientCert = abs(c.Platform.ClientCert)
+	c.Platform.ClientKey = config.SecretFile(abs(string(c.Platform.ClientKey)))
 	c.LocalAPI.TokenFile = config.SecretFile(abs(string(c.LocalAPI.TokenFile)))
+	c.Mgmt.Resolve(abs)
+	c.Queue.KeyFile = config.SecretFile(abs(string(c.Queue.KeyFile)))
+	c.Cards.Resolve(abs)
 	for i := range c.Scenes {
 		g := &c.Scenes[i].Gate
 		g.HTTP.TokenFile = config.SecretFile(abs(string(g.HTTP.TokenFile)))
