@@ -110,3 +110,31 @@ func TestSecretFilePerm(t *testing.T) {
 		t.Fatalf("Read = %q, %v", b, err)
 	}
 }
+
+func TestSecrets(t *testing.T) {
+	type inner struct {
+		Key   SecretFile `yaml:"key"`
+		Plain string     `yaml:"plain"`
+	}
+	type tree struct {
+		A     inner            `yaml:"a"`
+		List  []inner          `yaml:"list"`
+		Map   map[string]inner `yaml:"map"`
+		Empty SecretFile       `yaml:"empty"`
+		Ptr   *inner           `yaml:"ptr"`
+	}
+	got := Secrets(tree{
+		A:    inner{Key: "/a.key", Plain: "x"},
+		List: []inner{{}, {Key: "/l1.key"}},
+		Map:  map[string]inner{"z": {Key: "/z.key"}, "b": {Key: "/b.key"}},
+		Ptr:  &inner{Key: "/p.key"},
+	})
+	var paths []string
+	for _, s := range got {
+		paths = append(paths, s.Path+"="+string(s.File))
+	}
+	want := "a.key=/a.key list[1].key=/l1.key map.b.key=/b.key map.z.key=/z.key ptr.key=/p.key"
+	if strings.Join(paths, " ") != want {
+		t.Fatalf("Secrets = %v, want %s", paths, want)
+	}
+}

@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"runtime"
+	"sort"
+	"strings"
 )
 
 // MaxSecretSize bounds a secret file (keys and passwords are small).
@@ -64,4 +67,58 @@ func checkPerm(f *os.File) error {
 		return fmt.Errorf("mode %04o: %w", fi.Mode().Perm(), ErrSecretPerm)
 	}
 	return nil
+}
+
+// NamedSecret is a secret file referenced by a configuration, with the field path that
+// names it.
+type NamedSecret struct {
+	Path string
+	File SecretFile
+}
+
+// Secrets walks a configuration tree (a struct, by its yaml tags) and returns every
+// non-empty SecretFile in it with its field path, in field order. Sections added later
+// are covered without being listed anywhere.
+func Secrets(tree any) []NamedSecret {
+	var out []NamedSecret
+	walkSecrets(reflect.ValueOf(tree), "", &out)
+	return out
+}
+
+var secretType = reflect.TypeOf(SecretFile(""))
+
+func walkSecrets(v reflect.Value, path string, out *[]NamedSecret) {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if !v.IsNil() {
+			walkSecrets(v.Elem(), path, out)
+		}
+	case reflect.String:
+		if v.Type() == secretType && v.String() != "" {
+			*out = append(*out, NamedSecret{path, SecretFile(v.String())})
+		}
+	case reflect.Struct:
+		t := v.Type()
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if !f.IsExported() || name == "-" {
+				continue
+			}
+			if name == "" {
+				name = f.Name
+			}
+			walkSecrets(v.Field(i), Join(path, name), out)
+		}
+	case reflect.Slice, reflect.Array:
+		for i := 0; i < v.Len(); i++ {
+			walkSecrets(v.Index(i), Index(path, i), out)
+		}
+	case reflect.Map:
+		keys := v.MapKeys()
+		sort.Slice(keys, func(i, j int) bool { return fmt.Sprint(keys[i]) < fmt.Sprint(keys[j]) })
+		for _, k := range keys {
+			walkSecrets(v.MapIndex(k), Join(path, fmt.Sprint(k)), out)
+		}
+	}
 }

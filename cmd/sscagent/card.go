@@ -28,12 +28,8 @@ func init() {
 // business systems expect it. A failure exits 1 and prints the national code and the
 // 8.4 prompt on stderr.
 func cmdCard(args []string, out, errOut io.Writer) int {
-	if len(args) == 0 || args[0] != "read" {
-		fmt.Fprintln(errOut, "Usage: sscagent "+cardUsage)
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			return exitOK
-		}
-		return exitUsage
+	if _, rc := subcommand(args, cardUsage, errOut, "read"); rc >= 0 {
+		return rc
 	}
 	fs := newFlags("card read", cardUsage, errOut)
 	path := fs.String("config", defaultConfigPath(), "configuration file")

@@ -14,16 +14,12 @@ func init() {
 }
 
 func cmdConfig(args []string, out, errOut io.Writer) int {
-	if len(args) == 0 || args[0] != "check" {
-		fmt.Fprintln(errOut, "Usage: sscagent config check --config FILE")
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			return exitOK
-		}
-		return exitUsage
+	if _, rc := subcommand(args, "config check --config FILE", errOut, "check"); rc >= 0 {
+		return rc
 	}
 	fs := newFlags("config check", "config check --config FILE [--files]", errOut)
 	path := fs.String("config", defaultConfigPath(), "configuration file")
-	files := fs.Bool("files", false, "also check that referenced key files exist with safe permissions")
+	files := fs.Bool("files", false, "also check that every referenced secret file (keys, tokens, passwords) exists with safe permissions")
 	if rc := parseFlags(fs, args[1:]); rc >= 0 {
 		return rc
 	}
@@ -34,15 +30,9 @@ func cmdConfig(args []string, out, errOut io.Writer) int {
 	}
 	if *files {
 		var ps config.Problems
-		for _, f := range []struct {
-			path string
-			file config.SecretFile
-		}{
-			{"platform.privateKey", cfg.Platform.PrivateKey},
-			{"platform.sm4Key", cfg.Platform.SM4Key},
-		} {
-			if err := f.file.Check(); err != nil {
-				ps.Addf(f.path, "%v", err)
+		for _, s := range config.Secrets(cfg) {
+			if err := s.File.Check(); err != nil {
+				ps.Addf(s.Path, "%v", err)
 			}
 		}
 		if err := ps.Err(); err != nil {

@@ -27,12 +27,8 @@ func init() {
 // scan is printed with its source and class; the code itself only as length and
 // fingerprint (it is a secret).
 func cmdQR(args []string, out, errOut io.Writer) int {
-	if len(args) == 0 || args[0] != "listen" {
-		fmt.Fprintln(errOut, "Usage: sscagent "+qrUsage)
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			return exitOK
-		}
-		return exitUsage
+	if _, rc := subcommand(args, qrUsage, errOut, "listen"); rc >= 0 {
+		return rc
 	}
 	fs := newFlags("qr listen", qrUsage, errOut)
 	path := fs.String("config", defaultConfigPath(), "configuration file (optional with --serial or --stdin)")
