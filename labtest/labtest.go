@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"strconv"
 	"testing"
+	"time"
 )
 
 // InCI reports whether the tests run under CI (the CI environment variable is set and
@@ -94,4 +95,20 @@ func freePorts(n int) (int, error) {
 		}
 	}
 	return 0, fmt.Errorf("labtest: no %d consecutive free ports", n)
+}
+
+// stopGrace is how long a lab service gets to exit after its stop signal before it is
+// killed.
+const stopGrace = 5 * time.Second
+
+// stopProcess asks a service to stop with sig, kills it if it has not exited within
+// stopGrace, and waits until done (closed when the process has been waited for).
+func stopProcess(p *os.Process, sig os.Signal, done <-chan struct{}) {
+	_ = p.Signal(sig)
+	select {
+	case <-done:
+	case <-time.After(stopGrace):
+		_ = p.Kill()
+		<-done
+	}
 }

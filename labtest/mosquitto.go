@@ -189,13 +189,7 @@ func (m *Mosquitto) Stop() {
 	if cmd == nil {
 		return
 	}
-	_ = cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-	}
+	stopProcess(cmd.Process, os.Interrupt, done)
 }
 
 // Start starts a stopped broker again on the same port.

@@ -199,13 +199,7 @@ func (d *PCSCD) stopLocked() {
 	if d.cmd == nil {
 		return
 	}
-	_ = d.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-d.done:
-	case <-time.After(5 * time.Second):
-		_ = d.cmd.Process.Kill()
-		<-d.done
-	}
+	stopProcess(d.cmd.Process, syscall.SIGTERM, d.done)
 	d.cmd, d.done = nil, nil
 	_ = os.Remove(d.Socket)
 }

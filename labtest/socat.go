@@ -83,13 +83,7 @@ func (p *Pair) Stop() {
 	if p.cmd == nil {
 		return
 	}
-	_ = p.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-p.done:
-	case <-time.After(5 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
+	stopProcess(p.cmd.Process, os.Interrupt, p.done)
 	p.cmd = nil
 }
 
