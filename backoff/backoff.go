@@ -63,7 +63,11 @@ func (b *Backoff) Reset() { b.n = 0 }
 
 // Sleep waits for d or until ctx is done, whichever is first, and reports whether the
 // full duration elapsed.
-func Sleep(ctx context.Context, d time.Duration) bool {
+func Sleep(ctx context.Context, d time.Duration) bool { return SleepOrWake(ctx, d, nil) }
+
+// SleepOrWake is Sleep that also ends early when wake fires (a nil wake never fires):
+// a waiting loop that someone can nudge ("flush now", "the platform is back").
+func SleepOrWake(ctx context.Context, d time.Duration, wake <-chan struct{}) bool {
 	if d <= 0 {
 		return ctx.Err() == nil
 	}
@@ -72,6 +76,8 @@ func Sleep(ctx context.Context, d time.Duration) bool {
 	select {
 	case <-t.C:
 		return true
+	case <-wake:
+		return false
 	case <-ctx.Done():
 		return false
 	}

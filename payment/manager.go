@@ -16,6 +16,7 @@ import (
 	"github.com/emmansun/gmsm/sm3"
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/sscagent/sscagent/backoff"
 	"github.com/sscagent/sscagent/internal/boltstore"
 	"github.com/sscagent/sscagent/mask"
 	"github.com/sscagent/sscagent/platform"
@@ -557,7 +558,7 @@ func (m *Manager) drive(ctx context.Context, seq uint64, code string, d *driver)
 		if err := m.step(ctx, s, &code, d.wake); err != nil && ctx.Err() == nil {
 			// A write failed (disk): the state on disk is still right; try again later.
 			m.log.Error("payment: step failed", "order", s.No, "state", s.State, "err", err)
-			if !sleep(ctx, time.Second, nil) {
+			if !backoff.SleepOrWake(ctx, time.Second, nil) {
 				return
 			}
 		}
@@ -594,7 +595,7 @@ func (m *Manager) step(ctx context.Context, s *stored, code *string, wake <-chan
 		_, uerr := m.update(ctx, seq, func(s *stored) bool { m.afterPay(s, res, err); return true })
 		return uerr
 	case Unknown:
-		if !s.CancelRequested && !sleep(ctx, m.c.QueryDelay.D(), wake) && ctx.Err() != nil {
+		if !s.CancelRequested && !backoff.SleepOrWake(ctx, m.c.QueryDelay.D(), wake) && ctx.Err() != nil {
 			return ctx.Err()
 		}
 		_, err := m.update(ctx, seq, func(s *stored) bool { s.State = Querying; return true })
@@ -613,11 +614,11 @@ func (m *Manager) step(ctx context.Context, s *stored, code *string, wake <-chan
 			return true
 		})
 		if err == nil && more {
-			sleep(ctx, m.c.QueryInterval.D(), wake)
+			backoff.SleepOrWake(ctx, m.c.QueryInterval.D(), wake)
 		}
 		return err
 	case Reversing:
-		if wait := s.Sent.Add(m.c.MinReverseDelay.D()).Sub(m.now()); wait > 0 && !sleep(ctx, wait, nil) {
+		if wait := s.Sent.Add(m.c.MinReverseDelay.D()).Sub(m.now()); wait > 0 && !backoff.SleepOrWake(ctx, wait, nil) {
 			return ctx.Err()
 		}
 		cctx, cancel := context.WithTimeout(ctx, m.c.CallTimeout.D())
@@ -633,7 +634,7 @@ func (m *Manager) step(ctx context.Context, s *stored, code *string, wake <-chan
 			return true
 		})
 		if err == nil && more {
-			sleep(ctx, m.c.ReverseInterval.D(), nil)
+			backoff.SleepOrWake(ctx, m.c.ReverseInterval.D(), nil)
 		}
 		return err
 	}
@@ -711,23 +712,6 @@ func (m *Manager) afterReverse(s *stored, rr ReverseResult, err error) (more boo
 		return false
 	}
 	return true
-}
-
-// sleep waits d, or until ctx is done or wake fires; it reports whether d elapsed.
-func sleep(ctx context.Context, d time.Duration, wake <-chan struct{}) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-wake:
-		return false
-	case <-ctx.Done():
-		return false
-	}
 }
 
 func truncate(s string, n int) string {
