@@ -13,10 +13,16 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/sscagent/sscagent/backoff"
+	"github.com/sscagent/sscagent/card/readers"
+	"github.com/sscagent/sscagent/event"
+	"github.com/sscagent/sscagent/localapi"
+	"github.com/sscagent/sscagent/platform"
+	"github.com/sscagent/sscagent/psam"
 	"github.com/sscagent/sscagent/version"
 )
 
@@ -38,6 +44,9 @@ type Options struct {
 	OnFailure func(Failure)
 	// Ready is called once every part has started.
 	Ready func()
+	// Events is the bus every step publishes to (the local API stream, management and
+	// the demo watch it); nil: the agent makes one.
+	Events *event.Bus
 }
 
 // Agent is the daemon: the configuration and the supervised parts built from it.
@@ -48,6 +57,10 @@ type Agent struct {
 	sup     *Supervisor
 	ready   func()
 	started time.Time
+	events  *event.Bus
+	client  *platform.Client
+	cards   *readers.Manager // nil when no scene takes cards
+	api     *localapi.Server
 }
 
 // New builds the agent's parts from a validated configuration. It does not start them.
@@ -61,17 +74,76 @@ func New(cfg Config, o Options) (*Agent, error) {
 	if o.Level == nil {
 		o.Level = new(slog.LevelVar)
 	}
-	a := &Agent{cfg: cfg, log: o.Logger, level: o.Level, ready: o.Ready}
+	if o.Events == nil {
+		o.Events = event.NewBus(0)
+	}
+	a := &Agent{cfg: cfg, log: o.Logger, level: o.Level, ready: o.Ready, events: o.Events}
 	a.sup = NewSupervisor(SupervisorOptions{
 		Logger:    o.Logger.With("component", "supervisor"),
 		Backoff:   backoff.Policy{Base: 500 * time.Millisecond, Max: cfg.Agent.RestartBackoffMax.D()},
 		OnFailure: o.OnFailure,
 	})
+	if err := a.build(); err != nil {
+		return nil, err
+	}
 	for _, sp := range o.Parts {
 		a.sup.Add(sp.Stage, sp.Part)
 	}
 	return a, nil
 }
+
+// build makes the parts the configuration asks for.
+func (a *Agent) build() error {
+	cfg := a.cfg
+	c, err := platform.New(cfg.Platform, platform.Options{TerminalID: cfg.Terminal.ID, AllowTestKeys: cfg.Terminal.Test,
+		Logger: a.log.With("component", "platform")})
+	if err != nil {
+		return fmt.Errorf("agent: platform client: %w", err)
+	}
+	a.client = c
+	if scenesTakeCards(cfg.Scenes) {
+		o := readers.Options{Config: cfg.Cards, TestTerminal: cfg.Terminal.Test, Logger: a.log.With("component", "cards")}
+		if cfg.Cards.HSM.Enabled {
+			o.HSM = psam.PlatformHSM{Client: c, DeviceNo: cfg.Cards.DeviceNo}
+		}
+		if a.cards, err = readers.New(o); err != nil {
+			return fmt.Errorf("agent: cards: %w", err)
+		}
+		a.sup.Add(StageProducer, a.cards)
+	}
+	tok, err := cfg.LocalAPI.TokenFile.Read()
+	if err != nil {
+		return fmt.Errorf("agent: localapi.tokenFile: %w", err)
+	}
+	a.api, err = localapi.New(localapi.Options{Config: cfg.LocalAPI, Token: strings.TrimSpace(string(tok)), Events: a.events,
+		Logger: a.log.With("component", "localapi")})
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	a.sup.Add(StageProducer, a.api)
+	return nil
+}
+
+// scenesTakeCards reports whether any scene reads cards.
+func scenesTakeCards(scenes []Scene) bool {
+	for _, s := range scenes {
+		if len(s.Readers) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// Events returns the bus every step of the pipeline publishes to.
+func (a *Agent) Events() *event.Bus { return a.events }
+
+// Cards returns the card reader manager, or nil when no scene takes cards. With
+// cards.driver sim, Cards().SimHub() inserts and removes the virtual cards.
+func (a *Agent) Cards() *readers.Manager { return a.cards }
+
+// LocalAPIAddr returns the local API's bound address once it serves (the configuration
+// may say port 0), or "" before.
+func (a *Agent) LocalAPIAddr() string { return a.api.BoundAddr() }
 
 // Run prepares the state directory, starts every part and blocks until ctx is done; then
 // it stops the parts, producers first, and returns. Part failures do not end Run; only a

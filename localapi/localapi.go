@@ -191,6 +191,17 @@ func (s *Server) Addr(ctx context.Context) (string, error) {
 	}
 }
 
+// BoundAddr returns the bound address once the server listens, "" before.
+func (s *Server) BoundAddr() string {
+	select {
+	case a := <-s.ready:
+		s.ready <- a
+		return a
+	default:
+		return ""
+	}
+}
+
 // Handler returns the API's handler with authentication, loopback and CORS checks.
 func (s *Server) Handler() http.Handler { return s.guard(s.mux) }
 

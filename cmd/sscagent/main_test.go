@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sscagent/sscagent/platform/platformsim"
 )
 
 var binary string
@@ -45,6 +47,37 @@ func writeConfig(t *testing.T, repl ...string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// writeKeys creates the key files the example configuration names (dir/keys/...): a
+// sandbox key directory's channel and platform keys, its TLS certificate and a local
+// API token.
+func writeKeys(t *testing.T, dir string) {
+	t.Helper()
+	kd, err := platformsim.OpenKeyDir(filepath.Join(dir, "sandbox"), []string{platformsim.DefaultChannel}, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := filepath.Join(dir, "keys")
+	ch := filepath.Join(kd.Dir, "channels", platformsim.DefaultChannel)
+	for dst, src := range map[string]string{
+		"channel.key.pem": filepath.Join(ch, "channel.key.pem"), "sm4.key": filepath.Join(ch, "sm4.key"),
+		"platform.pub.pem": filepath.Join(kd.Dir, "platform.pub.pem"), "tls.crt": kd.CertFile,
+	} {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(keys, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(keys, dst), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(keys, "localapi.token"), []byte("test-token-0123456789abcdef\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func runCLI(t *testing.T, args ...string) (stdout, stderr string, code int) {
@@ -99,7 +132,9 @@ func TestUsageAndVersion(t *testing.T) {
 // TestRunAndSIGTERM starts the daemon, waits for its readiness line, sends SIGTERM and
 // requires exit status 0 within the configured shutdown bound.
 func TestRunAndSIGTERM(t *testing.T) {
-	cfg := writeConfig(t, "shutdownTimeout: 10s", "shutdownTimeout: 3s", "format: auto", "format: json")
+	cfg := writeConfig(t, "shutdownTimeout: 10s", "shutdownTimeout: 3s", "format: auto", "format: json",
+		"listen: 127.0.0.1:8765", "listen: 127.0.0.1:0")
+	writeKeys(t, filepath.Dir(cfg))
 	cmd := exec.Command(binary, "run", "--config", cfg)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
