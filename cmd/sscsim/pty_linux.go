@@ -73,7 +73,7 @@ func (p *pty) WaitOpened(ctx context.Context) error {
 		}
 		if fds[0].Revents&unix.POLLHUP == 0 {
 			// The agent flushes its input right after opening: give it that moment.
-			if !backoff.Sleep(ctx, 200*time.Millisecond) {
+			if !backoff.Sleep(ctx, openGrace) {
 				return ctx.Err()
 			}
 			return nil
@@ -85,6 +85,11 @@ func (p *pty) WaitOpened(ctx context.Context) error {
 }
 
 func (p *pty) Write(b []byte) (int, error) { return p.master.Write(b) }
+
+// openGrace is how long the scanner waits after the agent opened the port before
+// sending: the agent flushes stale input right after opening, and on a loaded machine that
+// can take a while.
+const openGrace = 500 * time.Millisecond
 
 // drainLimit bounds how long Close waits for the agent to read what was sent.
 const drainLimit = 2 * time.Second
