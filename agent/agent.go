@@ -1,10 +1,13 @@
 // Package agent wires sscagent's parts together and supervises them: it builds every part
 // from the configuration, starts them in stages (stores, services, producers), restarts a
 // part that fails with jittered backoff and reports it, and stops everything in reverse
-// order within a bounded time. The scene flows (card auth, QR auth, payment, medical)
-// live here too as the one pipeline described in docs/.
+// order within a bounded time. The scene flows (card auth, QR auth, payment, medical,
+// kiosk) live here too, as the one pipeline described in docs/agent.md.
 //
 // Config is the configuration tree; each section is owned by the package that uses it.
+// The agent adapts the platform client to the consumer interfaces of payment, backflow
+// and psam, serves the local API's services, and gives terminal management its Applier
+// (remote configuration applied in process), its Source and its commands.
 package agent
 
 import (
@@ -13,16 +16,18 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strings"
+	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/sscagent/sscagent/backoff"
 	"github.com/sscagent/sscagent/card/readers"
 	"github.com/sscagent/sscagent/event"
-	"github.com/sscagent/sscagent/localapi"
+	"github.com/sscagent/sscagent/mgmt"
+	"github.com/sscagent/sscagent/mgmt/rollout"
+	"github.com/sscagent/sscagent/payment"
 	"github.com/sscagent/sscagent/platform"
-	"github.com/sscagent/sscagent/psam"
+	"github.com/sscagent/sscagent/queue"
 	"github.com/sscagent/sscagent/version"
 )
 
@@ -47,27 +52,54 @@ type Options struct {
 	// Events is the bus every step publishes to (the local API stream, management and
 	// the demo watch it); nil: the agent makes one.
 	Events *event.Bus
+	// ConfigPath is the file the configuration was loaded from. Remote configuration
+	// (terminal management) lays its documents over this file, and the reload command
+	// re-reads it. Empty: remote configuration and reload are off.
+	ConfigPath string
+	// Restart, when set, restarts the whole agent process (terminal management's
+	// restart command, and a remote configuration that changes settings only a restart
+	// applies: agent, log.format, terminal, mgmt, queue, payment). It must not block.
+	Restart func(reason string)
 }
 
 // Agent is the daemon: the configuration and the supervised parts built from it.
 type Agent struct {
-	cfg     Config
 	log     *slog.Logger
 	level   *slog.LevelVar
 	sup     *Supervisor
-	ready   func()
-	started time.Time
 	events  *event.Bus
-	client  *platform.Client
-	cards   *readers.Manager // nil when no scene takes cards
-	api     *localapi.Server
+	ready   func()
+	restart func(reason string)
+	path    string
+	extra   []StagedPart
+
+	link  *link
+	gw    *gateway
+	reads *readStore
+	waits *payWaits
+	held  heldStore // the queue as the uploader sees it
+
+	rollout *rollout.Engine
+	mgmt    *mgmt.Session
+
+	// Set by Run before any part starts, read by the parts afterwards.
+	queue    *queue.Queue
+	payments *payment.Manager
+	recorder *payRecorder
+	started  time.Time
+
+	applyMu sync.Mutex // one configuration change at a time
+
+	mu  sync.Mutex // guards the fields below
+	cfg Config
+	doc []byte // the remote overlay the configuration was built with
+	gen *generation
+	ran bool
 }
 
-// New builds the agent's parts from a validated configuration. It does not start them.
+// New builds the agent's parts from a validated configuration. It reads the key files
+// the configuration names, but opens no store and starts nothing: Run does.
 func New(cfg Config, o Options) (*Agent, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -77,86 +109,123 @@ func New(cfg Config, o Options) (*Agent, error) {
 	if o.Events == nil {
 		o.Events = event.NewBus(0)
 	}
-	a := &Agent{cfg: cfg, log: o.Logger, level: o.Level, ready: o.Ready, events: o.Events}
-	a.sup = NewSupervisor(SupervisorOptions{
-		Logger:    o.Logger.With("component", "supervisor"),
-		Backoff:   backoff.Policy{Base: 500 * time.Millisecond, Max: cfg.Agent.RestartBackoffMax.D()},
-		OnFailure: o.OnFailure,
-	})
-	if err := a.build(); err != nil {
+	a := &Agent{log: o.Logger, level: o.Level, events: o.Events, ready: o.Ready, restart: o.Restart,
+		path: o.ConfigPath, extra: o.Parts, reads: newReadStore(readTTL), waits: newPayWaits()}
+	a.held.a = a
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	for _, sp := range o.Parts {
-		a.sup.Add(sp.Stage, sp.Part)
+	if cfg.Mgmt.Enabled() && o.ConfigPath != "" {
+		var err error
+		if cfg, err = a.openRollout(cfg); err != nil {
+			return nil, err
+		}
+	}
+	a.cfg = cfg
+	a.sup = NewSupervisor(SupervisorOptions{
+		Logger:  o.Logger.With("component", "supervisor"),
+		Backoff: backoff.Policy{Base: 500 * time.Millisecond, Max: cfg.Agent.RestartBackoffMax.D()},
+		OnFailure: func(f Failure) {
+			a.emit(KindPartFailed, "", f.Part, false, CodePartFailed, f.Err.Error(),
+				map[string]any{"part": f.Part, "restarts": f.Restarts, "retryInMs": f.RetryIn.Milliseconds()})
+			if o.OnFailure != nil {
+				o.OnFailure(f)
+			}
+		},
+	})
+	a.link = &link{onUp: a.platformUp, onDown: a.platformDown}
+	c, err := a.newClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	a.link.c.Store(c)
+	a.gw = newGateway(a.link)
+	a.gw.sceneOf = a.sceneOfOrder
+	a.gw.qrFor = max(cfg.Payment.QueryFor.D().Round(time.Second), time.Minute)
+	a.gw.onMerchantQR = a.merchantQR
+	gen, err := a.build(cfg, nil)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	a.gen = gen
+	if cfg.Mgmt.Enabled() {
+		if a.mgmt, err = a.newMgmt(cfg); err != nil {
+			c.Close()
+			return nil, err
+		}
 	}
 	return a, nil
 }
 
-// build makes the parts the configuration asks for.
-func (a *Agent) build() error {
-	cfg := a.cfg
+// newClient builds the platform client of cfg.
+func (a *Agent) newClient(cfg Config) (*platform.Client, error) {
 	c, err := platform.New(cfg.Platform, platform.Options{TerminalID: cfg.Terminal.ID, AllowTestKeys: cfg.Terminal.Test,
 		Logger: a.log.With("component", "platform")})
 	if err != nil {
-		return fmt.Errorf("agent: platform client: %w", err)
+		return nil, fmt.Errorf("agent: platform client: %w", err)
 	}
-	a.client = c
-	if scenesTakeCards(cfg.Scenes) {
-		o := readers.Options{Config: cfg.Cards, TestTerminal: cfg.Terminal.Test, Logger: a.log.With("component", "cards")}
-		if cfg.Cards.HSM.Enabled {
-			o.HSM = psam.PlatformHSM{Client: c, DeviceNo: cfg.Cards.DeviceNo}
-		}
-		if a.cards, err = readers.New(o); err != nil {
-			return fmt.Errorf("agent: cards: %w", err)
-		}
-		a.sup.Add(StageProducer, a.cards)
-	}
-	tok, err := cfg.LocalAPI.TokenFile.Read()
-	if err != nil {
-		return fmt.Errorf("agent: localapi.tokenFile: %w", err)
-	}
-	a.api, err = localapi.New(localapi.Options{Config: cfg.LocalAPI, Token: strings.TrimSpace(string(tok)), Events: a.events,
-		Logger: a.log.With("component", "localapi")})
-	if err != nil {
-		return fmt.Errorf("agent: %w", err)
-	}
-	a.sup.Add(StageProducer, a.api)
-	return nil
+	return c, nil
 }
 
-// scenesTakeCards reports whether any scene reads cards.
-func scenesTakeCards(scenes []Scene) bool {
-	for _, s := range scenes {
-		if len(s.Readers) > 0 {
-			return true
-		}
+// openRollout opens the remote configuration engine before any part is built and
+// returns the configuration to build from: the file with the engine's boot document
+// over it (docs/mgmt-protocol.md §13).
+func (a *Agent) openRollout(file Config) (Config, error) {
+	eng, err := rollout.Open(rollout.Options{
+		Dir:      filepath.Join(file.Agent.StateDir, "rollout"),
+		Applier:  applier{a},
+		Window:   file.Mgmt.HealthGate.Window.D(),
+		Interval: file.Mgmt.HealthGate.Interval.D(),
+		Logger:   a.log.With("component", "rollout"),
+	})
+	if err != nil {
+		return file, fmt.Errorf("agent: remote configuration: %w", err)
 	}
-	return false
+	a.rollout = eng
+	boot := eng.Boot()
+	if len(boot.Doc) == 0 {
+		return file, nil
+	}
+	cfg, err := LoadConfigOverlay(a.path, boot.Doc)
+	if err != nil {
+		// The document was valid when it was committed; the file has changed since.
+		a.log.Error("remote configuration no longer applies to the file; running the file alone",
+			"version", boot.Ref.Version, "err", err)
+		return file, nil
+	}
+	a.doc = boot.Doc
+	return cfg, nil
 }
 
-// Events returns the bus every step of the pipeline publishes to.
-func (a *Agent) Events() *event.Bus { return a.events }
-
-// Cards returns the card reader manager, or nil when no scene takes cards. With
-// cards.driver sim, Cards().SimHub() inserts and removes the virtual cards.
-func (a *Agent) Cards() *readers.Manager { return a.cards }
-
-// LocalAPIAddr returns the local API's bound address once it serves (the configuration
-// may say port 0), or "" before.
-func (a *Agent) LocalAPIAddr() string { return a.api.BoundAddr() }
-
-// Run prepares the state directory, starts every part and blocks until ctx is done; then
-// it stops the parts, producers first, and returns. Part failures do not end Run; only a
-// state directory that cannot be used does.
+// Run opens the stores, starts every part and blocks until ctx is done; then it stops
+// the parts, producers first, and closes the stores. Part failures do not end Run; only
+// a state directory or store that cannot be used does. Run may be called once.
 func (a *Agent) Run(ctx context.Context) error {
-	if err := os.MkdirAll(a.cfg.Agent.StateDir, 0o700); err != nil {
+	a.mu.Lock()
+	if a.ran {
+		a.mu.Unlock()
+		return errors.New("agent: Run called twice")
+	}
+	a.ran = true
+	cfg := a.cfg
+	a.mu.Unlock()
+	defer a.link.client().Close()
+	if err := os.MkdirAll(cfg.Agent.StateDir, 0o700); err != nil {
 		return fmt.Errorf("agent: state directory: %w", err)
 	}
+	if err := a.openStores(ctx, cfg); err != nil {
+		return err
+	}
+	defer a.closeStores()
 	a.started = time.Now()
+	a.addParts()
 	v := version.Get()
 	err := a.sup.Run(ctx, func() {
-		a.log.Info("sscagent ready", "terminal", a.cfg.Terminal.ID, "version", v.Version,
-			"parts", len(a.sup.States()), "stateDir", a.cfg.Agent.StateDir)
+		a.log.Info("sscagent ready", "terminal", cfg.Terminal.ID, "version", v.Version,
+			"parts", len(a.sup.States()), "stateDir", cfg.Agent.StateDir)
+		a.emit(KindReady, "", "", true, CodeReady, "", map[string]any{"version": v.Version})
 		if a.ready != nil {
 			a.ready()
 		}
@@ -165,11 +234,92 @@ func (a *Agent) Run(ctx context.Context) error {
 	return err
 }
 
+// openStores opens the queue and the payment file and settles what a crash left
+// between them, before any part can read or write them.
+func (a *Agent) openStores(ctx context.Context, cfg Config) error {
+	key, err := queue.LoadKey(cfg.Queue.KeyPath(cfg.Agent.StateDir), true)
+	if err != nil {
+		return fmt.Errorf("agent: queue key: %w", err)
+	}
+	qo := cfg.Queue.Options()
+	qo.Terminal, qo.Key, qo.Logger = cfg.Terminal.ID, key, a.log.With("component", "queue")
+	q, err := queue.Open(filepath.Join(cfg.Agent.StateDir, queue.FileName), qo)
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	p, err := payment.Open(filepath.Join(cfg.Agent.StateDir, payment.FileName), payment.Options{
+		Terminal: cfg.Terminal.ID, Gateway: a.gw, Config: cfg.Payment, OnChange: a.paymentChanged,
+		Logger: a.log.With("component", "payment")})
+	if err != nil {
+		q.Close()
+		return fmt.Errorf("agent: %w", err)
+	}
+	a.queue, a.payments = q, p
+	a.recorder = newPayRecorder(a)
+	if err := a.recorder.reconcile(ctx); err != nil {
+		a.closeStores()
+		return fmt.Errorf("agent: settling payment records: %w", err)
+	}
+	return nil
+}
+
+func (a *Agent) closeStores() {
+	if err := a.payments.Close(); err != nil {
+		a.log.Error("closing the payment file", "err", err)
+	}
+	if err := a.queue.Close(); err != nil {
+		a.log.Error("closing the queue", "err", err)
+	}
+}
+
+// addParts registers the stores' services, management and the generation's parts.
+func (a *Agent) addParts() {
+	a.sup.Add(StageService, a.payments)
+	a.sup.Add(StageService, a.recorder)
+	if a.mgmt != nil {
+		a.sup.Add(StageService, a.mgmt)
+	}
+	a.mu.Lock()
+	g := a.gen
+	a.mu.Unlock()
+	g.start(a.sup, allGroups)
+	for _, sp := range a.extra {
+		a.sup.Add(sp.Stage, sp.Part)
+	}
+}
+
 // Parts returns the state of every supervised part.
 func (a *Agent) Parts() []PartState { return a.sup.States() }
 
 // SetLevel changes the log level while running.
 func (a *Agent) SetLevel(l slog.Level) { a.level.Set(l) }
+
+// Events returns the bus every step of the pipeline publishes to.
+func (a *Agent) Events() *event.Bus { return a.events }
+
+// Cards returns the card reader manager, or nil when no scene takes cards. With
+// cards.driver sim, Cards().SimHub() inserts and removes the virtual cards. A
+// configuration applied in process that changes the cards section replaces it.
+func (a *Agent) Cards() *readers.Manager {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.gen.cards
+}
+
+// LocalAPIAddr returns the local API's bound address once it serves (the configuration
+// may say port 0), or "" before.
+func (a *Agent) LocalAPIAddr() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.gen.api.BoundAddr()
+}
+
+// Config returns the running configuration.
+func (a *Agent) Config() Config {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.cfg
+}
 
 // ErrShutdownTimeout means the parts did not stop within the configured bound.
 var ErrShutdownTimeout = errors.New("agent: shutdown did not finish in time")
@@ -180,6 +330,7 @@ type Runner struct {
 	cancel  context.CancelFunc
 	timeout time.Duration
 	done    chan struct{}
+	a       *Agent
 
 	once sync.Once
 	err  error // set before done is closed
@@ -188,7 +339,7 @@ type Runner struct {
 // Start runs a in a new goroutine.
 func Start(a *Agent) *Runner {
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &Runner{cancel: cancel, timeout: a.cfg.Agent.ShutdownTimeout.D(), done: make(chan struct{})}
+	r := &Runner{cancel: cancel, timeout: a.Config().Agent.ShutdownTimeout.D(), done: make(chan struct{}), a: a}
 	go func() {
 		r.err = a.Run(ctx)
 		close(r.done)
@@ -207,7 +358,10 @@ func (r *Runner) Err() error {
 
 // Stop asks the agent to stop and waits at most the configured shutdown timeout.
 func (r *Runner) Stop() error {
-	r.once.Do(r.cancel)
+	r.once.Do(func() {
+		r.a.emit(KindStopping, "", "", true, CodeStopping, "", nil)
+		r.cancel()
+	})
 	t := time.NewTimer(r.timeout)
 	defer t.Stop()
 	select {

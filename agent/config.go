@@ -49,6 +49,8 @@ type Config struct {
 	Payment payment.Config `yaml:"payment"`
 	// Cards are the card readers, the PSAM and card authentication (docs/card.md).
 	Cards readers.Config `yaml:"cards"`
+	// Records are the site details written into the records the agent makes.
+	Records RecordsConfig `yaml:"records"`
 }
 
 // Daemon is the "agent" section: lifecycle settings of the daemon itself.
@@ -92,17 +94,33 @@ func (c Config) Validate() error {
 	c.Log.Validate("log", &ps)
 	c.Platform.Validate("platform", &ps)
 	c.Scanners.Validate("scanners", &ps)
-	validateScenes(c.Scenes, &ps)
+	names := make([]string, len(c.Scanners))
+	for i, sc := range c.Scanners {
+		names[i] = sc.Name
+	}
+	validateScenes(c.Scenes, names, &ps)
 	c.LocalAPI.Validate("localapi", &ps)
 	c.Mgmt.Validate("mgmt", &ps)
 	c.Queue.Validate("queue", &ps)
 	c.Backflow.Validate("backflow", &ps)
 	c.Payment.Validate("payment", &ps)
 	c.Cards.Validate("cards", &ps)
+	c.Records.Validate("records", c.Terminal.CreditCode, &ps)
 	if c.Cards.Driver == readers.DriverSim && !c.Terminal.Test {
 		ps.Addf("cards.driver", "sim holds the sandbox's test cards: it needs terminal.test: true")
 	}
 	return ps.Err()
+}
+
+// withDefaults returns c with the defaults of list items (scenes) filled in, which the
+// decoder cannot take from DefaultConfig.
+func (c Config) withDefaults() Config {
+	sc := make([]Scene, len(c.Scenes))
+	for i, s := range c.Scenes {
+		sc[i] = s.withDefaults(c.Platform.ApplicationNo)
+	}
+	c.Scenes = sc
+	return c
 }
 
 // Validate implements config.Validator.

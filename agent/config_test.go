@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -68,8 +69,20 @@ func walkFields(t reflect.Type, n *yaml.Node, path string, missing *[]string) {
 		}
 		ft := f.Type
 		if ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct {
+			// A list documents a field when any of its items sets it (a payment
+			// scene's block, say, belongs in a payment scene).
 			if child.Kind == yaml.SequenceNode && len(child.Content) > 0 {
-				walkFields(ft.Elem(), child.Content[0], config.Index(p, 0), missing)
+				var common []string
+				for i, item := range child.Content {
+					var m []string
+					walkFields(ft.Elem(), item, config.Index(p, 0), &m)
+					if i == 0 {
+						common = m
+					} else {
+						common = slices.DeleteFunc(common, func(x string) bool { return !slices.Contains(m, x) })
+					}
+				}
+				*missing = append(*missing, common...)
 			}
 			continue
 		}

@@ -42,6 +42,7 @@ func LoadConfigOverlay(path string, overlay []byte) (Config, error) {
 		}
 	}
 	c.resolvePaths(filepath.Dir(abs))
+	c = c.withDefaults()
 	collect(c.Validate())
 	return c, all.Err()
 }

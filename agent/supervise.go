@@ -66,19 +66,29 @@ type Failure struct {
 }
 
 // Supervisor runs parts in stages and restarts the ones that fail with jittered backoff.
+// Parts can also be started and stopped while it runs (a configuration applied in
+// process replaces the parts it affects).
 type Supervisor struct {
 	log        *slog.Logger
 	policy     backoff.Policy
 	stableTime time.Duration // a part running this long has its backoff reset
 	onFailure  func(Failure)
 
-	mu     sync.Mutex // guards the fields below
-	stages [numStages][]*supervised
+	mu       sync.Mutex // guards the fields below
+	stages   [numStages][]*Handle
+	ctxs     [numStages]context.Context // set while running
+	waits    [numStages]*sync.WaitGroup
+	running  bool
+	stopping bool
 }
 
-type supervised struct {
+// Handle is a part added to a Supervisor; Stop stops and removes it.
+type Handle struct {
 	part  Part
-	state PartState
+	stage Stage
+	state PartState     // guarded by the supervisor's mu
+	stop  func()        // cancels the part's context; set when started
+	done  chan struct{} // closed when its keeper returned; set when started
 }
 
 // SupervisorOptions configures a Supervisor. Zero values pick the defaults.
@@ -103,11 +113,59 @@ func NewSupervisor(o SupervisorOptions) *Supervisor {
 	return &Supervisor{log: o.Logger, policy: o.Backoff, stableTime: o.StableTime, onFailure: o.OnFailure}
 }
 
-// Add registers p in stage s. Parts must be added before Run.
-func (s *Supervisor) Add(st Stage, p Part) {
+// Add registers p in stage st. Parts added before Run start with their stage; a part
+// added while the supervisor runs starts at once (see Start).
+func (s *Supervisor) Add(st Stage, p Part) { s.Start(st, p) }
+
+// Start adds p to stage st and returns its handle. While the supervisor runs, p starts
+// at once; after Run has begun to stop, p is not started.
+func (s *Supervisor) Start(st Stage, p Part) *Handle {
+	h := &Handle{part: p, stage: st, state: PartState{Name: p.Name(), State: "starting", Since: time.Now()}}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.stages[st] = append(s.stages[st], &supervised{part: p, state: PartState{Name: p.Name(), State: "starting"}})
+	s.stages[st] = append(s.stages[st], h)
+	if s.running && !s.stopping {
+		s.launchLocked(h)
+	}
+	return h
+}
+
+// launchLocked starts h's keeper in its stage's context; s.mu is held.
+func (s *Supervisor) launchLocked(h *Handle) {
+	ctx, cancel := context.WithCancel(s.ctxs[h.stage])
+	h.stop, h.done = cancel, make(chan struct{})
+	wg := s.waits[h.stage]
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(h.done)
+		s.keep(ctx, h)
+	}()
+}
+
+// Stop stops the part of h and removes it from the supervisor. It waits until the part
+// has returned, or ctx ends (the part then still stops in the background).
+func (s *Supervisor) Stop(ctx context.Context, h *Handle) error {
+	s.mu.Lock()
+	list := s.stages[h.stage]
+	for i, x := range list {
+		if x == h {
+			s.stages[h.stage] = append(list[:i:i], list[i+1:]...)
+			break
+		}
+	}
+	stop, done := h.stop, h.done
+	s.mu.Unlock()
+	if stop == nil {
+		return nil // never started
+	}
+	stop()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("agent: part %s did not stop: %w", h.part.Name(), ctx.Err())
+	}
 }
 
 // States returns a snapshot of every part's state in start order.
@@ -116,8 +174,8 @@ func (s *Supervisor) States() []PartState {
 	defer s.mu.Unlock()
 	var out []PartState
 	for _, st := range s.stages {
-		for _, sp := range st {
-			out = append(out, sp.state)
+		for _, h := range st {
+			out = append(out, h.state)
 		}
 	}
 	return out
@@ -128,39 +186,44 @@ func (s *Supervisor) States() []PartState {
 // the next, and returns nil. Part failures never end Run.
 func (s *Supervisor) Run(ctx context.Context, ready func()) error {
 	var cancels [numStages]context.CancelFunc
-	var waits [numStages]*sync.WaitGroup
-	for st := Stage(0); st < numStages; st++ {
-		sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-		cancels[st] = cancel
-		waits[st] = new(sync.WaitGroup)
-		s.mu.Lock()
-		parts := append([]*supervised(nil), s.stages[st]...)
+	s.mu.Lock()
+	if s.running {
 		s.mu.Unlock()
-		for _, sp := range parts {
-			waits[st].Go(func() { s.keep(sctx, sp) })
+		return errors.New("agent: supervisor already running")
+	}
+	s.running = true
+	for st := Stage(0); st < numStages; st++ {
+		s.ctxs[st], cancels[st] = context.WithCancel(context.WithoutCancel(ctx))
+		s.waits[st] = new(sync.WaitGroup)
+		for _, h := range s.stages[st] {
+			s.launchLocked(h)
 		}
 	}
+	s.mu.Unlock()
 	if ready != nil {
 		ready()
 	}
 	<-ctx.Done()
+	s.mu.Lock()
+	s.stopping = true
+	s.mu.Unlock()
 	for st := numStages - 1; st >= 0; st-- {
 		cancels[st]()
-		waits[st].Wait()
+		s.waits[st].Wait()
 	}
 	return nil
 }
 
 // keep runs one part until its context is done, restarting it after failures.
-func (s *Supervisor) keep(ctx context.Context, sp *supervised) {
+func (s *Supervisor) keep(ctx context.Context, h *Handle) {
 	b := backoff.New(s.policy)
-	name := sp.part.Name()
+	name := h.part.Name()
 	for {
-		s.setState(sp, "running", nil, false)
+		s.setState(h, "running", nil, false)
 		start := time.Now()
-		err := runGuarded(ctx, sp.part)
+		err := runGuarded(ctx, h.part)
 		if ctx.Err() != nil {
-			s.setState(sp, "stopped", nil, false)
+			s.setState(h, "stopped", nil, false)
 			return
 		}
 		if err == nil {
@@ -169,20 +232,23 @@ func (s *Supervisor) keep(ctx context.Context, sp *supervised) {
 		if time.Since(start) >= s.stableTime {
 			b.Reset()
 		}
-		f := Failure{Part: name, Err: err, Restarts: sp.state.Restarts}
+		s.mu.Lock()
+		restarts := h.state.Restarts
+		s.mu.Unlock()
+		f := Failure{Part: name, Err: err, Restarts: restarts}
 		if errors.Is(err, ErrNoRestart) {
-			s.setState(sp, "failed", err, false)
+			s.setState(h, "failed", err, false)
 			s.log.Error("part failed; not restarting", "part", name, "err", err)
 			s.report(f)
 			return
 		}
 		f.RetryIn = b.Next()
 		f.Restarts++
-		s.setState(sp, "restarting", err, true)
+		s.setState(h, "restarting", err, true)
 		s.log.Warn("part failed; restarting", "part", name, "err", err, "retryIn", f.RetryIn.Round(time.Millisecond), "restarts", f.Restarts)
 		s.report(f)
 		if !backoff.Sleep(ctx, f.RetryIn) {
-			s.setState(sp, "stopped", nil, false)
+			s.setState(h, "stopped", nil, false)
 			return
 		}
 	}
@@ -194,16 +260,16 @@ func (s *Supervisor) report(f Failure) {
 	}
 }
 
-func (s *Supervisor) setState(sp *supervised, state string, err error, restart bool) {
+func (s *Supervisor) setState(h *Handle, state string, err error, restart bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sp.state.State = state
-	sp.state.Since = time.Now()
+	h.state.State = state
+	h.state.Since = time.Now()
 	if err != nil {
-		sp.state.LastError = err.Error()
+		h.state.LastError = err.Error()
 	}
 	if restart {
-		sp.state.Restarts++
+		h.state.Restarts++
 	}
 }
 

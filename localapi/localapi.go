@@ -104,6 +104,12 @@ type StatusSource interface{ Status() any }
 // QueueSource reports queue statistics.
 type QueueSource interface{ QueueStats() any }
 
+// ReadSource serves the reads that kiosk and medical scenes hand to the application
+// (the holder's data in clear, for a short time).
+type ReadSource interface {
+	Read(ctx context.Context, id string) (any, error)
+}
+
 // Errors the services return, mapped to HTTP statuses. Wrap them.
 var (
 	ErrNotFound    = errors.New("not found")               // 404
@@ -114,13 +120,18 @@ var (
 
 // FieldError is one invalid field of a request.
 type FieldError struct {
-	Field  string `json:"field"`
+	Field string `json:"field"`
+	// Rule is the rule that failed, when the validator names one (records: "n12",
+	// "GB 11643", "C.9", "required", ...).
+	Rule   string `json:"rule,omitempty"`
 	Reason string `json:"reason"`
 }
 
 // InvalidError is a request refused at the door with the reason for every field.
 type InvalidError struct {
 	Fields []FieldError
+	// Code is the prompt shown; zero means the general input format prompt (900001).
+	Code prompt.Code
 }
 
 func (e *InvalidError) Error() string {
@@ -141,6 +152,7 @@ type Options struct {
 	Records  RecordSink
 	Status   StatusSource
 	Queue    QueueSource
+	Reads    ReadSource
 	Logger   *slog.Logger
 }
 
@@ -174,6 +186,7 @@ func New(o Options) (*Server, error) {
 	s.mux.HandleFunc("POST /v1/payments/{id}/cancel", s.cancelPayment)
 	s.mux.HandleFunc("POST /v1/records", s.postRecord)
 	s.mux.HandleFunc("GET /v1/queue", s.queue)
+	s.mux.HandleFunc("GET /v1/reads/{id}", s.read)
 	return s, nil
 }
 
@@ -351,16 +364,16 @@ func (s *Server) createPayment(w http.ResponseWriter, r *http.Request) {
 	req.IdempotencyKey = r.Header.Get("Idempotency-Key")
 	var fe []FieldError
 	if req.Amount < 1 || req.Amount > 100_000_000 {
-		fe = append(fe, FieldError{"amount", "must be an integer number of fen from 1 to 100000000"})
+		fe = append(fe, FieldError{Field: "amount", Reason: "must be an integer number of fen from 1 to 100000000"})
 	}
-	if n := len([]rune(req.Subject)); n == 0 || n > 128 {
-		fe = append(fe, FieldError{"subject", "required, at most 128 characters"})
+	if n := len([]rune(req.Subject)); n == 0 || n > 120 {
+		fe = append(fe, FieldError{Field: "subject", Reason: "required, at most 120 characters"})
 	}
 	if len(req.Code) > 512 {
-		fe = append(fe, FieldError{"code", "at most 512 characters"})
+		fe = append(fe, FieldError{Field: "code", Reason: "at most 512 characters"})
 	}
 	if len(req.IdempotencyKey) > 64 {
-		fe = append(fe, FieldError{"Idempotency-Key", "at most 64 characters"})
+		fe = append(fe, FieldError{Field: "Idempotency-Key", Reason: "at most 64 characters"})
 	}
 	if len(fe) > 0 {
 		s.fail(w, &InvalidError{Fields: fe})
@@ -417,7 +430,8 @@ func (s *Server) postRecord(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.Type == "" || len(req.Record) == 0 || req.Record[0] != '{' {
-		s.fail(w, &InvalidError{Fields: []FieldError{{"type", "required: credential, payment or benefit"}, {"record", "required: a JSON object"}}})
+		s.fail(w, &InvalidError{Fields: []FieldError{{Field: "type", Reason: "required: credential, payment or benefit"},
+			{Field: "record", Reason: "required: a JSON object"}}})
 		return
 	}
 	id, err := s.o.Records.Accept(r.Context(), req.Type, req.Record)
@@ -426,6 +440,19 @@ func (s *Server) postRecord(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusAccepted, map[string]string{"id": id, "status": "queued"})
+}
+
+func (s *Server) read(w http.ResponseWriter, r *http.Request) {
+	if s.o.Reads == nil {
+		writeError(w, http.StatusNotImplemented, prompt.CodeNotAllowed, "no kiosk or medical scene on this terminal", nil)
+		return
+	}
+	v, err := s.o.Reads.Read(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
 }
 
 func decodeBody(w http.ResponseWriter, r *http.Request, dst any) bool {
@@ -461,7 +488,11 @@ func (s *Server) fail(w http.ResponseWriter, err error) {
 	}
 	switch {
 	case errors.As(err, &inv):
-		writeError(w, http.StatusUnprocessableEntity, prompt.CodeBadInput, "invalid fields", inv.Fields)
+		c := inv.Code
+		if c == 0 {
+			c = prompt.CodeBadInput
+		}
+		writeError(w, http.StatusUnprocessableEntity, c, "invalid fields", inv.Fields)
 	case errors.Is(err, ErrNotFound):
 		writeError(w, http.StatusNotFound, code, err.Error(), nil)
 	case errors.Is(err, ErrConflict):

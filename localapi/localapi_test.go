@@ -39,7 +39,7 @@ func (f *fakeRecords) Accept(_ context.Context, kind string, rec json.RawMessage
 		return "", fmt.Errorf("queue at cap: %w", ErrFull)
 	}
 	if kind != "credential" {
-		return "", &InvalidError{Fields: []FieldError{{"type", "unknown"}}}
+		return "", &InvalidError{Fields: []FieldError{{Field: "type", Reason: "unknown"}}}
 	}
 	return "T1-000000000042", nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -9,11 +10,17 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/sscagent/sscagent/agent"
 	"github.com/sscagent/sscagent/logging"
 	"github.com/sscagent/sscagent/sysservice"
 )
+
+// exitRestart ends a process that must be started again (a restart requested by
+// terminal management that could not re-execute in place): a failure status, so that
+// service managers restarting on failure start it again.
+const exitRestart = 3
 
 func init() {
 	register("run", "run the agent in the foreground (or under the service manager)", cmdRun)
@@ -36,24 +43,34 @@ func cmdRun(args []string, out, errOut io.Writer) int {
 		return exitFail
 	}
 	log, level := logging.New(errOut, cfg.Log, *asService)
+	restart := make(chan string, 1)
 	a, err := agent.New(cfg, agent.Options{
-		Logger: log,
-		Level:  level,
-		Ready:  func() { sysservice.Notify("READY=1") },
+		Logger:     log,
+		Level:      level,
+		ConfigPath: *path,
+		Ready:      func() { sysservice.Notify("READY=1") },
+		Restart: func(reason string) {
+			select {
+			case restart <- reason:
+			default:
+			}
+		},
 	})
 	if err != nil {
 		log.Error("cannot build the agent", "err", err)
 		return exitFail
 	}
 	if *asService {
-		return runService(*path, a, log)
+		return runService(*path, a, log, restart)
 	}
-	return runForeground(*path, a, log, level)
+	return runForeground(a, log, restart)
 }
 
 // runForeground runs until SIGINT or SIGTERM, then stops within the shutdown bound. A
-// second signal forces the exit. SIGHUP re-reads the log level from the file.
-func runForeground(path string, a *agent.Agent, log *slog.Logger, level *slog.LevelVar) int {
+// second signal forces the exit. SIGHUP reloads the configuration file (the parts it
+// affects are rebuilt; an invalid file changes nothing). A restart request (terminal
+// management) stops the agent and starts the program again in this process.
+func runForeground(a *agent.Agent, log *slog.Logger, restart <-chan string) int {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
@@ -68,12 +85,20 @@ func runForeground(path string, a *agent.Agent, log *slog.Logger, level *slog.Le
 			return exitOK
 		case s := <-sigs:
 			if s == syscall.SIGHUP {
-				reloadLevel(path, log, level)
+				reload(a, log)
 				continue
 			}
 			log.Info("stopping", "signal", s.String())
 			sysservice.Notify("STOPPING=1")
 			return stopForeground(r, sigs, log)
+		case why := <-restart:
+			log.Info("restarting", "reason", why)
+			sysservice.Notify("RELOADING=1")
+			if rc := stopForeground(r, sigs, log); rc != exitOK {
+				return rc
+			}
+			signal.Stop(sigs)
+			return reexec(log)
 		}
 	}
 }
@@ -99,34 +124,41 @@ func stopForeground(r *agent.Runner, sigs <-chan os.Signal, log *slog.Logger) in
 	}
 }
 
-// reloadLevel applies the log level of a re-read configuration file. Other changes need
-// a restart (or a remote configuration push); an invalid file changes nothing.
-func reloadLevel(path string, log *slog.Logger, level *slog.LevelVar) {
-	cfg, err := agent.LoadConfig(path)
-	if err != nil {
-		log.Error("reload: configuration invalid; nothing changed", "err", err)
+// reload applies the re-read configuration file in process.
+func reload(a *agent.Agent, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := a.Reload(ctx); err != nil {
+		log.Error("reload: nothing changed", "err", err)
 		return
 	}
-	l, _ := logging.ParseLevel(cfg.Log.Level)
-	level.Set(l)
-	log.Info("reload: log level applied", "level", l.String())
+	log.Info("reload: configuration applied")
 }
 
 // serviceProgram adapts the agent's Runner to the service manager.
 type serviceProgram struct {
-	a   *agent.Agent
-	log *slog.Logger
-	r   *agent.Runner
+	a       *agent.Agent
+	log     *slog.Logger
+	r       *agent.Runner
+	restart <-chan string
 }
 
 func (p *serviceProgram) Start() error {
 	p.r = agent.Start(p.a)
 	go func() {
-		// A fatal agent error ends the process so the service manager restarts it.
-		<-p.r.Done()
-		if err := p.r.Err(); err != nil {
-			p.log.Error("agent stopped", "err", err)
-			os.Exit(exitFail)
+		select {
+		case <-p.r.Done():
+			// A fatal agent error ends the process so the service manager restarts it.
+			if err := p.r.Err(); err != nil {
+				p.log.Error("agent stopped", "err", err)
+				os.Exit(exitFail)
+			}
+		case why := <-p.restart:
+			p.log.Info("restarting", "reason", why)
+			if err := p.r.Stop(); err != nil {
+				p.log.Error("unclean stop before restart", "err", err)
+			}
+			os.Exit(reexec(p.log))
 		}
 	}()
 	return nil
@@ -140,8 +172,8 @@ func (p *serviceProgram) Stop() error {
 	return p.r.Stop()
 }
 
-func runService(path string, a *agent.Agent, log *slog.Logger) int {
-	p := &serviceProgram{a: a, log: log}
+func runService(path string, a *agent.Agent, log *slog.Logger, restart <-chan string) int {
+	p := &serviceProgram{a: a, log: log, restart: restart}
 	if err := sysservice.Run(sysservice.Spec{ConfigPath: path}, p); err != nil {
 		if !errors.Is(err, agent.ErrShutdownTimeout) {
 			fmt.Fprintln(os.Stderr, err)

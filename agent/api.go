@@ -1,0 +1,183 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/sscagent/sscagent/localapi"
+	"github.com/sscagent/sscagent/payment"
+	"github.com/sscagent/sscagent/prompt"
+	"github.com/sscagent/sscagent/queue"
+	"github.com/sscagent/sscagent/records"
+)
+
+// apiServices are the agent's services behind the local API.
+type apiServices struct{ a *Agent }
+
+var (
+	_ localapi.PaymentService = apiServices{}
+	_ localapi.RecordSink     = apiServices{}
+	_ localapi.StatusSource   = apiServices{}
+	_ localapi.QueueSource    = apiServices{}
+	_ localapi.ReadSource     = apiServices{}
+)
+
+// coded gives an error the prompt code the local API shows with it.
+type coded struct {
+	error
+	code prompt.Code
+}
+
+func (c coded) Unwrap() error           { return c.error }
+func (c coded) PromptCode() prompt.Code { return c.code }
+
+// Create implements localapi.PaymentService: an order in the payment scene (CREATED,
+// durable), then the code the application sent, the merchant code of a merchant-qr
+// scene, or the scene's scanner (the order waits for the next code scanned).
+func (s apiServices) Create(ctx context.Context, r localapi.PaymentRequest) (any, error) {
+	a := s.a
+	sc, ok := a.paymentScene(r.Scene)
+	if !ok {
+		why := "no payment scene named " + r.Scene
+		if r.Scene == "" {
+			why = "this terminal has no payment scene, or several: name one"
+		}
+		return nil, &localapi.InvalidError{Code: CodeNoScene, Fields: []localapi.FieldError{{Field: "scene", Reason: why}}}
+	}
+	merchant := sc.Payment.Method == MethodMerchantQR
+	switch {
+	case r.Code != "" && merchant:
+		return nil, &localapi.InvalidError{Fields: []localapi.FieldError{{Field: "code",
+			Reason: "scene " + sc.Name + " shows a merchant code (主扫): it takes no payment code"}}}
+	case isMerchantCode(r.Code):
+		return nil, &localapi.InvalidError{Fields: []localapi.FieldError{{Field: "code", Reason: "not an e-card payment code"}}}
+	}
+	if err := a.queue.Accepting(queue.LaneMoney); err != nil {
+		return nil, fmt.Errorf("%w: %w", localapi.ErrFull, err)
+	}
+	if w, busy := a.waits.get(sc.Name); busy && r.Code == "" && !merchant {
+		if o, err := a.payments.Get(w.no); err != nil || o.IdempotencyKey == "" || o.IdempotencyKey != r.IdempotencyKey {
+			return nil, coded{fmt.Errorf("%w: order %s of scene %s is waiting for a code", localapi.ErrConflict, w.no, sc.Name), CodePaymentBusy}
+		}
+	}
+	o, err := a.payments.Create(ctx, payment.Request{Amount: r.Amount, Subject: r.Subject, Scene: sc.Name, IdempotencyKey: r.IdempotencyKey})
+	if err != nil {
+		return nil, paymentError(err)
+	}
+	if o.State != payment.Created {
+		return a.view(o), nil // a retried request of an order that moved on
+	}
+	switch {
+	case merchant:
+		o, err = a.payments.Pay(ctx, o.No, merchantMarker+o.No)
+	case r.Code != "":
+		o, err = a.payments.Pay(ctx, o.No, r.Code)
+	default:
+		if !a.waits.set(sc.Name, o.No, o.Created.Add(sc.Payment.CodeTimeout.D())) {
+			// Another request won the scene meanwhile.
+			_, _ = a.payments.Cancel(context.WithoutCancel(ctx), o.No)
+			return nil, coded{fmt.Errorf("%w: another order of scene %s is waiting for a code", localapi.ErrConflict, sc.Name), CodePaymentBusy}
+		}
+	}
+	if err != nil {
+		return nil, paymentError(err)
+	}
+	return a.view(o), nil
+}
+
+// Get implements localapi.PaymentService.
+func (s apiServices) Get(_ context.Context, id string) (any, error) {
+	o, err := s.a.payments.Get(id)
+	if err != nil {
+		return nil, paymentError(err)
+	}
+	return s.a.view(o), nil
+}
+
+// Cancel implements localapi.PaymentService.
+func (s apiServices) Cancel(ctx context.Context, id string) (any, error) {
+	o, err := s.a.payments.Cancel(ctx, id)
+	if err != nil {
+		return nil, paymentError(err)
+	}
+	s.a.waits.clear(o.Scene, o.No)
+	return s.a.view(o), nil
+}
+
+// paymentError maps the payment manager's errors to the local API's.
+func paymentError(err error) error {
+	switch {
+	case errors.Is(err, payment.ErrNotFound):
+		return fmt.Errorf("%w: %w", localapi.ErrNotFound, err)
+	case errors.Is(err, payment.ErrCodeUsed):
+		return coded{fmt.Errorf("%w: %w", localapi.ErrConflict, err), payment.CodeCodeUsed}
+	case errors.Is(err, payment.ErrFinal), errors.Is(err, payment.ErrState), errors.Is(err, payment.ErrConflict):
+		return fmt.Errorf("%w: %w", localapi.ErrConflict, err)
+	case errors.Is(err, payment.ErrInvalid):
+		return &localapi.InvalidError{Fields: []localapi.FieldError{{Field: "$", Reason: err.Error()}}}
+	case errors.Is(err, payment.ErrNotRunning):
+		return fmt.Errorf("%w: %w", localapi.ErrUnavailable, err)
+	case errors.Is(err, queue.ErrFull):
+		return fmt.Errorf("%w: %w", localapi.ErrFull, err)
+	}
+	return err
+}
+
+// Accept implements localapi.RecordSink: the record is validated (every problem with
+// its field), normalised, and stored durably in its lane before the id is returned.
+func (s apiServices) Accept(ctx context.Context, kind string, raw json.RawMessage) (string, error) {
+	a := s.a
+	k := records.Kind(kind)
+	if !k.Valid() {
+		return "", &localapi.InvalidError{Code: records.CodeUnknownKind,
+			Fields: []localapi.FieldError{{Field: "type", Reason: "must be credential, payment or benefit"}}}
+	}
+	rec, err := records.Parse(k, raw)
+	if err != nil {
+		var ve *records.ValidationError
+		if errors.As(err, &ve) {
+			ie := &localapi.InvalidError{Code: ve.PromptCode()}
+			for _, f := range ve.Fields {
+				ie.Fields = append(ie.Fields, localapi.FieldError{Field: "record." + f.Field, Rule: f.Rule, Reason: f.Reason})
+			}
+			return "", ie
+		}
+		return "", err
+	}
+	body, err := records.Encode(rec)
+	if err != nil {
+		return "", err
+	}
+	lane := queue.LaneMoney
+	if k == records.KindCredential {
+		lane = queue.LaneIdentity
+	}
+	id, err := a.queue.Put(ctx, queue.Entry{Lane: lane, Kind: kind, Body: body})
+	if errors.Is(err, queue.ErrFull) {
+		return "", fmt.Errorf("%w: %w", localapi.ErrFull, err)
+	}
+	if err != nil {
+		return "", err
+	}
+	a.emit(KindRecordQueued, "", "localapi", true, CodeRecordQueued, "", map[string]any{"recordId": id, "kind": kind})
+	return id, nil
+}
+
+// Read implements localapi.ReadSource: a kiosk or medical scene's read, in clear, while
+// it has not expired.
+func (s apiServices) Read(_ context.Context, id string) (any, error) {
+	r, ok := s.a.reads.get(id)
+	if !ok {
+		return nil, coded{fmt.Errorf("%w: read %q unknown or expired (kept %s)", localapi.ErrNotFound, id, readTTL), CodeReadUnavailable}
+	}
+	return r, nil
+}
+
+// QueueStats implements localapi.QueueSource.
+func (s apiServices) QueueStats() any { return s.a.queueStats() }
+
+// Status implements localapi.StatusSource.
+func (s apiServices) Status() any { return s.a.status(time.Now()) }

@@ -1,0 +1,101 @@
+package agent
+
+import (
+	"time"
+
+	"github.com/sscagent/sscagent/mask"
+	"github.com/sscagent/sscagent/payment"
+	"github.com/sscagent/sscagent/platform"
+	"github.com/sscagent/sscagent/records"
+)
+
+// 业务处理状态 of the C.3 records the agent writes. The standard leaves the field open
+// (成功, 失败, 未响应 等); the agent writes these three, by the platform's outcome class.
+const (
+	statusOK         = "成功"  // the platform authenticated the holder
+	statusRefused    = "失败"  // the platform refused (lost card, unknown holder, ...)
+	statusNoResponse = "未响应" // no verified answer: unreachable, unknown, unverifiable
+)
+
+// businessStatus is the 业务处理状态 for the outcome of an authentication.
+func businessStatus(authErr error) string {
+	switch platform.ClassOf(authErr) {
+	case platform.ClassSuccess:
+		return statusOK
+	case platform.ClassRejected:
+		return statusRefused
+	}
+	return statusNoResponse
+}
+
+// credential builds the C.3 record of an identity read. holder is who was read;
+// ecard selects 电子社会保障卡二维码扫码认证 over 实体社会保障卡鉴权.
+func credential(cfg Config, sc Scene, ecard bool, id, name mask.Value, authTime, businessTime time.Time, status string) *records.Credential {
+	rc := cfg.Records
+	typ := "01" // 实体社会保障卡鉴权
+	if ecard {
+		typ = "02" // 电子社会保障卡二维码扫码认证
+	}
+	c := &records.Credential{
+		AccessNo:           cfg.Platform.ChannelNo,
+		CredentialType:     typ,
+		RegionCode:         cfg.Terminal.Region,
+		Scene:              sc.Label,
+		InstitutionName:    cfg.Terminal.Institution,
+		InstitutionAddress: rc.InstitutionAddress,
+		AuthTime:           records.FormatDateTime(authTime),
+		BusinessTime:       records.FormatDateTime(businessTime),
+		BusinessStatus:     status,
+		CoordinateSystem:   rc.CoordinateSystem,
+		Longitude:          rc.Longitude,
+		Latitude:           rc.Latitude,
+		InstitutionType:    rc.InstitutionType,
+		Channel:            rc.Channel,
+		SocialSecurityNo:   id.Clear(),
+		Name:               name.Clear(),
+		CreditCode:         cfg.Terminal.CreditCode,
+	}
+	if c.InstitutionType == "" {
+		if v, ok := records.InstitutionTypeOf(cfg.Terminal.CreditCode); ok {
+			c.InstitutionType = v.Code
+		}
+	}
+	return c
+}
+
+// paymentRecord builds the C.4 record of a paid order.
+func paymentRecord(cfg Config, sc Scene, o payment.Order, p payer) *records.Payment {
+	method := "04" // 电子社会保障卡展码被扫支付
+	if sc.Payment.Method == MethodMerchantQR {
+		method = "05" // 电子社会保障卡主扫支付
+	}
+	paid := p.paidTime
+	if paid.IsZero() {
+		paid = o.Finished
+	}
+	amount := records.Amount(o.Amount).String()
+	if p.amount != "" {
+		amount = p.amount // a merchant code without an amount: what the holder paid
+	}
+	rc := cfg.Records
+	return &records.Payment{
+		AccessNo:              cfg.Platform.ChannelNo,
+		BusinessSerialNo:      o.No,
+		RegionCode:            cfg.Terminal.Region,
+		CardType:              "电子社会保障卡",
+		MerchantName:          sc.Payment.MerchantName,
+		MerchantID:            sc.Payment.MerchantID,
+		PaymentScene:          sc.Label,
+		OrderDescription:      o.Subject,
+		Amount:                amount,
+		PaidTime:              records.FormatDateTime(paid),
+		SettlementMethod:      method,
+		SettlementType:        sc.Payment.SettlementType,
+		PayerSocialSecurityNo: p.id.Clear(),
+		PayerName:             p.name.Clear(),
+		TerminalInfo:          cfg.Terminal.Manufacturer + " " + cfg.Terminal.Model,
+		CoordinateSystem:      rc.CoordinateSystem,
+		Longitude:             rc.Longitude,
+		Latitude:              rc.Latitude,
+	}
+}
