@@ -72,7 +72,9 @@ func (s apiServices) Create(ctx context.Context, r localapi.PaymentRequest) (any
 	}
 	switch {
 	case merchant:
-		o, err = a.payments.Pay(ctx, o.No, merchantMarker+o.No)
+		if o, err = a.payments.Pay(ctx, o.No, merchantMarker+o.No); err == nil {
+			o = a.awaitMerchantQR(ctx, o)
+		}
 	case r.Code != "":
 		o, err = a.payments.Pay(ctx, o.No, r.Code)
 	default:

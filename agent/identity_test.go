@@ -7,10 +7,13 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/sscagent/sscagent/card/cardsim"
 	"github.com/sscagent/sscagent/card/readers"
 	"github.com/sscagent/sscagent/event"
+	"github.com/sscagent/sscagent/labtest"
+	"github.com/sscagent/sscagent/platform/platformsim"
 )
 
 // gateHook is a gate controller's HTTP hook that counts openings.
@@ -126,5 +129,103 @@ func TestIdentityCardSim(t *testing.T) {
 	}
 	if strings.Contains(r.dump(), "350102199003077898") || strings.Contains(r.dump(), "张三") {
 		t.Fatal("an event carries personal data in clear")
+	}
+}
+
+// scannerYAML is a serial scanner on a socat pty.
+func scannerYAML(name, port string) string {
+	return "  - name: " + name + "\n    kind: serial\n    serial:\n      port: " + port + "\n    limits:\n      dedupWindow: 100ms\n"
+}
+
+// scan writes a code to the scanner's pty as a scanner does (one line).
+func scan(p *labtest.Pair, code string) { p.Write([]byte(code + "\r\n")) }
+
+// issue asks the sandbox for a fresh e-card code of a holder.
+func issue(t *testing.T, r *rig, idNumber string) string {
+	t.Helper()
+	code, _, err := r.sb.IssueQR(idNumber)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return code
+}
+
+// TestIdentityECard: e-card codes from a serial scanner on a real pty. Each class of
+// platform outcome has its own event and prompt and opens nothing; a code that is not
+// an e-card code is never sent; a successful code opens the gate once and records C.3
+// 电子社会保障卡二维码扫码认证. The code itself appears in no event.
+func TestIdentityECard(t *testing.T) {
+	hook := newGateHook(t)
+	pty := labtest.NewPair(t)
+	r := newRig(t, rigOptions{Scanners: scannerYAML("front", pty.Agent),
+		Scenes: strings.Replace(gateScene(hook.srv.URL), `readers: ["*"]`, "scanners: [front]", 1)})
+	r.expect("scanner.connected", nil)
+
+	code := issue(t, r, "350103197001011235") // 王五
+	scan(pty, code)
+	auth := r.expect("auth.succeeded", nil)
+	if auth.Data["medium"] != "ecard" || auth.Data["idNumber"] != "**************1235" {
+		t.Errorf("auth.succeeded data %v", auth.Data)
+	}
+	rec := r.expect("record.queued", nil)
+	r.expect("gate.opened", nil)
+	_, c3 := waitLedger(t, r.sb, "the e-card C.3", func(id string, _ map[string]string) bool { return id == rec.Data["recordId"] })
+	if c3["credentialType"] != "电子社会保障卡二维码扫码认证" || c3["socialSecurityNo"] != "350103197001011235" || c3["name"] != "王五" {
+		t.Errorf("C.3 = %v", c3)
+	}
+
+	cases := []struct {
+		name   string
+		fault  string
+		reuse  bool
+		kind   event.Kind
+		prompt string
+	}{
+		{"used code", "", true, "auth.rejected", "400203"},
+		{"HTTP 503 (the platform may have acted)", "ecardDecode:http:status=503:count=1", false, "auth.unknown", "400003"},
+		{"platform busy", "ecardDecode:msgCode:code=900008:count=1", false, "auth.unavailable", "400002"},
+		{"answer lost", "ecardDecode:dropAfter:count=1", false, "auth.unknown", "400003"},
+		{"forged answer", "ecardDecode:badSignature:count=1", false, "auth.unverified", "400004"},
+	}
+	for _, c := range cases {
+		seq := r.lastSeq()
+		if c.fault != "" {
+			f, err := platformsim.ParseFault(c.fault)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := r.sb.AddFaults(f); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cd := code
+		if !c.reuse {
+			cd = issue(t, r, "350103197001011235")
+		}
+		// The scanner's de-duplication window (100ms here) drops a repeated code.
+		if c.reuse {
+			time.Sleep(150 * time.Millisecond)
+		}
+		scan(pty, cd)
+		e := r.expect(c.kind, after(seq, nil))
+		if e.OK || e.Prompts.Code != c.prompt {
+			t.Errorf("%s: %s ok=%v prompt %+v", c.name, e.Kind, e.OK, e.Prompts)
+		}
+		if _, ok := r.await("record.queued", after(seq, nil), 200*time.Millisecond); ok {
+			t.Errorf("%s: a failed e-card authentication was recorded (no identity to record)", c.name)
+		}
+	}
+	if hook.opens.Load() != 1 {
+		t.Fatalf("gate opened %d times, want 1", hook.opens.Load())
+	}
+
+	seq := r.lastSeq()
+	scan(pty, "6901234567892") // a product barcode
+	ig := r.expect("scan.ignored", after(seq, nil))
+	if ig.Prompts.Code != "100103" || ig.Data["class"] != "unknown" {
+		t.Errorf("scan.ignored %+v %v", ig.Prompts, ig.Data)
+	}
+	if strings.Contains(r.dump(), code) {
+		t.Fatal("an event carries an e-card code")
 	}
 }

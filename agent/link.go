@@ -136,15 +136,16 @@ type gateway struct {
 	// onMerchantQR is told of a new merchant code; it must not block.
 	onMerchantQR func(orderNo string, qr platform.MerchantQRResult)
 
-	mu     sync.Mutex // guards the maps
+	mu     sync.Mutex // guards the fields below
 	payers map[string]payer
 	qrs    map[string]platform.MerchantQRResult
+	qrNew  chan struct{} // closed and replaced when a merchant code is added
 }
 
 var _ payment.Gateway = (*gateway)(nil)
 
 func newGateway(l *link) *gateway {
-	return &gateway{l: l, payers: map[string]payer{}, qrs: map[string]platform.MerchantQRResult{}}
+	return &gateway{l: l, payers: map[string]payer{}, qrs: map[string]platform.MerchantQRResult{}, qrNew: make(chan struct{})}
 }
 
 // Pay implements payment.Gateway.
@@ -160,6 +161,8 @@ func (g *gateway) Pay(ctx context.Context, r payment.PayRequest) (payment.Result
 		}
 		g.mu.Lock()
 		g.qrs[r.OrderNo] = qr
+		close(g.qrNew)
+		g.qrNew = make(chan struct{})
 		g.mu.Unlock()
 		if g.onMerchantQR != nil {
 			g.onMerchantQR(r.OrderNo, qr)
@@ -248,12 +251,13 @@ func (g *gateway) payerOf(ctx context.Context, orderNo string) (payer, error) {
 	return g.payers[orderNo], nil
 }
 
-// merchantQR returns the merchant code of an order, if one was created in this run.
-func (g *gateway) merchantQR(orderNo string) (platform.MerchantQRResult, bool) {
+// merchantQR returns the merchant code of an order, if one was created in this run, and
+// a channel closed when another code is added.
+func (g *gateway) merchantQR(orderNo string) (platform.MerchantQRResult, bool, <-chan struct{}) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	qr, ok := g.qrs[orderNo]
-	return qr, ok
+	return qr, ok, g.qrNew
 }
 
 // forget drops what the gateway remembers of a recorded order.

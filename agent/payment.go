@@ -171,10 +171,35 @@ func (a *Agent) view(o payment.Order) orderView {
 	if w, ok := a.waits.get(o.Scene); ok && w.no == o.No {
 		v.WaitingForCode = true
 	}
-	if qr, ok := a.gw.merchantQR(o.No); ok && !o.State.Final() {
+	if qr, ok, _ := a.gw.merchantQR(o.No); ok && !o.State.Final() {
 		v.MerchantQR = &merchantQRView{Content: qr.QRContent, Expires: qr.ExpireTime}
 	}
 	return v
+}
+
+// awaitMerchantQR waits (at most one call's time) until the platform's merchant code of
+// a merchant-qr order is there, or the order moved on without one, and returns the
+// order as it is then: the application gets the code to show in the answer to its POST.
+func (a *Agent) awaitMerchantQR(ctx context.Context, o payment.Order) payment.Order {
+	ctx, cancel := context.WithTimeout(ctx, a.Config().Payment.CallTimeout.D()+time.Second)
+	defer cancel()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		_, ok, more := a.gw.merchantQR(o.No)
+		if cur, err := a.payments.Get(o.No); err == nil {
+			o = cur
+		}
+		if ok || o.State != payment.Sent {
+			return o
+		}
+		select {
+		case <-more:
+		case <-tick.C: // the order may fail without a code
+		case <-ctx.Done():
+			return o
+		}
+	}
 }
 
 // isMerchantCode reports whether a pay request carries the merchant-qr marker.

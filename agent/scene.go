@@ -218,8 +218,8 @@ func validatePayment(s Scene, p string, ps *config.Problems) {
 	if _, ok := records.RangeSettlementType.Lookup(pm.SettlementType); !ok {
 		ps.Addf(j("payment.settlementType"), "must be a table C.10 value (01-08 or its label), got %q", pm.SettlementType)
 	}
-	if t := pm.CodeTimeout.D(); t < 10*time.Second || t > 30*time.Minute {
-		ps.Addf(j("payment.codeTimeout"), "must be between 10s and 30m, got %s", pm.CodeTimeout)
+	if t := pm.CodeTimeout.D(); t < time.Second || t > 30*time.Minute {
+		ps.Addf(j("payment.codeTimeout"), "must be between 1s and 30m, got %s", pm.CodeTimeout)
 	}
 	if pm.MerchantID != "" {
 		checkField(records.KindPayment, "merchantId", pm.MerchantID, j("payment.merchantId"), ps)

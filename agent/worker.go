@@ -61,8 +61,13 @@ func (s *sceneRun) Run(ctx context.Context) error {
 }
 
 // watchCards hands the scene the cards inserted into its readers, leaving the readers
-// that an earlier scene matches to that scene.
+// that an earlier scene matches to that scene. A card already in a reader when the
+// readers are first seen is not taken (a card left behind must not open a gate at
+// start): the holder inserts it again.
 func (s *sceneRun) watchCards(ctx context.Context, out chan<- readers.Insertion) {
+	if s.cards.WaitReady(ctx) != nil {
+		return
+	}
 	w := s.cards.Waiter(readers.Filter{Readers: s.cfg.Readers})
 	for {
 		in, err := w.Next(ctx)
