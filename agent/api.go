@@ -72,11 +72,11 @@ func (s apiServices) Create(ctx context.Context, r localapi.PaymentRequest) (any
 	}
 	switch {
 	case merchant:
-		if o, err = a.payments.Pay(ctx, o.No, merchantMarker+o.No); err == nil {
+		if o, err = a.pay(ctx, o.No, merchantMarker+o.No); err == nil {
 			o = a.awaitMerchantQR(ctx, o)
 		}
 	case r.Code != "":
-		o, err = a.payments.Pay(ctx, o.No, r.Code)
+		o, err = a.pay(ctx, o.No, r.Code)
 	default:
 		if !a.waits.set(sc.Name, o.No, o.Created.Add(sc.Payment.CodeTimeout.D())) {
 			// Another request won the scene meanwhile.

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sscagent/sscagent/backoff"
 	"github.com/sscagent/sscagent/event"
 	"github.com/sscagent/sscagent/payment"
 	"github.com/sscagent/sscagent/platform"
@@ -34,7 +35,7 @@ func (a *Agent) payScan(ctx context.Context, s *sceneRun, sc qrscan.Scan) {
 		a.emit(KindScanIgnored, name, sc.Source, false, CodeNoPayment, "", nil)
 		return
 	}
-	_, err := a.payments.Pay(ctx, w.no, sc.Code.Clear())
+	_, err := a.pay(ctx, w.no, sc.Code.Clear())
 	switch {
 	case err == nil:
 		a.waits.clear(name, w.no)
@@ -47,6 +48,20 @@ func (a *Agent) payScan(ctx context.Context, s *sceneRun, sc qrscan.Scan) {
 		}
 		a.emit(KindScanIgnored, name, sc.Source, false, promptOf(err, prompt.CodeInternal), err.Error(),
 			map[string]any{"orderNo": w.no})
+	}
+}
+
+// pay submits a code for an order. At start the local API and the scanners may take
+// business a moment before the payment state machine runs; until it does, Pay says
+// ErrNotRunning having done nothing, and pay tries again for a few seconds.
+func (a *Agent) pay(ctx context.Context, no, code string) (payment.Order, error) {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	for {
+		o, err := a.payments.Pay(ctx, no, code)
+		if !errors.Is(err, payment.ErrNotRunning) || !backoff.Sleep(ctx, 10*time.Millisecond) {
+			return o, err
+		}
 	}
 }
 

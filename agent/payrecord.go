@@ -21,10 +21,10 @@ import (
 // Storing the record (queue.db) and marking the order (payments.db) are two files, so a
 // crash can fall between them. Two rules make that safe:
 //
-//   - the uploader cannot see a record of the recorder before the order is marked: the
-//     recorder holds heldStore's lock from Put to MarkRecorded, and the uploader reads
-//     the queue under it. A record whose order is not marked is therefore still in the
-//     queue after a crash;
+//   - the uploader cannot see a record of the recorder before the order is marked: each
+//     record holds heldStore's lock (shared among records) from Put to MarkRecorded, and
+//     the uploader reads the queue holding it exclusively. A record whose order is not
+//     marked is therefore still in the queue after a crash;
 //   - at start, before any part runs, reconcile looks in the queue for the record of
 //     every unmarked paid order (its 业务流水号 is the order number) and marks the
 //     orders whose record is there. Only the others are recorded again.
@@ -121,14 +121,18 @@ func queuedOrders(q *queue.Queue) (map[string]bool, error) {
 	return out, nil
 }
 
-// Run records the final orders as they come, and retries the ones whose payer the
-// platform has not told yet with backoff.
+// Run records the final orders as they come. Orders it could not record yet (the
+// platform has not told the payer) are retried: soon while other orders get recorded,
+// with growing waits while none can be.
 func (r *payRecorder) Run(ctx context.Context) error {
-	b := backoff.New(backoff.Policy{Base: time.Second, Max: time.Minute})
+	b := backoff.New(backoff.Policy{Base: 100 * time.Millisecond, Max: time.Minute})
 	for {
-		owed := r.pass(ctx)
+		done, owed := r.pass(ctx)
 		if ctx.Err() != nil {
 			return nil
+		}
+		if done > 0 {
+			b.Reset()
 		}
 		if owed {
 			if !backoff.SleepOrWake(ctx, b.Next(), r.wake) {
@@ -145,25 +149,42 @@ func (r *payRecorder) Run(ctx context.Context) error {
 	}
 }
 
-// pass records every unrecorded final order it can; it reports whether some remain.
-func (r *payRecorder) pass(ctx context.Context) (owed bool) {
+// recordWorkers bounds the records stored at once (their fsyncs share commits).
+const recordWorkers = 8
+
+// pass records every unrecorded final order it can; it reports how many it recorded
+// and whether some remain.
+func (r *payRecorder) pass(ctx context.Context) (done int, owed bool) {
 	orders, err := r.a.payments.Unrecorded()
 	if err != nil {
 		r.a.log.Error("payment records: listing orders", "err", err)
-		return true
+		return 0, true
 	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, recordWorkers)
 	for _, o := range orders {
 		if ctx.Err() != nil {
-			return true
+			break
 		}
-		if err := r.record(ctx, o); err != nil {
-			owed = true
-			if ctx.Err() == nil {
-				r.a.log.Warn("payment record not stored yet", "order", o.No, "err", err)
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			err := r.record(ctx, o)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				owed = true
+				if ctx.Err() == nil {
+					r.a.log.Warn("payment record not stored yet", "order", o.No, "err", err)
+				}
+				return
 			}
-		}
+			done++
+		})
 	}
-	return owed
+	wg.Wait()
+	return done, owed || ctx.Err() != nil
 }
 
 // record queues the C.4 record of one final order (a paid one) and marks it.
@@ -189,8 +210,8 @@ func (r *payRecorder) record(ctx context.Context, o payment.Order) error {
 				map[string]any{"kind": "payment", "orderNo": o.No})
 			return err
 		}
-		a.held.mu.Lock()
-		defer a.held.mu.Unlock()
+		a.held.mu.RLock()
+		defer a.held.mu.RUnlock()
 		// Money that moved is recorded even at the cap: the reserve is for this.
 		id, err = a.queue.Put(ctx, queue.Entry{Lane: queue.LaneMoney, Kind: string(records.KindPayment), Body: body, Reserve: true})
 		if err != nil {
@@ -215,19 +236,19 @@ func (r *payRecorder) record(ctx context.Context, o payment.Order) error {
 }
 
 // heldStore is the queue as the uploader sees it. Its reads wait while the payment
-// recorder holds mu between storing a C.4 record and marking its order, so no record
-// is uploaded (and deleted) before its order says it was recorded.
+// recorder is between storing a C.4 record and marking its order, so no record is
+// uploaded (and deleted) before its order says it was recorded.
 type heldStore struct {
 	a  *Agent
-	mu sync.RWMutex // held by the recorder from Put to MarkRecorded
+	mu sync.RWMutex // read-held by each record from Put to MarkRecorded; write-held by Oldest
 }
 
 var _ backflow.Store = (*heldStore)(nil)
 
 // Oldest implements backflow.Store.
 func (h *heldStore) Oldest(ctx context.Context, max int, skip func(seq uint64) bool) ([]queue.Record, error) {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	return h.a.queue.Oldest(ctx, max, skip)
 }
 

@@ -128,6 +128,9 @@ localapi:
   listen: %s
   tokenFile: %s
 backflow:
+  batchSize: 100
+  ratePerSecond: 20000
+  burst: 20000
   backoffBase: 50ms
   backoffMax: 500ms
   interval: 200ms
