@@ -236,7 +236,7 @@ func (a *Agent) uploader() *backflow.Uploader {
 }
 
 // rescan restarts the card reader manager: it enumerates the readers and opens the
-// PSAM anew (readers.rescan).
+// PSAM anew (readers.rescan), and answers the readers it found.
 func (a *Agent) rescan(ctx context.Context, _ json.RawMessage) (any, error) {
 	a.applyMu.Lock()
 	defer a.applyMu.Unlock()
@@ -246,14 +246,37 @@ func (a *Agent) rescan(ctx context.Context, _ json.RawMessage) (any, error) {
 	if g.cards == nil {
 		return nil, errors.New("no scene takes cards on this terminal")
 	}
-	if err := g.stop(ctx, a.sup, []group{groupCards}); err != nil {
+	// The scenes stop too: started again once the readers are listed, they take the
+	// cards already in the readers as there before (nothing is read twice).
+	if err := g.stop(ctx, a.sup, []group{groupCards, groupInputs}); err != nil {
 		return nil, err
 	}
 	g.start(a.sup, []group{groupCards})
-	if err := g.cards.WaitReady(ctx); err != nil {
-		return nil, err
+	defer g.start(a.sup, []group{groupInputs})
+	// The manager reports the service at once and the readers when it has listed them;
+	// wait for the list to settle (or for the service, at most 5 s).
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	last, stable := -1, 0
+	for {
+		h := g.cards.Health()
+		n := len(h.Readers)
+		if h.Service && n == last {
+			stable++
+		} else {
+			stable = 0
+		}
+		last = n
+		if stable >= 3 || ctx.Err() != nil {
+			return h, nil
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+		}
 	}
-	return g.cards.Health(), nil
 }
 
 // devices is terminal management's Source: the parts' counters, no device probed.
