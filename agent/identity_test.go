@@ -1,6 +1,7 @@
 package agent_test
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -54,7 +55,7 @@ func gateScene(hook string) string {
 }
 
 // insert puts a shipped virtual card into the sim reader (after pulling what is there).
-func insert(t *testing.T, r *rig, profile string) {
+func insert(t testing.TB, r *rig, profile string) {
 	t.Helper()
 	c, err := cardsim.LoadCard(profile)
 	if err != nil {
@@ -228,4 +229,85 @@ func TestIdentityECard(t *testing.T) {
 	if strings.Contains(r.dump(), code) {
 		t.Fatal("an event carries an e-card code")
 	}
+}
+
+// TestIdentityHSM: without a PSAM the card is authenticated by the HSM two-step through
+// the platform's card internal-auth service; a slow platform (latency) is waited for.
+func TestIdentityHSM(t *testing.T) {
+	r := newRig(t, rigOptions{Scenes: gateScene("http://127.0.0.1:1/unused"),
+		Cards: "  driver: sim\n  sim:\n    cards: [zhangsan]\n    psam: false\n"})
+	if err := r.a.Cards().WaitReady(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	f, _ := platformsim.ParseFault("cardAuth:latency:delay=150ms:count=1")
+	if err := r.sb.AddFaults(f); err != nil {
+		t.Fatal(err)
+	}
+	insert(t, r, "zhangsan")
+	read := r.expect("card.read", func(e event.Event) bool { return e.OK })
+	if read.Data["authBy"] != "hsm" || read.Data["authenticated"] != true {
+		t.Errorf("card read without a PSAM: %v", read.Data)
+	}
+	auth := r.expect("auth.succeeded", nil)
+	if ms, _ := auth.Data["authMs"].(float64); ms < 150 {
+		t.Errorf("the platform's latency does not show: authMs %v", auth.Data["authMs"])
+	}
+	if n := r.sb.Ledger().Requests["cardInternalAuth"]; n < 1 {
+		t.Errorf("cardInternalAuth requests %d", n)
+	}
+}
+
+// TestQueueFull: at the disk cap new business is refused before anything happens (a
+// card is not even read; the holder sees the pause prompt), the local API answers 507,
+// nothing queued is lost, and the terminal accepts business again once the backlog has
+// flowed back.
+func TestQueueFull(t *testing.T) {
+	r := newRig(t, rigOptions{Scenes: gateScene("http://127.0.0.1:1/unused") + "  - name: pos\n    kind: payment\n",
+		Extra: "queue:\n  maxMB: 1\n  reservePercent: 50\n  maxRecordKB: 100\n",
+		Sandbox: platformsim.Options{Faults: []platformsim.Fault{{Op: "backflow", Kind: platformsim.FaultHTTP, Status: 503}}}})
+	big := strings.Repeat("示例市示例区示例路", 56) // 504 characters, 1.5 KB
+	posted := 0
+	// Large records first, then small ones, until even a small one finds no room.
+	for _, text := range []string{big, "示例"} {
+		for {
+			rec := map[string]any{"accessNo": "350100000001", "businessSerialNo": fmt.Sprint(text[:6], posted),
+				"credentialType": "01", "regionCode": "350100", "scene": "02", "institutionName": "示例",
+				"institutionAddress": text, "authTime": "2026-01-05 10:00:00", "businessTime": "2026-01-05 10:00:01",
+				"businessStatus": text, "channel": text, "coordinateSystem": text, "longitude": "1", "latitude": "1",
+				"socialSecurityNo": zhangsan, "name": "张三"}
+			code, ans := r.call("POST", "/v1/records", map[string]any{"type": "credential", "record": rec})
+			if code == http.StatusInsufficientStorage {
+				if !strings.Contains(fmt.Sprint(ans), "100003") {
+					t.Errorf("507 without the disk-full prompt: %v", ans)
+				}
+				break
+			}
+			if code != http.StatusAccepted {
+				t.Fatalf("record %d: %d %v", posted, code, ans)
+			}
+			posted++
+			if posted > 5000 {
+				t.Fatal("the queue never filled")
+			}
+		}
+	}
+	if code, e := r.call("POST", "/v1/payments", map[string]any{"amount": 1, "subject": "x"}); code != http.StatusInsufficientStorage {
+		t.Errorf("payment at the cap: %d %v", code, e)
+	}
+	r.a.Cards().WaitReady(t.Context())
+	seq := r.lastSeq()
+	insert(t, r, "zhangsan")
+	full := r.expect("queue.full", after(seq, nil))
+	if full.Prompts.Code != "610001" || full.Prompts.Holder == "" {
+		t.Errorf("queue.full prompts %+v", full.Prompts)
+	}
+	if r.count("card.read", after(seq, nil)) != 0 {
+		t.Error("a card was read although its business could not be recorded")
+	}
+	r.sb.ClearFaults()
+	waitLedger(t, r.sb, "every record", func(string, map[string]string) bool { return len(r.sb.Ledger().Records) == posted })
+	r.expect("platform.up", nil)
+	seq = r.lastSeq()
+	insert(t, r, "lisi")
+	r.expect("record.queued", after(seq, nil))
 }

@@ -56,7 +56,12 @@ type attempt struct {
 	authTime time.Time
 	authErr  error
 	authSeq  uint64 // the authentication event's sequence number
+
+	readDur, authDur time.Duration // the card read (hardware) and the platform call
 }
+
+// ms is a duration in milliseconds with microsecond precision, for events.
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func (at *attempt) ecardMedium() bool { return at.medium == mediumECard }
 
@@ -132,7 +137,9 @@ func (a *Agent) admit(at *attempt) bool {
 
 // readCard reads the card with the PSAM or HSM authentication.
 func (a *Agent) readCard(ctx context.Context, at *attempt) bool {
+	t0 := time.Now()
 	res, err := at.s.cards.Read(ctx, at.source, readers.ReadOptions{})
+	at.readDur = time.Since(t0)
 	if err != nil {
 		if ctx.Err() != nil {
 			return false // stopping
@@ -176,10 +183,14 @@ func (a *Agent) authenticate(ctx context.Context, at *attempt) bool {
 			at.id, at.name = id.IDNumber, id.Name
 		}
 	}
+	at.authDur = time.Since(at.authTime)
 	if platform.IsCanceled(at.authErr) && ctx.Err() != nil {
 		return false
 	}
-	data := map[string]any{"medium": at.medium, "class": platform.ClassOf(at.authErr).String()}
+	data := map[string]any{"medium": at.medium, "class": platform.ClassOf(at.authErr).String(), "authMs": ms(at.authDur)}
+	if at.medium == mediumCard {
+		data["readMs"] = ms(at.readDur)
+	}
 	if at.id.Clear() != "" {
 		data["idNumber"], data["name"] = at.id.String(), at.name.String()
 	}
@@ -239,14 +250,17 @@ func (a *Agent) record(ctx context.Context, at *attempt) bool {
 	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stepTimeout)
 	defer cancel()
+	t0 := time.Now()
 	id, err := a.queue.Put(rctx, queue.Entry{Lane: queue.LaneIdentity, Kind: string(records.KindCredential), Body: body})
+	stored := time.Since(t0)
 	if err != nil {
 		a.emit(KindRecordFailed, sc.Name, at.source, false, promptOf(err, prompt.CodeInternal), err.Error(),
 			map[string]any{"kind": "credential"})
 		return false
 	}
 	a.emit(KindRecordQueued, sc.Name, at.source, true, CodeRecordQueued, "",
-		map[string]any{"recordId": id, "kind": "credential", "businessStatus": rec.BusinessStatus})
+		map[string]any{"recordId": id, "kind": "credential", "businessStatus": rec.BusinessStatus,
+			"storeMs": ms(stored), "pipelineMs": ms(time.Since(at.start))})
 	return true
 }
 

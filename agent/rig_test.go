@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -242,13 +243,29 @@ func (r *rig) expect(kind event.Kind, match func(event.Event) bool) event.Event 
 	return e
 }
 
+// expectSince is expect for the events after seq; it skips the earlier ones without
+// looking at them (benchmarks with long histories).
+func (r *rig) expectSince(seq uint64, kind event.Kind) event.Event {
+	r.t.Helper()
+	e, ok := r.awaitFrom(seq, kind, nil, 15*time.Second)
+	if !ok {
+		r.t.Fatalf("no %s event after %d within 15s", kind, seq)
+	}
+	return e
+}
+
 // await is expect without failing: it reports whether the event came within d.
 func (r *rig) await(kind event.Kind, match func(event.Event) bool, d time.Duration) (event.Event, bool) {
+	return r.awaitFrom(0, kind, match, d)
+}
+
+func (r *rig) awaitFrom(seq uint64, kind event.Kind, match func(event.Event) bool, d time.Duration) (event.Event, bool) {
 	deadline := time.NewTimer(d)
 	defer deadline.Stop()
 	for {
 		r.mu.Lock()
-		for _, e := range r.events {
+		from := sort.Search(len(r.events), func(i int) bool { return r.events[i].Seq > seq })
+		for _, e := range r.events[from:] {
 			if e.Kind == kind && (match == nil || match(e)) {
 				r.mu.Unlock()
 				return e, true
