@@ -263,7 +263,7 @@ func TestIdentityHSM(t *testing.T) {
 // flowed back.
 func TestQueueFull(t *testing.T) {
 	r := newRig(t, rigOptions{Scenes: gateScene("http://127.0.0.1:1/unused") + "  - name: pos\n    kind: payment\n",
-		Extra: "queue:\n  maxMB: 1\n  reservePercent: 50\n  maxRecordKB: 100\n",
+		Extra:   "queue:\n  maxMB: 1\n  reservePercent: 50\n  maxRecordKB: 100\n",
 		Sandbox: platformsim.Options{Faults: []platformsim.Fault{{Op: "backflow", Kind: platformsim.FaultHTTP, Status: 503}}}})
 	big := strings.Repeat("示例市示例区示例路", 56) // 504 characters, 1.5 KB
 	posted := 0
