@@ -214,6 +214,7 @@ func newRig(t testing.TB, o rigOptions) *rig {
 		cancel()
 		<-collected
 		sub.Close()
+		r.checkDocumented()
 	})
 	deadline := time.Now().Add(10 * time.Second)
 	for r.a.LocalAPIAddr() == "" {
@@ -230,6 +231,24 @@ func newRig(t testing.TB, o rigOptions) *rig {
 	r.base = "http://" + r.a.LocalAPIAddr()
 	r.expect("agent.ready", nil)
 	return r
+}
+
+// checkDocumented fails the test for an event kind it saw that docs/agent.md does not
+// list.
+func (r *rig) checkDocumented() {
+	b, err := os.ReadFile("../docs/agent.md")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	doc := string(b)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, e := range r.events {
+		k := string(e.Kind)
+		if !strings.Contains(doc, "`"+k+"`") && !(strings.HasPrefix(k, "config.") && strings.Contains(doc, "`config.*`")) {
+			r.t.Errorf("event kind %s is not in docs/agent.md", k)
+		}
+	}
 }
 
 // expect waits (at most 15 s) for an event of kind after the ones already matched by
