@@ -56,6 +56,10 @@ type Options struct {
 	// (terminal management) lays its documents over this file, and the reload command
 	// re-reads it. Empty: remote configuration and reload are off.
 	ConfigPath string
+	// Adjust, when set, is applied to every configuration the agent loads from
+	// ConfigPath itself (remote documents, reload), as the caller applied it to the
+	// configuration it passed to New (a command-line override of the state directory).
+	Adjust func(*Config)
 	// Restart, when set, restarts the whole agent process (terminal management's
 	// restart command, and a remote configuration that changes settings only a restart
 	// applies: agent, log.format, terminal, mgmt, queue, payment). It must not block.
@@ -71,6 +75,7 @@ type Agent struct {
 	ready   func()
 	restart func(reason string)
 	path    string
+	adjust  func(*Config)
 	extra   []StagedPart
 
 	link  *link
@@ -110,7 +115,7 @@ func New(cfg Config, o Options) (*Agent, error) {
 		o.Events = event.NewBus(0)
 	}
 	a := &Agent{log: o.Logger, level: o.Level, events: o.Events, ready: o.Ready, restart: o.Restart,
-		path: o.ConfigPath, extra: o.Parts, reads: newReadStore(readTTL), waits: newPayWaits()}
+		path: o.ConfigPath, adjust: o.Adjust, extra: o.Parts, reads: newReadStore(readTTL), waits: newPayWaits()}
 	a.held.a = a
 	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -188,7 +193,7 @@ func (a *Agent) openRollout(file Config) (Config, error) {
 	if len(boot.Doc) == 0 {
 		return file, nil
 	}
-	cfg, err := LoadConfigOverlay(a.path, boot.Doc)
+	cfg, err := a.load(boot.Doc)
 	if err != nil {
 		// The document was valid when it was committed; the file has changed since.
 		a.log.Error("remote configuration no longer applies to the file; running the file alone",
@@ -196,6 +201,22 @@ func (a *Agent) openRollout(file Config) (Config, error) {
 		return file, nil
 	}
 	a.doc = boot.Doc
+	return cfg, nil
+}
+
+// load reads the configuration file with a remote document over it.
+func (a *Agent) load(doc []byte) (Config, error) {
+	cfg, err := LoadConfigOverlay(a.path, doc)
+	if err != nil {
+		return cfg, err
+	}
+	if a.adjust != nil {
+		a.adjust(&cfg)
+		cfg = cfg.withDefaults()
+		if err := cfg.Validate(); err != nil {
+			return cfg, err
+		}
+	}
 	return cfg, nil
 }
 

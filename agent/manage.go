@@ -29,7 +29,7 @@ var _ rollout.Applier = applier{}
 // Validate implements rollout.Applier: the file's rules over the document, and the
 // effective configuration as canonical JSON.
 func (ap applier) Validate(doc []byte) ([]byte, error) {
-	cfg, err := LoadConfigOverlay(ap.a.path, doc)
+	cfg, err := ap.a.load(doc)
 	if err != nil {
 		return nil, err
 	}
@@ -39,7 +39,7 @@ func (ap applier) Validate(doc []byte) ([]byte, error) {
 // Apply implements rollout.Applier: the document over the file becomes the running
 // configuration.
 func (ap applier) Apply(ctx context.Context, doc []byte) error {
-	cfg, err := LoadConfigOverlay(ap.a.path, doc)
+	cfg, err := ap.a.load(doc)
 	if err != nil {
 		return err
 	}
@@ -84,7 +84,7 @@ func (a *Agent) Reload(ctx context.Context) error {
 	a.mu.Lock()
 	doc := a.doc
 	a.mu.Unlock()
-	cfg, err := LoadConfigOverlay(a.path, doc)
+	cfg, err := a.load(doc)
 	if err != nil {
 		return err
 	}

@@ -131,7 +131,9 @@ func New(c Config) (Opener, error) {
 		rel, _ := hex.DecodeString(c.Serial.Release)
 		return &serialRelay{cfg: c, cmd: cmd, release: rel}, nil
 	case KindHTTP:
-		h := &httpHook{cfg: c, client: &http.Client{Timeout: c.Timeout.D()}}
+		// A redirect is a failure, never a second request: a 307 would POST again.
+		h := &httpHook{cfg: c, client: &http.Client{Timeout: c.Timeout.D(),
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 		if c.HTTP.TokenFile != "" {
 			tok, err := c.HTTP.TokenFile.Read()
 			if err != nil {

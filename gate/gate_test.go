@@ -56,6 +56,26 @@ func TestHTTPHookOnceNoRetry(t *testing.T) {
 	}
 }
 
+// TestHTTPHookNoRedirect: a hook answering with a redirect has not opened the gate, and
+// the redirect is not followed (a 307 would send the POST a second time).
+func TestHTTPHookNoRedirect(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		http.Redirect(w, r, "/elsewhere", http.StatusTemporaryRedirect)
+	}))
+	defer srv.Close()
+	c := DefaultConfig()
+	c.Kind, c.HTTP.URL = KindHTTP, srv.URL+"/open"
+	o, err := New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Open(context.Background(), Trigger{Event: 1}); !errors.Is(err, ErrGate) || calls.Load() != 1 {
+		t.Fatalf("redirect: err %v after %d requests; want ErrGate after one", err, calls.Load())
+	}
+}
+
 func TestHTTPHookTimeout(t *testing.T) {
 	block := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-block }))

@@ -44,10 +44,16 @@ func cmdRun(args []string, out, errOut io.Writer) int {
 	}
 	log, level := logging.New(errOut, cfg.Log, *asService)
 	restart := make(chan string, 1)
+	var adjust func(*agent.Config)
+	if *stateDir != "" {
+		sd := cfg.Agent.StateDir
+		adjust = func(c *agent.Config) { c.Agent.StateDir = sd }
+	}
 	a, err := agent.New(cfg, agent.Options{
 		Logger:     log,
 		Level:      level,
 		ConfigPath: *path,
+		Adjust:     adjust,
 		Ready:      func() { sysservice.Notify("READY=1") },
 		Restart: func(reason string) {
 			select {
