@@ -149,7 +149,7 @@ func FormatEvent(e event.Event) (string, Style) {
 // reader attached, a scanner connected) carry: it says nothing worth a line's room.
 var genericOK = fmt.Sprintf("%06d", int(prompt.CodeOK))
 
-// formatData renders event data as sorted key=value pairs, each value at most 48
+// formatData renders event data as sorted key=value pairs, each value at most 96
 // characters.
 func formatData(d map[string]any) string {
 	if len(d) == 0 {
@@ -184,7 +184,7 @@ func formatData(d map[string]any) string {
 		if strings.ContainsAny(s, " \t") {
 			s = fmt.Sprintf("%q", s)
 		}
-		parts = append(parts, k+"="+shorten(s, 48))
+		parts = append(parts, k+"="+shorten(s, 96))
 	}
 	return strings.Join(parts, " ")
 }

@@ -221,13 +221,13 @@ func (c *Controls) insert(args []string) {
 		c.Console.Line("demo", Warn, "usage: :insert 张三|李四|赵六 (or a shipped profile: %s)", strings.Join(cardsim.ShippedNames(), ", "))
 		return
 	}
-	profile, who := args[0], args[0]
+	profile, who := args[0], args[0] // a shipped profile or a file: no person's name
 	if p, ok := PersonNamed(args[0]); ok {
 		if p.Card == "" {
-			c.Console.Line("demo", Warn, "%s has no physical card (%s); try :qr %s", p.Name, p.Note, p.Name)
+			c.Console.Line("demo", Warn, "%s has no physical card (%s); try :qr", mask.Name(p.Name), p.Note)
 			return
 		}
-		profile, who = p.Card, p.Name
+		profile, who = p.Card, mask.Name(p.Name)
 	}
 	card, err := cardsim.LoadCard(profile)
 	if err != nil {
@@ -239,7 +239,7 @@ func (c *Controls) insert(args []string) {
 		c.Console.Line("demo", Bad, "insert: %s", maskErr(err))
 		return
 	}
-	c.Console.Line("demo", Plain, "inserted %s's card (%s) into %q", mask.Name(who), card.Profile().Label, readers.SimCardReader)
+	c.Console.Line("demo", Plain, "inserted %s's card into %q", who, readers.SimCardReader)
 }
 
 func (c *Controls) remove() {
@@ -260,6 +260,10 @@ func (c *Controls) qr(ctx context.Context, args []string) {
 	p, ok := PersonNamed(args[0])
 	if !ok {
 		c.Console.Line("demo", Warn, "unknown person %q: one of 张三 李四 王五 赵六 钱七", args[0])
+		return
+	}
+	if c.Sandbox == nil {
+		c.Console.Line("demo", Warn, "no sandbox platform to issue a code")
 		return
 	}
 	code, exp, err := c.Sandbox.IssueQR(p.IDNumber)
@@ -290,7 +294,7 @@ func (c *Controls) pay(ctx context.Context, args []string) {
 		c.mu.Lock()
 		c.held = &heldPay{amount: amt, subject: subject}
 		c.mu.Unlock()
-		c.Console.Line("demo", Accent, "¥%s %q: the next code scanned pays it (e.g. :qr 王五)", amt, subject)
+		c.Console.Line("demo", Accent, "¥%s %q: the next code scanned pays it (:qr issues one)", amt, subject)
 		return
 	}
 	c.createPayment(ctx, amt, subject, "")
@@ -315,7 +319,7 @@ func (c *Controls) createPayment(ctx context.Context, amt records.Amount, subjec
 		c.mu.Lock()
 		c.waiting = no
 		c.mu.Unlock()
-		c.Console.Line("demo", Accent, "POST /v1/payments: order %s ¥%s %q waits for the holder's payment code at the counter: scan it now (e.g. :qr 王五)",
+		c.Console.Line("demo", Accent, "POST /v1/payments: order %s ¥%s %q waits for the holder's payment code at the counter: scan it now (:qr issues one)",
 			no, amt, subject)
 		return
 	}
@@ -323,6 +327,10 @@ func (c *Controls) createPayment(ctx context.Context, amt records.Amount, subjec
 }
 
 func (c *Controls) fault(args []string) {
+	if c.Sandbox == nil {
+		c.Console.Line("demo", Warn, "no sandbox platform")
+		return
+	}
 	switch {
 	case len(args) == 0:
 		st := c.Sandbox.Faults()
@@ -356,6 +364,10 @@ func (c *Controls) fault(args []string) {
 }
 
 func (c *Controls) ledger() {
+	if c.Sandbox == nil {
+		c.Console.Line("demo", Warn, "no sandbox platform")
+		return
+	}
 	l := c.Sandbox.Ledger()
 	kinds := map[string]int{}
 	dups := 0

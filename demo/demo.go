@@ -130,7 +130,13 @@ func Run(ctx context.Context, o Options) (err error) {
 		stopWatch()
 		wg.Wait()
 	}()
-	wg.Go(func() { printEvents(watchCtx, sub, con, ctl) })
+	expect := []string{"reader.attached/" + readers.SimCardReader, "psam.ready/" + readers.SimPSAMSlot,
+		"scanner.connected/" + ScannerName}
+	if env.Counter != nil {
+		expect = append(expect, "scanner.connected/"+CounterScanner)
+	}
+	st := newSettle(expect...)
+	wg.Go(func() { printEvents(watchCtx, sub, con, ctl, st) })
 	wg.Go(func() { printGate(watchCtx, env.Gate, con) })
 	wg.Go(func() { WatchLedger(watchCtx, env.Sandbox, con, 250*time.Millisecond) })
 	unwatch, err := WatchBroker(env.Broker, env.Config.Mgmt.TopicPrefix, con)
@@ -141,6 +147,17 @@ func Run(ctx context.Context, o Options) (err error) {
 	defer unwatch() // before the broker closes: its teardown is no terminal's death
 	if o.Ready != nil {
 		o.Ready(env, a)
+	}
+
+	// The console waits until the readers and scanners are up, so a card inserted or a
+	// code typed at once is not missed (a card already in its reader when a scene
+	// starts waiting is not read, as at a real terminal's boot).
+	select {
+	case <-st.done:
+	case <-time.After(10 * time.Second):
+		con.Line("demo", Warn, "readers or scanners not up after 10s (see %s)", filepath.Join(env.Dir, LogFile))
+	case <-ctx.Done():
+		return stopAgent(r, con)
 	}
 
 	quit := make(chan struct{})
@@ -212,8 +229,32 @@ func stopAgent(r *agent.Runner, con *Console) error {
 	return nil
 }
 
+// settle closes done once every expected event ("kind/source") has been seen.
+type settle struct {
+	done chan struct{}
+	want map[string]bool // owned by printEvents' goroutine
+}
+
+func newSettle(keys ...string) *settle {
+	s := &settle{done: make(chan struct{}), want: map[string]bool{}}
+	for _, k := range keys {
+		s.want[k] = true
+	}
+	return s
+}
+
+func (s *settle) observe(e event.Event) {
+	if len(s.want) == 0 {
+		return
+	}
+	delete(s.want, string(e.Kind)+"/"+e.Source)
+	if len(s.want) == 0 {
+		close(s.done)
+	}
+}
+
 // printEvents prints the agent's events and lets the controls follow the payments.
-func printEvents(ctx context.Context, sub *event.Subscription, con *Console, ctl *Controls) {
+func printEvents(ctx context.Context, sub *event.Subscription, con *Console, ctl *Controls, st *settle) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -224,6 +265,7 @@ func printEvents(ctx context.Context, sub *event.Subscription, con *Console, ctl
 			}
 			con.Event(e)
 			ctl.Observe(e)
+			st.observe(e)
 		}
 	}
 }

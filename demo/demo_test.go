@@ -1,0 +1,97 @@
+package demo_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sscagent/sscagent/agent"
+	"github.com/sscagent/sscagent/demo"
+	"github.com/sscagent/sscagent/labtest"
+)
+
+// TestRun drives the demo in process (under the race detector in make test): a card
+// read through to the sandbox ledger while the sandbox refuses backflow (the record
+// waits and flows once it recovers), a payment the platform refuses (an identity-only
+// e-card), the local API commands, and :quit, after which Run has stopped everything
+// and removed its directory.
+func TestRun(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "demo")
+	inR, inW := io.Pipe()
+	var out labtest.Output
+	ready := make(chan *demo.Env, 1)
+	res := make(chan error, 1)
+	go func() {
+		res <- demo.Run(context.Background(), demo.Options{
+			EnvOptions: demo.EnvOptions{Dir: dir, ListenAPI: "127.0.0.1:0"},
+			In:         inR,
+			Out:        &out,
+			Ready:      func(e *demo.Env, _ *agent.Agent) { ready <- e },
+		})
+	}()
+	var env *demo.Env
+	select {
+	case env = <-ready:
+	case err := <-res:
+		t.Fatalf("Run ended at start: %v\n%s", err, out.String())
+	case <-time.After(20 * time.Second):
+		t.Fatalf("not ready within 20s:\n%s", out.String())
+	}
+	send := func(line string) {
+		t.Helper()
+		if _, err := io.WriteString(inW, line+"\n"); err != nil {
+			t.Fatalf("write %q: %v", line, err)
+		}
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("output:\n%s", out.String())
+		}
+	})
+
+	send(":fault backflow:http:count=1")
+	send(":insert lisi")
+	out.WaitFor(t, "gate opened for scene "+demo.SceneGate)
+	out.WaitFor(t, "backflow.outage")
+	out.WaitFor(t, "C.3 办事凭证 *四 **************0027 实体社会保障卡鉴权")
+
+	send(":pay 2.00 挂号费")
+	out.WaitFor(t, "waits for the holder's payment code at the counter")
+	send(":qr lisi") // 一级签发: identity only, the platform refuses the payment
+	out.WaitFor(t, "payment.failed ["+demo.ScenePOS+"]")
+
+	send(":status")
+	out.WaitFor(t, "parts: ")
+	out.WaitFor(t, "GET /v1/status: {")
+	send(":queue")
+	out.WaitFor(t, "GET /v1/queue: {")
+	send(":ledger")
+	out.WaitFor(t, "records stored 1 (credential 1)")
+	send(":nonsense")
+	out.WaitFor(t, "unknown command :nonsense")
+
+	if got := env.Sandbox.Ledger(); len(got.Records) != 1 {
+		t.Errorf("sandbox ledger has %d records, want 1", len(got.Records))
+	}
+	send(":quit")
+	select {
+	case err := <-res:
+		if !errors.Is(err, demo.ErrQuit) {
+			t.Fatalf("Run after :quit: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Run did not return within 15s of :quit")
+	}
+	inW.Close()
+	if !strings.Contains(out.String(), "agent stopped cleanly") {
+		t.Error("no clean stop reported")
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("directory not removed: %v", err)
+	}
+}
