@@ -232,7 +232,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.ran = true
 	cfg := a.cfg
 	a.mu.Unlock()
-	defer a.link.client().Close()
+	defer func() { a.link.client().Close() }() // the client of the last configuration applied
 	if err := os.MkdirAll(cfg.Agent.StateDir, 0o700); err != nil {
 		return fmt.Errorf("agent: state directory: %w", err)
 	}

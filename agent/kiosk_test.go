@@ -1,10 +1,12 @@
 package agent_test
 
 import (
+	"bufio"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sscagent/sscagent/event"
 	"github.com/sscagent/sscagent/labtest"
@@ -87,12 +89,39 @@ func TestMedicalScene(t *testing.T) {
 func TestKioskScene(t *testing.T) {
 	r := newRig(t, rigOptions{Scenes: "  - name: kiosk\n    kind: kiosk\n    readers: [\"*\"]\n"})
 	r.a.Cards().WaitReady(t.Context())
+	// The kiosk page's event stream, as a browser's EventSource opens it.
+	resp, err := http.Get(r.base + "/v1/events?access_token=" + testToken)
+	if err != nil || resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		t.Fatalf("event stream: %v %v", resp, err)
+	}
+	defer resp.Body.Close()
+	streamed := make(chan string, 64)
+	go func() {
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if k, ok := strings.CutPrefix(sc.Text(), "event: "); ok {
+				streamed <- k
+			}
+		}
+		close(streamed)
+	}()
 	insert(t, r, "zhangsan")
 	r.expect("card.inserted", nil)
 	r.expect("card.read", func(e event.Event) bool { return e.OK })
 	auth := r.expect("auth.succeeded", nil)
 	if _, read := r.call("GET", fmt.Sprintf("/v1/reads/%s", auth.Data["readId"]), nil); read["medium"] != "card" {
 		t.Errorf("read %v", read)
+	}
+	for got := false; !got; {
+		select {
+		case k, ok := <-streamed:
+			if !ok {
+				t.Fatal("the event stream ended before auth.succeeded")
+			}
+			got = k == "auth.succeeded"
+		case <-time.After(10 * time.Second):
+			t.Fatal("no auth.succeeded on the event stream")
+		}
 	}
 	seq := r.lastSeq()
 	insert(t, r, "zhaoliu")

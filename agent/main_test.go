@@ -3,8 +3,6 @@ package agent_test
 import (
 	"os"
 	"testing"
-
-	"github.com/sscagent/sscagent/labtest"
 )
 
 func TestMain(m *testing.M) {
@@ -12,6 +10,6 @@ func TestMain(m *testing.M) {
 		os.Exit(runChild(role))
 	}
 	code := m.Run()
-	labtest.StopSharedPCSCD()
+	stopPCSCD()
 	os.Exit(code)
 }

@@ -151,7 +151,6 @@ func (a *Agent) apply(ctx context.Context, cfg Config) error {
 	a.mu.Lock()
 	a.cfg, a.gen = cfg, ng
 	a.mu.Unlock()
-	a.gw.qrFor = max(cfg.Payment.QueryFor.D(), a.gw.qrFor)
 	ng.start(a.sup, affected)
 	names := make([]string, len(affected))
 	for i, gr := range affected {
@@ -331,8 +330,13 @@ func (a *Agent) readerEvent(e readers.Event) {
 		ok = false
 		ce := card.AsError(string(e.Kind), e.Err)
 		code, cause = ce.PromptCode(), ce.Error()
-	case readers.ReaderRemoved, readers.PSAMRemoved:
-		ok = e.Role != readers.RolePSAM && e.Kind != readers.PSAMRemoved
+	case readers.ReaderRemoved:
+		ok, code = false, card.PromptNoReader
+		if e.Role == readers.RolePSAM {
+			code = card.CodeNoPSAM.Prompt()
+		}
+	case readers.PSAMRemoved:
+		ok, code = false, card.CodeNoPSAM.Prompt()
 	}
 	if e.PSAM != nil {
 		data["terminalNo"] = e.PSAM.TerminalNo

@@ -10,6 +10,8 @@ import (
 	"github.com/sscagent/sscagent/labtest"
 )
 
+func stopPCSCD() { labtest.StopSharedPCSCD() }
+
 // TestIdentityPCSC is the identity scene on the real PC/SC stack: a private pcscd with
 // the vpcd driver, the sandbox's virtual PSAM in the PSAM slot and virtual cards in the
 // holder slot, read by the agent through libpcsclite. A gen-3 card is authenticated by

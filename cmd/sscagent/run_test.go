@@ -1,0 +1,72 @@
+package main
+
+import (
+	"bufio"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// TestRunReloadOnSIGHUP: SIGHUP applies a changed configuration file in process (the
+// scene's label here), and an invalid file changes nothing; the agent keeps running
+// and stops cleanly on SIGTERM.
+func TestRunReloadOnSIGHUP(t *testing.T) {
+	cfg := writeConfig(t, "format: auto", "format: json", "listen: 127.0.0.1:8765", "listen: 127.0.0.1:0",
+		"/dev/ttyACM0", filepath.Join(t.TempDir(), "no-scanner"))
+	writeKeys(t, filepath.Dir(cfg))
+	cmd := exec.Command(binary, "run", "--config", cfg)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if testing.Verbose() {
+				t.Log(sc.Text())
+			}
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	waitLine(t, lines, `"msg":"sscagent ready"`)
+
+	src, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edit := func(from, to string) {
+		t.Helper()
+		if !strings.Contains(string(src), from) {
+			t.Fatalf("%q not in the configuration", from)
+		}
+		if err := os.WriteFile(cfg, []byte(strings.Replace(string(src), from, to, 1)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	edit(`label: "02/市民服务中心闸机"`, `label: "02/市民服务中心东门闸机"`)
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitLine(t, lines, `"msg":"configuration applied"`)
+	edit("  level: info", "  level: loud")
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitLine(t, lines, `"msg":"reload: nothing changed"`)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitLine(t, lines, `"msg":"sscagent stopped"`)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
+	}
+}
