@@ -26,7 +26,7 @@ func TestRunReloadOnSIGHUP(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	lines := make(chan string, 100)
+	lines := make(chan string, 10000) // never full: the agent must not block on stderr
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
