@@ -3,6 +3,7 @@
 package agent_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/sscagent/sscagent/card/cardsim"
@@ -20,7 +21,11 @@ func stopPCSCD() { labtest.StopSharedPCSCD() }
 func TestIdentityPCSC(t *testing.T) {
 	d := labtest.SharedPCSCD(t, "Holder", "PSAM")
 	hook := newGateHook(t)
-	r := newRig(t, rigOptions{Scenes: gateScene(hook.srv.URL), Cards: `  driver: pcsc
+	// Two scenes on two readers: slot 0 is the gate's (the first scene matching it);
+	// the kiosk takes every other holder reader.
+	scenes := strings.Replace(gateScene(hook.srv.URL), `readers: ["*"]`, `readers: ["Holder 00 00"]`, 1) +
+		"  - name: kiosk\n    kind: kiosk\n    readers: [\"Holder*\"]\n"
+	r := newRig(t, rigOptions{Scenes: scenes, Cards: `  driver: pcsc
   readers:
     holder: ["Holder*"]
     psam: ["PSAM*"]
@@ -33,15 +38,16 @@ func TestIdentityPCSC(t *testing.T) {
 	t.Cleanup(func() { _ = ps.Remove() })
 	r.expect("psam.ready", nil)
 
-	put := func(profile string) func() {
+	putIn := func(slot int, profile string) func() {
 		t.Helper()
 		c, err := cardsim.LoadCard(profile)
 		if err != nil {
 			t.Fatal(err)
 		}
-		in := cardsim.Insert(d.Addr("Holder", 0), c, cardsim.ServeOptions{})
+		in := cardsim.Insert(d.Addr("Holder", slot), c, cardsim.ServeOptions{})
 		return func() { _ = in.Remove(); <-in.Done() }
 	}
+	put := func(profile string) func() { return putIn(0, profile) }
 	pull := put("zhangsan")
 	read := r.expect("card.read", func(e event.Event) bool { return e.OK })
 	if read.Source != labtest.Reader("Holder", 0) || read.Data["authBy"] != "psam" || read.Data["version"] != "3.00" {
@@ -62,7 +68,20 @@ func TestIdentityPCSC(t *testing.T) {
 	if e := r.expect("auth.rejected", after(seq, nil)); e.Data["msgCode"] != "100003" {
 		t.Errorf("lost card: %v", e.Data)
 	}
+	r.expect("record.queued", after(seq, dataIs("businessStatus", "失败")))
 	if hook.opens.Load() != 1 {
 		t.Fatalf("gate opened %d times", hook.opens.Load())
+	}
+
+	// A card in the other reader belongs to the kiosk: handed over, no gate, no record.
+	seq = r.lastSeq()
+	pull2 := putIn(1, "lisi")
+	defer pull2()
+	k := r.expect("auth.succeeded", after(seq, nil))
+	if k.Scene != "kiosk" || k.Source != labtest.Reader("Holder", 1) || k.Data["readId"] == nil {
+		t.Errorf("card in slot 1: scene %s source %s %v", k.Scene, k.Source, k.Data)
+	}
+	if hook.opens.Load() != 1 || r.count("record.queued", after(seq, nil)) != 0 {
+		t.Error("the kiosk's card opened the gate or was recorded")
 	}
 }
