@@ -7,8 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -375,19 +376,9 @@ func (c *Controls) ledger() {
 		kinds[r.Kind]++
 		dups += r.Duplicates
 	}
-	ks := make([]string, 0, len(kinds))
-	for k, n := range kinds {
-		ks = append(ks, fmt.Sprintf("%s %d", k, n))
-	}
-	sort.Strings(ks)
 	c.Console.Line("ledger", Accent, "records stored %d (%s), duplicates de-duplicated %d, refused %d",
-		len(l.Records), strings.Join(ks, ", "), dups, len(l.RejectedRecords))
-	nos := make([]string, 0, len(l.Payments))
-	for k := range l.Payments {
-		nos = append(nos, k)
-	}
-	sort.Strings(nos)
-	for _, k := range nos {
+		len(l.Records), tally(kinds), dups, len(l.RejectedRecords))
+	for _, k := range slices.Sorted(maps.Keys(l.Payments)) {
 		p := l.Payments[k]
 		c.Console.Line("ledger", Accent, "order %s %s ¥%s payer %s", p.OrderNo, p.State, p.Amount, p.Payer)
 	}
@@ -399,12 +390,16 @@ func (c *Controls) ledger() {
 		bal = append(bal, mask.Name(p.Name)+" ¥"+c.Sandbox.Balance(p.IDNumber))
 	}
 	c.Console.Line("ledger", Accent, "e-card balances: %s", strings.Join(bal, ", "))
-	req := make([]string, 0, len(l.Requests))
-	for op, n := range l.Requests {
-		req = append(req, fmt.Sprintf("%s %d", op, n))
+	c.Console.Line("ledger", Accent, "calls answered 000000: %s", tally(l.Requests))
+}
+
+// tally renders counts as "a 1, b 2", by key.
+func tally(m map[string]int) string {
+	parts := make([]string, 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
 	}
-	sort.Strings(req)
-	c.Console.Line("ledger", Accent, "calls answered 000000: %s", strings.Join(req, ", "))
+	return strings.Join(parts, ", ")
 }
 
 func (c *Controls) status(ctx context.Context) {

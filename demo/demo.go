@@ -84,9 +84,12 @@ func Run(ctx context.Context, o Options) (err error) {
 		return err
 	}
 	defer restore()
-	if o.In == nil {
+	switch c, closer := stdin.(io.Closer); {
+	case o.In == nil && stdin == nil: // no standard input at all
+		o.In = strings.NewReader("")
+	case o.In == nil:
 		o.In = stdin
-	} else if c, ok := stdin.(io.Closer); ok {
+	case closer:
 		c.Close()
 	}
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/sscagent/sscagent/agent"
 	"github.com/sscagent/sscagent/card/cardsim"
+	"github.com/sscagent/sscagent/internal/pty"
 	"github.com/sscagent/sscagent/platform/platformsim"
 )
 
@@ -62,7 +63,7 @@ type EnvOptions struct {
 	// ListenAPI is the local API's loopback address. Empty: DefaultAPIAddr, or a free
 	// port when that one is taken.
 	ListenAPI string
-	// TelemetryInterval is the management telemetry period. Zero: 20s.
+	// TelemetryInterval is the management telemetry period. Zero: 30s (the default).
 	TelemetryInterval time.Duration
 	// Logger receives the sandbox's and the broker's logs; nil discards them.
 	Logger *slog.Logger
@@ -129,7 +130,7 @@ func Setup(ctx context.Context, o EnvOptions) (env *Env, err error) {
 	if env.Gate, err = StartGateHook(); err != nil {
 		return env, err
 	}
-	if env.Counter, env.CounterPort, err = openPty(); err != nil {
+	if env.Counter, env.CounterPort, err = pty.Open(); err != nil {
 		log.Info("no counter scanner: payments take the code through the local API", "err", err)
 		env.Counter, env.CounterPort = nil, ""
 	}
@@ -144,7 +145,7 @@ func Setup(ctx context.Context, o EnvOptions) (env *Env, err error) {
 	}
 	tel := o.TelemetryInterval
 	if tel <= 0 {
-		tel = 20 * time.Second
+		tel = 30 * time.Second
 	}
 	if err := env.writeConfig(api, tel); err != nil {
 		return env, err

@@ -4,7 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -39,16 +40,11 @@ type LedgerLine struct {
 // then orders.
 func (w *LedgerWatch) Diff(l platformsim.Ledger) []LedgerLine {
 	var out []LedgerLine
-	ids := make([]string, 0, len(l.Records))
-	for id := range l.Records {
-		ids = append(ids, id)
-	}
-	sort.Slice(ids, func(i, j int) bool {
-		a, b := l.Records[ids[i]], l.Records[ids[j]]
-		if !a.FirstAt.Equal(b.FirstAt) {
-			return a.FirstAt.Before(b.FirstAt)
+	ids := slices.SortedFunc(maps.Keys(l.Records), func(a, b string) int {
+		if c := l.Records[a].FirstAt.Compare(l.Records[b].FirstAt); c != 0 {
+			return c
 		}
-		return ids[i] < ids[j]
+		return strings.Compare(a, b)
 	})
 	for _, id := range ids {
 		r := l.Records[id]
@@ -65,12 +61,7 @@ func (w *LedgerWatch) Diff(l platformsim.Ledger) []LedgerLine {
 		out = append(out, LedgerLine{fmt.Sprintf("record refused %s (%s): %s", r.RecordID, r.Kind, mask.Text(r.Reason)), Bad})
 	}
 	w.rejected = len(l.RejectedRecords)
-	keys := make([]string, 0, len(l.Payments))
-	for k := range l.Payments {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(l.Payments)) {
 		p := l.Payments[k]
 		if w.orders[k] == p.State {
 			continue
@@ -141,36 +132,31 @@ func WatchLedger(ctx context.Context, sb *platformsim.Sandbox, c *Console, perio
 func WatchBroker(b *Broker, prefix string, c *Console) (stop func(), err error) {
 	var stopped atomic.Bool
 	stop = func() { stopped.Store(true) }
-	if err := b.Subscribe(mgmt.Fleet(prefix, mgmt.KindState), func(topic string, payload []byte, _ bool) {
-		if len(payload) == 0 || stopped.Load() {
-			return
-		}
-		var st mgmt.State
-		if err := json.Unmarshal(payload, &st); err != nil {
-			c.Line("mgmt", Warn, "unreadable state on %s: %v", topic, err)
-			return
-		}
-		text, s := FormatState(st)
-		c.Line("mgmt", s, "%s", text)
-	}); err != nil {
-		return stop, fmt.Errorf("demo: broker: %w", err)
+	if err := watchTopic(b, mgmt.Fleet(prefix, mgmt.KindState), &stopped, c, FormatState); err != nil {
+		return stop, err
 	}
-	err = b.Subscribe(mgmt.Fleet(prefix, mgmt.KindTelemetry), func(topic string, payload []byte, _ bool) {
+	return stop, watchTopic(b, mgmt.Fleet(prefix, mgmt.KindTelemetry), &stopped, c, FormatTelemetry)
+}
+
+// watchTopic prints every message on filter decoded as a T, until stopped is set. An
+// empty payload (a cleared retained message) is skipped.
+func watchTopic[T any](b *Broker, filter string, stopped *atomic.Bool, c *Console, format func(T) (string, Style)) error {
+	err := b.Subscribe(filter, func(topic string, payload []byte, _ bool) {
 		if len(payload) == 0 || stopped.Load() {
 			return
 		}
-		var t mgmt.Telemetry
-		if err := json.Unmarshal(payload, &t); err != nil {
-			c.Line("mgmt", Warn, "unreadable telemetry on %s: %v", topic, err)
+		var v T
+		if err := json.Unmarshal(payload, &v); err != nil {
+			c.Line("mgmt", Warn, "unreadable message on %s: %v", topic, err)
 			return
 		}
-		text, s := FormatTelemetry(t)
+		text, s := format(v)
 		c.Line("mgmt", s, "%s", text)
 	})
 	if err != nil {
-		return stop, fmt.Errorf("demo: broker: %w", err)
+		return fmt.Errorf("demo: broker: %w", err)
 	}
-	return stop, nil
+	return nil
 }
 
 // FormatState renders a presence message.

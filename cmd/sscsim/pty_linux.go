@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sscagent/sscagent/backoff"
+	rawpty "github.com/sscagent/sscagent/internal/pty"
 )
 
 // pty is the master side of a pseudo-terminal whose slave is reachable through a link.
@@ -20,46 +21,24 @@ type pty struct {
 
 // newPty opens a pseudo-terminal in raw mode and links link to its slave device.
 func newPty(link string) (*pty, error) {
-	fd, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	master, slave, err := rawpty.Open()
 	if err != nil {
-		return nil, fmt.Errorf("open /dev/ptmx: %w", err)
-	}
-	fail := func(step string, err error) (*pty, error) {
-		unix.Close(fd)
-		return nil, fmt.Errorf("pty %s: %w", step, err)
-	}
-	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
-		return fail("unlock", err)
-	}
-	n, err := unix.IoctlGetInt(fd, unix.TIOCGPTN)
-	if err != nil {
-		return fail("number", err)
-	}
-	t, err := unix.IoctlGetTermios(fd, unix.TCGETS)
-	if err != nil {
-		return fail("termios", err)
-	}
-	// Raw: no echo, no line editing, no CR/LF translation, 8 bits.
-	t.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
-	t.Oflag &^= unix.OPOST
-	t.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
-	t.Cflag = t.Cflag&^(unix.CSIZE|unix.PARENB) | unix.CS8
-	if err := unix.IoctlSetTermios(fd, unix.TCSETS, t); err != nil {
-		return fail("raw mode", err)
+		return nil, err
 	}
 	// Open and close the slave once: from then on the master polls as hung up until
 	// the next program opens the slave, which is how WaitOpened sees the agent arrive.
-	slave := fmt.Sprintf("/dev/pts/%d", n)
 	sfd, err := unix.Open(slave, unix.O_RDWR|unix.O_NOCTTY, 0)
 	if err != nil {
-		return fail("open slave", err)
+		master.Close()
+		return nil, fmt.Errorf("pty open slave: %w", err)
 	}
 	unix.Close(sfd)
 	_ = os.Remove(link)
 	if err := os.Symlink(slave, link); err != nil {
-		return fail("link", err)
+		master.Close()
+		return nil, fmt.Errorf("pty link: %w", err)
 	}
-	return &pty{master: os.NewFile(uintptr(fd), "ptmx"), slave: slave, link: link}, nil
+	return &pty{master: master, slave: slave, link: link}, nil
 }
 
 // WaitOpened returns once a program has the slave open: until then the master polls as

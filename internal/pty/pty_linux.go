@@ -1,4 +1,4 @@
-package demo
+package pty
 
 import (
 	"fmt"
@@ -7,16 +7,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// openPty opens a pseudo-terminal in raw mode and returns its master and the path of
-// its slave (/dev/pts/N): the demo's counter scanner is a serial scanner on the slave.
-func openPty() (*os.File, string, error) {
+// Open opens a pseudo-terminal in raw mode (no echo, no line editing, no CR/LF
+// translation, 8 bits) and returns its master and the path of its slave (/dev/pts/N).
+func Open() (master *os.File, slave string, err error) {
 	fd, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, "", fmt.Errorf("open /dev/ptmx: %w", err)
+		return nil, "", fmt.Errorf("pty: open /dev/ptmx: %w", err)
 	}
 	fail := func(step string, err error) (*os.File, string, error) {
 		unix.Close(fd)
-		return nil, "", fmt.Errorf("pty %s: %w", step, err)
+		return nil, "", fmt.Errorf("pty: %s: %w", step, err)
 	}
 	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
 		return fail("unlock", err)
@@ -29,7 +29,7 @@ func openPty() (*os.File, string, error) {
 	if err != nil {
 		return fail("termios", err)
 	}
-	// Raw: no echo back to the master (nobody reads it), no line editing, 8 bits.
+	// Raw: nothing echoed back to the master, no line editing, no translation, 8 bits.
 	t.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
 	t.Oflag &^= unix.OPOST
 	t.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
