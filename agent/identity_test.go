@@ -117,6 +117,31 @@ func TestIdentityCardSim(t *testing.T) {
 		t.Fatalf("gate opened for a refused card")
 	}
 
+	// The platform does not answer for a card: its own event and prompt, recorded 未响应,
+	// no gate.
+	for _, c := range []struct{ fault, kind, prompt string }{
+		{"cardAuth:msgCode:code=900009:count=1", "auth.unavailable", "400002"},
+		{"cardAuth:dropAfter:count=1", "auth.unknown", "400003"},
+		{"cardAuth:wrongRequestId:count=1", "auth.unverified", "400004"},
+	} {
+		f, err := platformsim.ParseFault(c.fault)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.sb.AddFaults(f); err != nil {
+			t.Fatal(err)
+		}
+		seq = r.lastSeq()
+		insert(t, r, "zhangsan")
+		if e := r.expect(event.Kind(c.kind), after(seq, nil)); e.Prompts.Code != c.prompt {
+			t.Errorf("%s: prompt %+v", c.fault, e.Prompts)
+		}
+		r.expect("record.queued", after(seq, dataIs("businessStatus", "未响应")))
+	}
+	if hook.opens.Load() != 1 {
+		t.Fatalf("gate opened %d times without a verified authentication", hook.opens.Load())
+	}
+
 	// The gate controller fails: reported with its prompt, one attempt only.
 	hook.fail.Store(true)
 	seq = r.lastSeq()

@@ -204,7 +204,7 @@ func (r *payRecorder) record(ctx context.Context, o payment.Order) error {
 		}
 		sc, _ := a.paymentScene(o.Scene)
 		rec := paymentRecord(a.Config(), sc, o, p)
-		body, err := records.Encode(rec)
+		body, err := encode(rec)
 		if err != nil {
 			a.emit(KindRecordFailed, o.Scene, "", false, CodeRecordInvalid, err.Error(),
 				map[string]any{"kind": "payment", "orderNo": o.No})

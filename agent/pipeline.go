@@ -243,7 +243,7 @@ func cardAuthRequest(res *card.Result) platform.CardAuthRequest {
 func (a *Agent) record(ctx context.Context, at *attempt) bool {
 	sc := at.s.cfg
 	rec := credential(a.Config(), sc, at.ecardMedium(), at.id, at.name, at.authTime, time.Now(), businessStatus(at.authErr))
-	body, err := records.Encode(rec)
+	body, err := encode(rec)
 	if err != nil {
 		a.emit(KindRecordFailed, sc.Name, at.source, false, CodeRecordInvalid, err.Error(), map[string]any{"kind": "credential"})
 		return false

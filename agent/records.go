@@ -28,6 +28,20 @@ func businessStatus(authErr error) string {
 	return statusNoResponse
 }
 
+// encode validates a record the agent made and returns its canonical JSON, checked
+// once more the way the platform's intake reads it (records.Parse): a record that
+// would be refused there is never queued.
+func encode(rec records.Record) ([]byte, error) {
+	body, err := records.Encode(rec)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := records.Parse(rec.Kind(), body); err != nil {
+		return nil, err
+	}
+	return body, nil
+}
+
 // credential builds the C.3 record of an identity read. holder is who was read;
 // ecard selects 电子社会保障卡二维码扫码认证 over 实体社会保障卡鉴权.
 func credential(cfg Config, sc Scene, ecard bool, id, name mask.Value, authTime, businessTime time.Time, status string) *records.Credential {
