@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"os"
@@ -135,22 +134,7 @@ func TestRunAndSIGTERM(t *testing.T) {
 	cfg := writeConfig(t, "shutdownTimeout: 10s", "shutdownTimeout: 3s", "format: auto", "format: json",
 		"listen: 127.0.0.1:8765", "listen: 127.0.0.1:0")
 	writeKeys(t, filepath.Dir(cfg))
-	cmd := exec.Command(binary, "run", "--config", cfg)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := make(chan string, 100)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
+	cmd, lines := startRun(t, cfg)
 	waitLine(t, lines, `"msg":"sscagent ready"`)
 	start := time.Now()
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {

@@ -17,26 +17,7 @@ func TestRunReloadOnSIGHUP(t *testing.T) {
 	cfg := writeConfig(t, "format: auto", "format: json", "listen: 127.0.0.1:8765", "listen: 127.0.0.1:0",
 		"/dev/ttyACM0", filepath.Join(t.TempDir(), "no-scanner"))
 	writeKeys(t, filepath.Dir(cfg))
-	cmd := exec.Command(binary, "run", "--config", cfg)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	lines := make(chan string, 10000) // never full: the agent must not block on stderr
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if testing.Verbose() {
-				t.Log(sc.Text())
-			}
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
+	cmd, lines := startRun(t, cfg)
 	waitLine(t, lines, `"msg":"sscagent ready"`)
 
 	src, err := os.ReadFile(cfg)
@@ -69,4 +50,28 @@ func TestRunReloadOnSIGHUP(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("exit after SIGTERM: %v", err)
 	}
+}
+
+// startRun starts "sscagent run --config cfg" and returns it with its stderr lines. The
+// process is killed at the end of the test if still running.
+func startRun(t *testing.T, cfg string) (*exec.Cmd, <-chan string) {
+	t.Helper()
+	cmd := exec.Command(binary, "run", "--config", cfg)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	lines := make(chan string, 10000) // never full: the agent must not block on stderr
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	return cmd, lines
 }
