@@ -40,8 +40,16 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 10s)
 				{ cat /tmp/sscagent-fuzz.log; exit 1; }; \
 		done
 
-demo: ## run the agent on the example configuration, state in ./.demo
-	$(GO) run ./cmd/sscagent run --config packaging/sscagent.example.yaml --state-dir .demo
+DEMOFLAGS ?=
+# The demo's virtual readers need no cgo: without libpcsclite or a C compiler it is
+# built without cgo, so a machine with only Go runs it.
+demo: ## the main job on embedded defaults: sandbox platform, MQTT broker, virtual reader and card, this terminal as the QR scanner (state in ./.demo; DEMOFLAGS=--keep)
+	@if pkg-config --exists libpcsclite 2>/dev/null && command -v "$$($(GO) env CC)" >/dev/null 2>&1; then \
+		$(GO) run ./cmd/sscagent demo $(DEMOFLAGS); \
+	else \
+		echo "demo: no libpcsclite-dev or C compiler: building without cgo (the demo's virtual readers need none)"; \
+		CGO_ENABLED=0 $(GO) run ./cmd/sscagent demo $(DEMOFLAGS); \
+	fi
 
 clean: ## remove build output
 	rm -rf bin cover.out .demo

@@ -81,9 +81,9 @@ func TestIdleFootprint(t *testing.T) {
 	cpu1, ns1, at1 := cpuTicks(t, pid), cpuNanos(t, pid), time.Now()
 	st := status(t, pid)
 	window := at1.Sub(at0)
-	t.Logf("idle %s: CPU %.4f%% of one core (%s on CPU by schedstat; %d ticks of stat), VmRSS %s, VmHWM %s, RssAnon %s, threads %s",
+	t.Logf("idle %s: CPU %.4f%% of one core (%s on CPU by schedstat; %d ticks of stat), VmRSS %s (RssAnon %s, RssFile %s), VmHWM %s, threads %s",
 		window.Round(time.Second), float64(ns1-ns0)/float64(window.Nanoseconds())*100, time.Duration(ns1-ns0).Round(time.Microsecond),
-		cpu1-cpu0, st["VmRSS"], st["VmHWM"], st["RssAnon"], st["Threads"])
+		cpu1-cpu0, st["VmRSS"], st["RssAnon"], st["RssFile"], st["VmHWM"], st["Threads"])
 }
 
 // cpuNanos returns the time pid's live threads spent on a CPU, in nanoseconds
