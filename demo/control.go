@@ -376,7 +376,7 @@ func (c *Controls) ledger() {
 		kinds[r.Kind]++
 		dups += r.Duplicates
 	}
-	c.Console.Line("ledger", Accent, "records stored %d (%s), duplicates de-duplicated %d, refused %d",
+	c.Console.Line("ledger", Accent, "records stored %d (by kind: %s), duplicates de-duplicated %d, refused %d",
 		len(l.Records), tally(kinds), dups, len(l.RejectedRecords))
 	for _, k := range slices.Sorted(maps.Keys(l.Payments)) {
 		p := l.Payments[k]
@@ -393,8 +393,38 @@ func (c *Controls) ledger() {
 	c.Console.Line("ledger", Accent, "calls answered 000000: %s", tally(l.Requests))
 }
 
-// tally renders counts as "a 1, b 2", by key.
+// noteBacklog says, at the end, how many records had not flowed back yet and what
+// becomes of them.
+func (c *Controls) noteBacklog(keep bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	v, err := c.call(ctx, http.MethodGet, "/v1/queue", nil)
+	if err != nil {
+		return
+	}
+	var n float64
+	q, _ := v["queue"].(map[string]any)
+	lanes, _ := q["lanes"].(map[string]any)
+	for _, l := range lanes {
+		if m, ok := l.(map[string]any); ok {
+			d, _ := m["depth"].(float64)
+			n += d
+		}
+	}
+	switch {
+	case n == 0:
+	case keep:
+		c.Console.Line("demo", Warn, "%.0f record(s) had not flowed back yet: kept in the queue for the next run", n)
+	default:
+		c.Console.Line("demo", Warn, "%.0f record(s) had not flowed back yet: they go with the scratch directory (--keep keeps them)", n)
+	}
+}
+
+// tally renders counts as "a 1, b 2", by key, or "none".
 func tally(m map[string]int) string {
+	if len(m) == 0 {
+		return "none"
+	}
 	parts := make([]string, 0, len(m))
 	for _, k := range slices.Sorted(maps.Keys(m)) {
 		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))

@@ -190,11 +190,13 @@ func Run(ctx context.Context, o Options) (err error) {
 		case <-r.Done():
 			return fmt.Errorf("demo: the agent stopped: %w", r.Err())
 		case <-quit:
+			ctl.noteBacklog(o.Keep)
 			if err := stopAgent(r, con); err != nil {
 				return err
 			}
 			return ErrQuit
 		case <-ctx.Done():
+			ctl.noteBacklog(o.Keep)
 			return stopAgent(r, con)
 		}
 	}

@@ -71,13 +71,18 @@ func TestRun(t *testing.T) {
 	send(":queue")
 	out.WaitFor(t, "GET /v1/queue: {")
 	send(":ledger")
-	out.WaitFor(t, "records stored 1 (credential 1)")
+	out.WaitFor(t, "records stored 1 (by kind: credential 1)")
 	send(":nonsense")
 	out.WaitFor(t, "unknown command :nonsense")
 
 	if got := env.Sandbox.Ledger(); len(got.Records) != 1 {
 		t.Errorf("sandbox ledger has %d records, want 1", len(got.Records))
 	}
+
+	// A record that cannot flow back before the end is reported.
+	send(":fault backflow:http:count=1000")
+	send(":insert zhangsan")
+	waitCount(t, &out, "gate opened for scene", 2)
 	send(":quit")
 	select {
 	case err := <-res:
@@ -91,7 +96,22 @@ func TestRun(t *testing.T) {
 	if !strings.Contains(out.String(), "agent stopped cleanly") {
 		t.Error("no clean stop reported")
 	}
+	if !strings.Contains(out.String(), "1 record(s) had not flowed back yet: they go with the scratch directory") {
+		t.Error("the record left in the queue was not reported")
+	}
 	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("directory not removed: %v", err)
+	}
+}
+
+// waitCount waits until out holds s n times.
+func waitCount(t *testing.T, out *labtest.Output, s string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.Count(out.String(), s) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%q not %d times within 10s", s, n)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -18,41 +18,37 @@ import (
 	"github.com/sscagent/sscagent/demo"
 )
 
-var idleFor = flag.Duration("idle", 0, "TestIdleFootprint: how long the daemon idles while measured (e.g. 60s); 0 skips the measurement")
+var idleFor = flag.Duration("idle", time.Minute, "BenchmarkIdleFootprint: how long the daemon idles while measured")
 
-// TestIdleFootprint measures the running daemon: "sscagent run" on the demo's
-// configuration (sandbox platform, broker and gate hook in this test process; virtual
+// BenchmarkIdleFootprint measures the running daemon: "sscagent run" on the demo's
+// configuration (sandbox platform, broker and gate hook in this process; virtual
 // readers and both scanners in the daemon), left idle after start. It reads the
-// daemon's CPU time from /proc/PID/stat and its memory from /proc/PID/status at the
-// start and the end of the window. It is a measurement for docs/benchmarks.md, not a
-// check, and runs only when asked:
+// daemon's CPU time from /proc/PID/task/*/schedstat at the start and the end of the
+// window and its memory from /proc/PID/status at the end. One run, whatever b.N:
 //
-//	go test ./demo/ -run IdleFootprint -idle 60s -v
-func TestIdleFootprint(t *testing.T) {
-	if *idleFor <= 0 {
-		t.Skip("a measurement: run with -idle 60s")
-	}
-	env, err := demo.Setup(context.Background(), demo.EnvOptions{Dir: filepath.Join(t.TempDir(), "demo"), ListenAPI: "127.0.0.1:0"})
+//	go test ./demo/ -run XXX -bench IdleFootprint -benchtime 1x -idle 120s -v
+func BenchmarkIdleFootprint(b *testing.B) {
+	env, err := demo.Setup(context.Background(), demo.EnvOptions{Dir: filepath.Join(b.TempDir(), "demo"), ListenAPI: "127.0.0.1:0"})
 	if err != nil {
-		t.Fatal(err)
+		b.Fatal(err)
 	}
 	defer env.Close()
-	bin := filepath.Join(t.TempDir(), "sscagent")
+	bin := filepath.Join(b.TempDir(), "sscagent")
 	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/sscagent").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
+		b.Fatalf("build: %v\n%s", err, out)
 	}
 	cmd := exec.Command(bin, "run", "--config", env.ConfigPath)
 	stdin, err := cmd.StdinPipe() // the stdin scanner's device, open all along
 	if err != nil {
-		t.Fatal(err)
+		b.Fatal(err)
 	}
 	defer stdin.Close()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
-		t.Fatal(err)
+		b.Fatal(err)
 	}
 	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+		b.Fatal(err)
 	}
 	defer func() {
 		cmd.Process.Signal(os.Interrupt)
@@ -72,23 +68,26 @@ func TestIdleFootprint(t *testing.T) {
 	select {
 	case <-ready:
 	case <-time.After(30 * time.Second):
-		t.Fatal("the daemon was not ready within 30s")
+		b.Fatal("the daemon was not ready within 30s")
 	}
 	pid := cmd.Process.Pid
 	time.Sleep(5 * time.Second) // settle: first telemetry, platform and broker sessions
-	cpu0, ns0, at0 := cpuTicks(t, pid), cpuNanos(t, pid), time.Now()
+	cpu0, ns0, at0 := cpuTicks(b, pid), cpuNanos(b, pid), time.Now()
 	time.Sleep(*idleFor)
-	cpu1, ns1, at1 := cpuTicks(t, pid), cpuNanos(t, pid), time.Now()
-	st := status(t, pid)
+	cpu1, ns1, at1 := cpuTicks(b, pid), cpuNanos(b, pid), time.Now()
+	st := status(b, pid)
 	window := at1.Sub(at0)
-	t.Logf("idle %s: CPU %.4f%% of one core (%s on CPU by schedstat; %d ticks of stat), VmRSS %s (RssAnon %s, RssFile %s), VmHWM %s, threads %s",
+	b.Logf("idle %s: CPU %.4f%% of one core (%s on CPU by schedstat; %d ticks of stat), VmRSS %s (RssAnon %s, RssFile %s), VmHWM %s, threads %s",
 		window.Round(time.Second), float64(ns1-ns0)/float64(window.Nanoseconds())*100, time.Duration(ns1-ns0).Round(time.Microsecond),
 		cpu1-cpu0, st["VmRSS"], st["RssAnon"], st["RssFile"], st["VmHWM"], st["Threads"])
+	b.ReportMetric(float64(ns1-ns0)/1e6/window.Minutes(), "cpu-ms/min")
+	b.ReportMetric(kib(b, st["VmRSS"])/1024, "rss-MiB")
+	b.ReportMetric(kib(b, st["RssAnon"])/1024, "anon-MiB")
 }
 
 // cpuNanos returns the time pid's live threads spent on a CPU, in nanoseconds
 // (/proc/PID/task/*/schedstat, finer than the ticks of /proc/PID/stat).
-func cpuNanos(t *testing.T, pid int) int64 {
+func cpuNanos(t testing.TB, pid int) int64 {
 	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
 	if err != nil || len(tasks) == 0 {
 		t.Fatalf("no schedstat for %d: %v", pid, err)
@@ -110,7 +109,7 @@ func cpuNanos(t *testing.T, pid int) int64 {
 }
 
 // cpuTicks returns utime+stime of pid in clock ticks (USER_HZ, 100 per second).
-func cpuTicks(t *testing.T, pid int) int64 {
+func cpuTicks(t testing.TB, pid int) int64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		t.Fatal(err)
@@ -126,7 +125,7 @@ func cpuTicks(t *testing.T, pid int) int64 {
 }
 
 // status returns the fields of /proc/PID/status.
-func status(t *testing.T, pid int) map[string]string {
+func status(t testing.TB, pid int) map[string]string {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		t.Fatal(err)
@@ -138,4 +137,13 @@ func status(t *testing.T, pid int) map[string]string {
 		}
 	}
 	return m
+}
+
+// kib parses a /proc/PID/status size ("21536 kB").
+func kib(t testing.TB, v string) float64 {
+	n, err := strconv.ParseFloat(strings.TrimSuffix(v, " kB"), 64)
+	if err != nil {
+		t.Fatalf("size %q", v)
+	}
+	return n
 }
