@@ -13,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sscagent/sscagent/card/readers"
 	"github.com/sscagent/sscagent/demo"
+	"github.com/sscagent/sscagent/drivers/simreader"
 	"github.com/sscagent/sscagent/event"
 	"github.com/sscagent/sscagent/mask"
 	"github.com/sscagent/sscagent/mgmt"
@@ -345,4 +347,29 @@ func FuzzHandle(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestInsertRefusesNonProfiles: a path that is not a small regular file is refused
+// before it is read (":insert /dev/zero" would read forever).
+func TestInsertRefusesNonProfiles(t *testing.T) {
+	var out strings.Builder
+	var mu sync.Mutex
+	hub := simreader.New(readers.SimCardReader)
+	c := &demo.Controls{Console: demo.NewConsole(lockedWriter{&mu, &out}, false), Hub: func() *simreader.Hub { return hub }}
+	big := filepath.Join(t.TempDir(), "big.yaml")
+	if err := os.WriteFile(big, make([]byte, 65<<10), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, arg := range []string{"/dev/zero", t.TempDir(), big, "/nonexistent/x.yaml", "nobody"} {
+		c.Handle(context.Background(), ":insert "+arg)
+	}
+	c.Handle(context.Background(), ":insert lisi")
+	mu.Lock()
+	defer mu.Unlock()
+	if n := strings.Count(out.String(), "no such card"); n != 5 {
+		t.Errorf("%d refusals, want 5:\n%s", n, out.String())
+	}
+	if !strings.Contains(out.String(), "inserted *四's card") {
+		t.Errorf("李四's card not inserted:\n%s", out.String())
+	}
 }

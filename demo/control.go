@@ -9,6 +9,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -230,6 +231,10 @@ func (c *Controls) insert(args []string) {
 		}
 		profile, who = p.Card, mask.Name(p.Name)
 	}
+	if err := checkProfileFile(profile); err != nil {
+		c.Console.Line("demo", Bad, "no such card %q: %s", args[0], maskErr(err))
+		return
+	}
 	card, err := cardsim.LoadCard(profile)
 	if err != nil {
 		c.Console.Line("demo", Bad, "no such card %q: %s", args[0], maskErr(err))
@@ -241,6 +246,27 @@ func (c *Controls) insert(args []string) {
 		return
 	}
 	c.Console.Line("demo", Plain, "inserted %s's card into %q", who, readers.SimCardReader)
+}
+
+// maxProfile bounds a card profile file (the shipped ones are under 2 KiB).
+const maxProfile = 64 << 10
+
+// checkProfileFile refuses a profile path that is not a small regular file, which
+// cardsim would read whole (":insert /dev/zero").
+func checkProfileFile(name string) error {
+	if !strings.ContainsAny(name, `/\.`) {
+		return nil // a shipped profile's name
+	}
+	fi, err := os.Stat(name)
+	switch {
+	case err != nil:
+		return err
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("%s is not a regular file", name)
+	case fi.Size() > maxProfile:
+		return fmt.Errorf("%s is larger than %d KiB: not a card profile", name, maxProfile>>10)
+	}
+	return nil
 }
 
 func (c *Controls) remove() {
