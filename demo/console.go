@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/sscagent/sscagent/event"
@@ -59,15 +60,26 @@ func ColorFor(f *os.File) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
-// Line prints one line: "15:04:05.000 tag    text".
+// Line prints one line: "15:04:05.000 tag    text". Control characters in the text
+// (a platform's error message could carry terminal escapes) are shown as spaces or '�'.
 func (c *Console) Line(tag string, s Style, format string, args ...any) {
-	text := fmt.Sprintf(format, args...)
-	text = strings.ReplaceAll(text, "\n", " ")
+	text := strings.Map(func(r rune) rune {
+		switch {
+		case r == '\n' || r == '\t' || r == '\r':
+			return ' '
+		case unicode.IsControl(r):
+			return '\uFFFD'
+		}
+		return r
+	}, fmt.Sprintf(format, args...))
 	ts := c.now().Format("15:04:05.000")
 	var b strings.Builder
-	if c.color && s != Plain {
+	switch {
+	case c.color && s != Plain:
 		fmt.Fprintf(&b, "\x1b[2m%s\x1b[0m %s%-7s %s\x1b[0m\n", ts, ansi[s], tag, text)
-	} else {
+	case c.color:
+		fmt.Fprintf(&b, "\x1b[2m%s\x1b[0m %-7s %s\n", ts, tag, text)
+	default:
 		fmt.Fprintf(&b, "%s %-7s %s\n", ts, tag, text)
 	}
 	c.write(b.String())

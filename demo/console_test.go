@@ -74,6 +74,11 @@ func TestConsoleLines(t *testing.T) {
 		t.Errorf("plain line %q", got)
 	}
 	b.Reset()
+	c.Line("x", demo.Plain, "%s", "evil\x1b[2Jreason\x9b")
+	if got := b.String(); strings.ContainsAny(got, "\x1b\x9b") || !strings.Contains(got, "evil\uFFFD[2Jreason\uFFFD") {
+		t.Errorf("control characters passed: %q", got)
+	}
+	b.Reset()
 	demo.NewConsole(&b, true).Line("gate", demo.Bad, "no")
 	if got := b.String(); !strings.Contains(got, "\x1b[31mgate    no\x1b[0m") {
 		t.Errorf("coloured line %q", got)
