@@ -74,8 +74,9 @@ func TestConsoleLines(t *testing.T) {
 		t.Errorf("plain line %q", got)
 	}
 	b.Reset()
-	c.Line("x", demo.Plain, "%s", "evil\x1b[2Jreason\x9b")
-	if got := b.String(); strings.ContainsAny(got, "\x1b\x9b") || !strings.Contains(got, "evil\uFFFD[2Jreason\uFFFD") {
+	c.Line("x", demo.Plain, "%s", "evil\x1b[2Jreason\u009b\x07")
+	if got := b.String(); strings.ContainsRune(got, 0x1b) || strings.ContainsRune(got, 0x9b) || strings.ContainsRune(got, 7) ||
+		!strings.Contains(got, "evil\uFFFD[2Jreason\uFFFD\uFFFD") {
 		t.Errorf("control characters passed: %q", got)
 	}
 	b.Reset()
