@@ -27,6 +27,7 @@ import (
 	"github.com/sscagent/sscagent/mgmt/rollout"
 	"github.com/sscagent/sscagent/payment"
 	"github.com/sscagent/sscagent/platform"
+	"github.com/sscagent/sscagent/qrscan"
 	"github.com/sscagent/sscagent/queue"
 	"github.com/sscagent/sscagent/version"
 )
@@ -64,19 +65,24 @@ type Options struct {
 	// restart command, and a remote configuration that changes settings only a restart
 	// applies: agent, log.format, terminal, mgmt, queue, payment). It must not block.
 	Restart func(reason string)
+	// Scanners, by scanner name, replace the device a configured scanner would open
+	// (the demo's console scanner, tests); the scanner frames, checks and classifies
+	// what they deliver like any other device's bytes.
+	Scanners map[string]qrscan.Opener
 }
 
 // Agent is the daemon: the configuration and the supervised parts built from it.
 type Agent struct {
-	log     *slog.Logger
-	level   *slog.LevelVar
-	sup     *Supervisor
-	events  *event.Bus
-	ready   func()
-	restart func(reason string)
-	path    string
-	adjust  func(*Config)
-	extra   []StagedPart
+	log      *slog.Logger
+	level    *slog.LevelVar
+	sup      *Supervisor
+	events   *event.Bus
+	ready    func()
+	restart  func(reason string)
+	path     string
+	adjust   func(*Config)
+	extra    []StagedPart
+	scanDevs map[string]qrscan.Opener // Options.Scanners
 
 	link  *link
 	gw    *gateway
@@ -115,7 +121,7 @@ func New(cfg Config, o Options) (*Agent, error) {
 		o.Events = event.NewBus(0)
 	}
 	a := &Agent{log: o.Logger, level: o.Level, events: o.Events, ready: o.Ready, restart: o.Restart,
-		path: o.ConfigPath, adjust: o.Adjust, extra: o.Parts, reads: newReadStore(readTTL), waits: newPayWaits()}
+		path: o.ConfigPath, adjust: o.Adjust, extra: o.Parts, scanDevs: o.Scanners, reads: newReadStore(readTTL), waits: newPayWaits()}
 	a.held.a = a
 	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {

@@ -153,6 +153,9 @@ func (a *Agent) buildInputs(g *generation) error {
 			return fmt.Errorf("agent: scene %s: %w", sc.Name, err)
 		}
 		s := &sceneRun{a: a, cfg: sc, all: cfg.Scenes, gate: op, cards: g.cards, scans: make(chan qrscan.Scan, 1)}
+		if sc.takesCards() && g.cards != nil {
+			s.cardW = g.cards.Waiter(readers.Filter{Readers: sc.Readers})
+		}
 		g.scenes = append(g.scenes, s)
 		g.parts[groupInputs] = append(g.parts[groupInputs], StagedPart{StageProducer, s})
 		for _, name := range sc.Scanners {
@@ -168,7 +171,7 @@ func (a *Agent) buildInputs(g *generation) error {
 			continue
 		}
 		sc, err := qrscan.New(c, qrscan.Options{Out: s.scans, OnStatus: a.scannerStatus,
-			Logger: a.log.With("scene", s.cfg.Name)})
+			Opener: a.scanDevs[c.Name], Logger: a.log.With("scene", s.cfg.Name)})
 		if err != nil {
 			return fmt.Errorf("agent: scanner %s: %w", c.Name, err)
 		}

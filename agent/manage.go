@@ -306,7 +306,8 @@ func (a *Agent) devices(context.Context) mgmt.Devices {
 		oldest = max(oldest, q.Lanes[l].OldestAgeSeconds)
 	}
 	d.Queue = &mgmt.Queue{Depth: int(depth), OldestAgeSeconds: oldest, Quarantined: int(q.Quarantined), Bytes: q.UsedBytes}
-	p := mgmt.Platform{Up: st.Platform.Up, LastError: st.Platform.LastError, ClockSkewSeconds: st.Platform.ClockSkewSeconds}
+	p := mgmt.Platform{Up: st.Platform.Up, Unknown: st.Platform.Unknown, LastError: st.Platform.LastError,
+		ClockSkewSeconds: st.Platform.ClockSkewSeconds}
 	if !st.Platform.LastSuccess.IsZero() {
 		t := st.Platform.LastSuccess
 		p.LastOK = &t

@@ -67,9 +67,12 @@ type QueueStatus struct {
 
 // PlatformStatus is the link to the platform.
 type PlatformStatus struct {
-	BaseURL          string    `json:"baseURL"`
-	ChannelNo        string    `json:"channelNo"`
-	Up               bool      `json:"up"`
+	BaseURL   string `json:"baseURL"`
+	ChannelNo string `json:"channelNo"`
+	Up        bool   `json:"up"`
+	// Unknown is set until the first call of the running platform client (after start
+	// or a configuration change): the link is neither known up nor known down.
+	Unknown          bool      `json:"unknown,omitempty"`
 	LastSuccess      time.Time `json:"lastSuccess,omitzero"`
 	LastFailure      time.Time `json:"lastFailure,omitzero"`
 	LastError        string    `json:"lastError,omitempty"`
@@ -138,7 +141,7 @@ func (a *Agent) status(now time.Time) Status {
 	}
 	l := a.link.client().Link()
 	st.Platform = PlatformStatus{BaseURL: cfg.Platform.BaseURL, ChannelNo: cfg.Platform.ChannelNo, Up: l.Up() && !a.link.isDown(),
-		LastSuccess: l.LastSuccess, LastFailure: l.LastFailure, LastError: l.LastError, Calls: l.Calls,
+		Unknown: l.Calls == 0, LastSuccess: l.LastSuccess, LastFailure: l.LastFailure, LastError: l.LastError, Calls: l.Calls,
 		ClockSkewSeconds: l.ClockOffset.Seconds(), ClockSkewed: l.ClockSkewed}
 	if a.mgmt != nil {
 		st.Mgmt = MgmtStatus{Enabled: true, Online: a.mgmt.Online()}

@@ -21,6 +21,7 @@ type sceneRun struct {
 	all   []Scene // every scene of the configuration: a reader belongs to the first that matches
 	gate  gate.Opener
 	cards *readers.Manager // nil when no scene takes cards
+	cardW *readers.Waiter  // the scene's cards; made with the scene, so it knows what was present first
 	scans chan qrscan.Scan // the scanners' Out
 }
 
@@ -34,7 +35,7 @@ func (s *sceneRun) Run(ctx context.Context) error {
 	defer wg.Wait()
 	defer cancel()
 	ins := make(chan readers.Insertion)
-	if s.cfg.takesCards() && s.cards != nil {
+	if s.cardW != nil {
 		wg.Go(func() { s.watchCards(ctx, ins) })
 	}
 	timer := time.NewTimer(time.Hour)
@@ -63,14 +64,12 @@ func (s *sceneRun) Run(ctx context.Context) error {
 // watchCards hands the scene the cards inserted into its readers, leaving the readers
 // that an earlier scene matches to that scene. A card already in a reader when the
 // readers are first seen is not taken (a card left behind must not open a gate at
-// start): the holder inserts it again.
+// start): the holder inserts it again. The waiter is made with the scene, before the
+// readers are first seen, so a card inserted right after start is not mistaken for one
+// left behind.
 func (s *sceneRun) watchCards(ctx context.Context, out chan<- readers.Insertion) {
-	if s.cards.WaitReady(ctx) != nil {
-		return
-	}
-	w := s.cards.Waiter(readers.Filter{Readers: s.cfg.Readers})
 	for {
-		in, err := w.Next(ctx)
+		in, err := s.cardW.Next(ctx)
 		if err != nil {
 			return // ctx ended
 		}

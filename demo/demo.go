@@ -18,6 +18,7 @@ import (
 	"github.com/sscagent/sscagent/drivers/simreader"
 	"github.com/sscagent/sscagent/event"
 	"github.com/sscagent/sscagent/logging"
+	"github.com/sscagent/sscagent/qrscan"
 )
 
 // Options configure Run.
@@ -26,9 +27,6 @@ type Options struct {
 	// In is the console: commands and codes, one per line. At its end the demo keeps
 	// running until ctx ends. If it is an io.Closer, Run closes it when it returns (so a
 	// pending read ends). Nil: the process's standard input.
-	//
-	// Either way Run puts a pipe in place of the process's standard input while it
-	// runs: the agent's stdin scanner reads it, and the console writes the codes to it.
 	In io.Reader
 	// Out receives the flow. Nil: os.Stdout.
 	Out io.Writer
@@ -78,27 +76,23 @@ func Run(ctx context.Context, o Options) (err error) {
 		}
 	}()
 
-	// The agent's stdin scanner reads a pipe the console writes the codes to.
-	stdinW, stdin, restore, err := takeStdin()
-	if err != nil {
-		return err
+	// The console: commands and codes. Codes go to the agent's console scanner through
+	// a pipe the agent opens as that scanner's device.
+	if o.In == nil {
+		o.In = openConsole()
 	}
-	defer restore()
-	switch c, closer := stdin.(io.Closer); {
-	case o.In == nil && stdin == nil: // no standard input at all
-		o.In = strings.NewReader("")
-	case o.In == nil:
-		o.In = stdin
-	case closer:
-		c.Close()
+	if c, ok := o.In.(io.Closer); ok {
+		defer c.Close() // ends a pending read
 	}
+	console := &pipeScanner{name: ScannerName}
+	defer console.Close()
 
 	bus := event.NewBus(0)
 	sub := bus.Subscribe(256, false, 0) // holds the start-up events until the banner is out
 	defer sub.Close()
 	ready := make(chan struct{})
 	a, err := agent.New(env.Config, agent.Options{Logger: log, Events: bus, ConfigPath: env.ConfigPath,
-		Ready: func() { close(ready) }})
+		Scanners: map[string]qrscan.Opener{ScannerName: console}, Ready: func() { close(ready) }})
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
@@ -112,7 +106,7 @@ func Run(ctx context.Context, o Options) (err error) {
 		h.Remove(readers.SimCardReader) // the reader starts empty: :insert puts a card in
 	}
 	ctl := &Controls{Console: con, Sandbox: env.Sandbox, Hub: hub, API: a.LocalAPIAddr, Token: env.Token,
-		Scan: newLineFeed(ScannerName, stdinW, "\n").Scan, Parts: a.Parts}
+		Scan: console.Scan, Parts: a.Parts}
 	if env.Counter != nil {
 		ctl.PayScan = newLineFeed(CounterScanner, env.Counter, "\r\n").Scan
 	}

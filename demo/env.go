@@ -310,8 +310,8 @@ platform:
   timeout: 10s
 
 scanners:
-  # The gate's scanner: the agent's standard input, fed by the demo's console (a line
-  # typed or pasted there is a scanned code).
+  # The gate's scanner: standard input, a line is a code. In the demo its device is the
+  # console (a line typed or pasted there that is not a :command is a scanned code).
   - name: {{.Scanner}}
     kind: stdin
     limits:

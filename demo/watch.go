@@ -218,9 +218,12 @@ func FormatTelemetry(t mgmt.Telemetry) (string, Style) {
 		}
 	}
 	if p := t.Platform; p != nil {
-		if p.Up {
+		switch {
+		case p.Up:
 			b.WriteString(" · platform up")
-		} else {
+		case p.Unknown:
+			b.WriteString(" · platform not called yet")
+		default:
 			b.WriteString(" · platform DOWN")
 		}
 	}

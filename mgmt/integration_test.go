@@ -89,7 +89,7 @@ func TestIntegrationBirthTelemetryCleanStop(t *testing.T) {
 	tm2.stop()
 	list, _ = f.List(ctxFor(t, 10*time.Second), nil)
 	if list[0].Presence != fleet.Offline || list[0].State.Reason != mgmt.ReasonShutdown {
-		t.Fatalf("list after stop %+v", list[0])
+		t.Fatalf("list after stop %+v state %+v", list[0], list[0].State)
 	}
 }
 

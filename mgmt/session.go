@@ -436,7 +436,10 @@ func (s *Session) goodbye(conn *mqttc.Conn, epoch uint64) {
 	if err := conn.Publish(ctx, mqttc.Message{Topic: s.topics.State(), Payload: off, QoS: 1, Retained: true}); err != nil {
 		s.log.Warn("mgmt: offline state not published; the broker will publish the will", "err", err)
 	}
-	conn.Close(250 * time.Millisecond)
+	// Up to 2s for the DISCONNECT to reach the broker (paho returns as soon as it is
+	// written): one that does not arrive makes the broker publish the will, and the clean
+	// stop would read as a lost connection. A loaded machine can need more than a moment.
+	conn.Close(2 * time.Second)
 	s.mu.Lock()
 	s.online = false
 	s.mu.Unlock()

@@ -45,7 +45,7 @@ func HealthOf(d Devices) Health {
 	if q := d.Queue; q != nil && q.Quarantined > 0 {
 		ps = append(ps, fmt.Sprintf("%d records in quarantine", q.Quarantined))
 	}
-	if p := d.Platform; p != nil && !p.Up {
+	if p := d.Platform; p != nil && !p.Up && !p.Unknown {
 		ps = append(ps, "platform unreachable")
 	}
 	for _, p := range d.Parts {

@@ -172,7 +172,10 @@ type Queue struct {
 
 // Platform is the link to the one-card-pass platform.
 type Platform struct {
-	Up        bool       `json:"up"`
+	Up bool `json:"up"`
+	// Unknown is set while the terminal has not called the platform yet (since start or
+	// a configuration change): neither up nor down, and not a health problem.
+	Unknown   bool       `json:"unknown,omitempty"`
 	LastOK    *time.Time `json:"lastOK,omitempty"`
 	LastError string     `json:"lastError,omitempty"`
 	// ClockSkewSeconds is the platform's clock minus the terminal's.

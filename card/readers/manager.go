@@ -73,7 +73,8 @@ type Manager struct {
 	service   bool
 	readers   map[string]*reader
 	seq       uint64
-	changed   chan struct{} // closed and replaced whenever the state changes
+	boot      map[string]uint64 // each reader's insertion seq when the manager became ready
+	changed   chan struct{}     // closed and replaced whenever the state changes
 	ps        *psamSession
 	psamErr   error     // why the PSAM in psamSlot is not usable
 	psamSlot  string    // the PSAM reader psamErr is about
@@ -188,7 +189,20 @@ func (m *Manager) WaitReady(ctx context.Context) error {
 	}
 }
 
-func (m *Manager) markReady() { m.readyOnce.Do(func() { close(m.ready) }) }
+// markReady records which insertions were there when the readers were first seen (the
+// waiters made before that hand out only later ones) and releases WaitReady.
+func (m *Manager) markReady() {
+	m.readyOnce.Do(func() {
+		m.mu.Lock()
+		m.boot = make(map[string]uint64, len(m.readers))
+		for n, r := range m.readers {
+			m.boot[n] = r.seq
+		}
+		m.notifyLocked() // waiters made before now take the snapshot
+		m.mu.Unlock()
+		close(m.ready)
+	})
+}
 
 // watch applies the subsystem's state changes until it fails or ctx ends.
 func (m *Manager) watch(ctx context.Context, sys drivers.System) error {

@@ -273,6 +273,55 @@ func TestProductionTerminalRefusesTestHardware(t *testing.T) {
 	}
 }
 
+// TestWaiterMadeBeforeReady makes a waiter before the manager has seen the readers, as
+// a scene is built: the card in a reader at start is not handed out, a card inserted at
+// once after the readers were seen is, however late the waiter's first Next comes.
+func TestWaiterMadeBeforeReady(t *testing.T) {
+	hub := simreader.New(contact, contactless, psamSlot)
+	c, err := cardsim.LoadCard("lisi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := hub.Insert(contact, c); err != nil { // left in the reader before start
+		t.Fatal(err)
+	}
+	m, err := readers.New(readers.Options{Config: testConfig(), TestTerminal: true, Open: hub.Open})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := m.Waiter(readers.Filter{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	if err := m.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c2, err := cardsim.LoadCard("zhangsan")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := hub.Insert(contactless, c2); err != nil {
+		t.Fatal(err)
+	}
+	next, stop := context.WithTimeout(ctx, 5*time.Second)
+	defer stop()
+	in, err := w.Next(next)
+	if err != nil || in.Reader != contactless {
+		t.Fatalf("first insertion handed out: %+v, %v; want the card inserted after start in %s", in, err, contactless)
+	}
+	short, stop2 := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer stop2()
+	if in, err := w.Next(short); err == nil {
+		t.Fatalf("the card present at start was handed out: %+v", in)
+	}
+}
+
 func TestWaiter(t *testing.T) {
 	r := newRig(t, readers.Options{TestTerminal: true})
 	r.insert(contact, "lisi")

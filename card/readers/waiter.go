@@ -13,7 +13,10 @@ type Filter struct {
 	// Prefer overrides cards.prefer (iType) for this waiter; empty keeps it.
 	Prefer Preference
 	// IncludePresent hands out the cards already in the readers when the Waiter is
-	// made (a "card read" command); otherwise only cards inserted afterwards.
+	// made (a "card read" command); otherwise only cards inserted afterwards, and for
+	// a Waiter made before the manager is ready (a scene built with it), only cards
+	// inserted after the readers were first seen: a card left in a reader does not
+	// count as presented, however quickly the scene starts.
 	IncludePresent bool
 }
 
@@ -32,6 +35,7 @@ type Waiter struct {
 	m    *Manager
 	f    Filter
 	seen map[string]uint64
+	boot bool // seen is to be taken from the manager's snapshot when it becomes ready
 }
 
 // Waiter returns a waiter for the holder readers f selects.
@@ -42,6 +46,9 @@ func (m *Manager) Waiter(f Filter) *Waiter {
 	w := &Waiter{m: m, f: f, seen: map[string]uint64{}}
 	if !f.IncludePresent {
 		m.mu.Lock()
+		if m.boot == nil {
+			w.boot = true
+		}
 		for n, r := range m.readers {
 			w.seen[n] = r.seq
 		}
@@ -71,6 +78,15 @@ func (w *Waiter) Next(ctx context.Context) (Insertion, error) {
 }
 
 func (w *Waiter) pickLocked() (Insertion, bool) {
+	if w.boot {
+		if w.m.boot == nil {
+			return Insertion{}, false // not ready: what is present is not known yet
+		}
+		for n, s := range w.m.boot {
+			w.seen[n] = max(w.seen[n], s)
+		}
+		w.boot = false
+	}
 	var cands []Insertion
 	for n, r := range w.m.readers {
 		if r.info.Role != RoleHolder || !r.info.Present || r.seq <= w.seen[n] {

@@ -271,7 +271,14 @@ func fleetShow(args []string, out, errOut io.Writer) int {
 			fmt.Fprintf(out, "queue     depth %d, oldest %.0fs, quarantined %d\n", q.Depth, q.OldestAgeSeconds, q.Quarantined)
 		}
 		if p := tm.Platform; p != nil {
-			fmt.Fprintf(out, "platform  up=%v skew %.1fs %s\n", p.Up, p.ClockSkewSeconds, p.LastError)
+			state := "down"
+			switch {
+			case p.Up:
+				state = "up"
+			case p.Unknown:
+				state = "not called yet"
+			}
+			fmt.Fprintf(out, "platform  %s, skew %.1fs %s\n", state, p.ClockSkewSeconds, p.LastError)
 		}
 	}
 	if r := t.Reported; r != nil {
