@@ -119,16 +119,7 @@ type child struct {
 // until its local API serves.
 func startChild(t *testing.T, role, path string) *child {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childRole+"="+role, childConfig+"="+path)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, _, out := labtest.SpawnChild(t, false, childRole+"="+role, childConfig+"="+path)
 	c := &child{cmd: cmd, lines: make(chan string, 16)}
 	go func() {
 		sc := bufio.NewScanner(out)

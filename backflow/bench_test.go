@@ -28,24 +28,9 @@ func BenchmarkDrain(b *testing.B) {
 			}
 			defer q.Close()
 			body := bytes.Repeat([]byte("x"), 600)
-			// Prefill with concurrent writers (group commit) to keep set-up short.
-			errs := make(chan error, 16)
-			for w := range 16 {
-				go func() {
-					for i := w; i < b.N; i += 16 {
-						if _, err := q.Put(context.Background(), queue.Entry{Lane: queue.LaneIdentity, Kind: "credential", Body: body}); err != nil {
-							errs <- err
-							return
-						}
-					}
-					errs <- nil
-				}()
-			}
-			for range 16 {
-				if err := <-errs; err != nil {
-					b.Fatal(err)
-				}
-			}
+			backflowtest.Fill(b, q, b.N, func(int) queue.Entry {
+				return queue.Entry{Lane: queue.LaneIdentity, Kind: "credential", Body: body}
+			})
 			l := backflowtest.NewLedger(b)
 			c := DefaultConfig()
 			c.BatchSize, c.Concurrency, c.RatePerSecond, c.Burst = tc.batch, tc.conc, 100000, 100000

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sscagent/sscagent/backflow"
+	"github.com/sscagent/sscagent/backflow/backflowtest"
 	"github.com/sscagent/sscagent/card/cardsim"
 	"github.com/sscagent/sscagent/config"
 	"github.com/sscagent/sscagent/platform"
@@ -88,7 +89,9 @@ func BenchmarkDrainSandbox(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer q.Close()
-			fill(b, q, b.N)
+			backflowtest.Fill(b, q, b.N, func(i int) queue.Entry {
+				return queue.Entry{Lane: queue.LaneIdentity, Kind: string(records.KindCredential), Body: credential(b, i)}
+			})
 			c := backflow.DefaultConfig()
 			c.BatchSize, c.Concurrency, c.RatePerSecond, c.Burst = tc.batch, tc.conc, 100000, 100000
 			c.Interval = config.Duration(10 * time.Millisecond)
@@ -120,26 +123,5 @@ func BenchmarkDrainSandbox(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "records/s")
 		})
-	}
-}
-
-// fill puts n records with 16 concurrent writers (group commit keeps set-up short).
-func fill(b *testing.B, q *queue.Queue, n int) {
-	errs := make(chan error, 16)
-	for w := range 16 {
-		go func() {
-			for i := w; i < n; i += 16 {
-				if _, err := q.Put(context.Background(), queue.Entry{Lane: queue.LaneIdentity, Kind: string(records.KindCredential), Body: credential(b, i)}); err != nil {
-					errs <- err
-					return
-				}
-			}
-			errs <- nil
-		}()
-	}
-	for range 16 {
-		if err := <-errs; err != nil {
-			b.Fatal(err)
-		}
 	}
 }

@@ -23,6 +23,30 @@ func CrashRounds(def int) int {
 	return def
 }
 
+// SpawnChild starts the test binary again as a child process with env added and no
+// test selected, so that its TestMain plays the role env names. The child's standard
+// error goes to the test's; SpawnChild returns the process, a pipe to its standard
+// input (nil unless withStdin) and one from its standard output.
+func SpawnChild(t testing.TB, withStdin bool, env ...string) (cmd *exec.Cmd, stdin io.WriteCloser, stdout io.ReadCloser) {
+	t.Helper()
+	cmd = exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stderr = os.Stderr
+	var err error
+	if withStdin {
+		if stdin, err = cmd.StdinPipe(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if stdout, err = cmd.StdoutPipe(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, stdin, stdout
+}
+
 // RunChild runs the test binary again as a child process with env added; the child's
 // TestMain recognises its role from env and plays it. With kill > 0 the child is killed
 // (SIGKILL: no deferred code, no flush) that long after the start; with 0 it runs to its
@@ -34,16 +58,7 @@ func CrashRounds(def int) int {
 // of a short line to os.Stdout), so the parent sees every event the child completed.
 func RunChild(t testing.TB, kill time.Duration, env ...string) []string {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, _, out := SpawnChild(t, false, env...)
 	lines := make(chan []string, 1)
 	go func() {
 		var ls []string
@@ -74,20 +89,7 @@ func RunChild(t testing.TB, kill time.Duration, env ...string) []string {
 // standard input and waits for it to exit. stop also runs when the test ends.
 func StartChild(t testing.TB, env ...string) (stop func()) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stderr = os.Stderr
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, in, out := SpawnChild(t, true, env...)
 	var once sync.Once
 	stop = func() {
 		once.Do(func() {

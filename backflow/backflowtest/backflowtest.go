@@ -15,10 +15,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/sscagent/sscagent/backflow"
 	"github.com/sscagent/sscagent/platform"
+	"github.com/sscagent/sscagent/queue"
 )
 
 // wireItem and wireAck are the JSON of the test protocol:
@@ -228,4 +230,28 @@ func (s *Submitter) Submit(ctx context.Context, items []backflow.Item) ([]backfl
 		}
 	}
 	return acks, nil
+}
+
+// Fill puts n records into q, entry(i) being the i-th, with 16 concurrent writers so
+// that group commit keeps a benchmark's set-up short.
+func Fill(tb testing.TB, q *queue.Queue, n int, entry func(i int) queue.Entry) {
+	tb.Helper()
+	const writers = 16
+	errs := make(chan error, writers)
+	for w := range writers {
+		go func() {
+			for i := w; i < n; i += writers {
+				if _, err := q.Put(context.Background(), entry(i)); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range writers {
+		if err := <-errs; err != nil {
+			tb.Fatal(err)
+		}
+	}
 }

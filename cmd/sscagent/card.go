@@ -14,13 +14,14 @@ import (
 	"github.com/sscagent/sscagent/agent"
 	"github.com/sscagent/sscagent/card"
 	"github.com/sscagent/sscagent/card/readers"
+	"github.com/sscagent/sscagent/cmd/internal/cli"
 	"github.com/sscagent/sscagent/prompt"
 )
 
 const cardUsage = "card read --config FILE [--reader NAME] [--timeout D] [--raw [--gbk]] [--no-auth] [--lang zh|en]"
 
 func init() {
-	register("card", "read a social security card: "+cardUsage, cmdCard)
+	prog.Register("card", "read a social security card: "+cardUsage, cmdCard)
 }
 
 // cmdCard is "sscagent card read": wait for a card, read it as iReadCardBas does and
@@ -28,7 +29,7 @@ func init() {
 // business systems expect it. A failure exits 1 and prints the national code and the
 // 8.4 prompt on stderr.
 func cmdCard(args []string, out, errOut io.Writer) int {
-	if _, rc := subcommand(args, cardUsage, errOut, "read"); rc >= 0 {
+	if _, rc := prog.Subcommand(args, cardUsage, errOut, "read"); rc >= 0 {
 		return rc
 	}
 	fs := newFlags("card read", cardUsage, errOut)
@@ -39,12 +40,12 @@ func cmdCard(args []string, out, errOut io.Writer) int {
 	gbk := fs.Bool("gbk", false, "with --raw: write the name in GBK, like the national DLL")
 	noAuth := fs.Bool("no-auth", false, "read without internal authentication (diagnostics, card emulators); the data is NOT authenticated")
 	lang := fs.String("lang", "zh", "language of the prompts: zh or en")
-	if rc := parseFlags(fs, args[1:]); rc >= 0 {
+	if rc := cli.ParseFlags(fs, args[1:]); rc >= 0 {
 		return rc
 	}
 	if *timeout <= 0 || (*gbk && !*raw) || (*lang != "zh" && *lang != "en") {
 		fmt.Fprintln(errOut, "--timeout must be positive, --gbk needs --raw, --lang is zh or en")
-		return exitUsage
+		return cli.ExitUsage
 	}
 	l := prompt.ZH
 	if *lang == "en" {
@@ -53,14 +54,14 @@ func cmdCard(args []string, out, errOut io.Writer) int {
 	cfg, err := agent.LoadConfig(*path)
 	if err != nil {
 		printConfigError(errOut, *path, err)
-		return exitFail
+		return cli.ExitFail
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	res, err := readOneCard(ctx, cfg, *reader, *timeout, !*noAuth, errOut)
 	if err != nil {
 		printCardError(errOut, err, l)
-		return exitFail
+		return cli.ExitFail
 	}
 	if *raw {
 		enc := card.UTF8
@@ -70,21 +71,21 @@ func cmdCard(args []string, out, errOut io.Writer) int {
 		line, err := res.IReadCardBas(enc)
 		if err != nil {
 			printCardError(errOut, card.AsError("format", err), l)
-			return exitFail
+			return cli.ExitFail
 		}
 		_, _ = out.Write(append(line, '\n'))
-		return exitOK
+		return cli.ExitOK
 	}
 	b, err := json.MarshalIndent(res, "", "  ")
 	if err != nil {
 		fmt.Fprintf(errOut, "sscagent card read: %v\n", err)
-		return exitFail
+		return cli.ExitFail
 	}
 	fmt.Fprintf(out, "%s\n", b)
 	if !res.Authenticated {
 		fmt.Fprintln(errOut, "warning: read without internal authentication (--no-auth): the data is not authenticated")
 	}
-	return exitOK
+	return cli.ExitOK
 }
 
 // readOneCard waits for a card in the configured holder readers (one already there

@@ -6,27 +6,28 @@ import (
 	"io"
 
 	"github.com/sscagent/sscagent/agent"
+	"github.com/sscagent/sscagent/cmd/internal/cli"
 	"github.com/sscagent/sscagent/config"
 )
 
 func init() {
-	register("config", "check a configuration file: config check --config FILE", cmdConfig)
+	prog.Register("config", "check a configuration file: config check --config FILE", cmdConfig)
 }
 
 func cmdConfig(args []string, out, errOut io.Writer) int {
-	if _, rc := subcommand(args, "config check --config FILE", errOut, "check"); rc >= 0 {
+	if _, rc := prog.Subcommand(args, "config check --config FILE", errOut, "check"); rc >= 0 {
 		return rc
 	}
 	fs := newFlags("config check", "config check --config FILE [--files]", errOut)
 	path := fs.String("config", defaultConfigPath(), "configuration file")
 	files := fs.Bool("files", false, "also check that every referenced secret file (keys, tokens, passwords) exists with safe permissions")
-	if rc := parseFlags(fs, args[1:]); rc >= 0 {
+	if rc := cli.ParseFlags(fs, args[1:]); rc >= 0 {
 		return rc
 	}
 	cfg, err := agent.LoadConfig(*path)
 	if err != nil {
 		printConfigError(errOut, *path, err)
-		return exitFail
+		return cli.ExitFail
 	}
 	if *files {
 		var ps config.Problems
@@ -37,11 +38,11 @@ func cmdConfig(args []string, out, errOut io.Writer) int {
 		}
 		if err := ps.Err(); err != nil {
 			printConfigError(errOut, *path, err)
-			return exitFail
+			return cli.ExitFail
 		}
 	}
 	fmt.Fprintf(out, "%s: valid (terminal %s)\n", *path, cfg.Terminal.ID)
-	return exitOK
+	return cli.ExitOK
 }
 
 // printConfigError prints a configuration error with every problem on its own line.

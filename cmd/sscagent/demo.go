@@ -9,11 +9,12 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/sscagent/sscagent/cmd/internal/cli"
 	"github.com/sscagent/sscagent/demo"
 )
 
 func init() {
-	register("demo", "run the agent on embedded defaults: sandbox platform, MQTT broker, virtual card reader, this console as the QR scanner", cmdDemo)
+	prog.Register("demo", "run the agent on embedded defaults: sandbox platform, MQTT broker, virtual card reader, this console as the QR scanner", cmdDemo)
 }
 
 // cmdDemo is the README's main-job command: everything the agent talks to runs in this
@@ -26,7 +27,7 @@ func cmdDemo(args []string, out, errOut io.Writer) int {
 	keep := fs.Bool("keep", false, "reuse the keys and state an earlier run kept, and keep the directory at the end")
 	listen := fs.String("listen-api", "", "local API address (default "+demo.DefaultAPIAddr+", or a free port when it is taken)")
 	noColor := fs.Bool("no-color", false, "no colours (also NO_COLOR=1; colours only on a terminal anyway)")
-	if rc := parseFlags(fs, args); rc >= 0 {
+	if rc := cli.ParseFlags(fs, args); rc >= 0 {
 		return rc
 	}
 	color := false
@@ -53,13 +54,13 @@ func cmdDemo(args []string, out, errOut io.Writer) int {
 		case err := <-res:
 			if err != nil && !errors.Is(err, demo.ErrQuit) {
 				fmt.Fprintln(errOut, "sscagent demo:", err)
-				return exitFail
+				return cli.ExitFail
 			}
-			return exitOK
+			return cli.ExitOK
 		case s := <-sigs:
 			if stopping {
 				fmt.Fprintf(errOut, "sscagent demo: second %s: exiting now\n", s)
-				return exitFail
+				return cli.ExitFail
 			}
 			stopping = true
 			fmt.Fprintf(errOut, "\nsscagent demo: %s: stopping (again to exit at once)\n", s)

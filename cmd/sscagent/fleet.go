@@ -14,6 +14,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/sscagent/sscagent/cmd/internal/cli"
 	"github.com/sscagent/sscagent/config"
 	"github.com/sscagent/sscagent/mgmt"
 	"github.com/sscagent/sscagent/mgmt/fleet"
@@ -32,7 +33,7 @@ Every subcommand takes the connection flags (--broker, --username, --password-fi
 --ca-file, --cert-file, --key-file, --server-name, --prefix, --connect-timeout) and --json.`
 
 func init() {
-	register("fleet", "terminal managers: fleet list|show|push-config|cmd against the MQTT broker", cmdFleet)
+	prog.Register("fleet", "terminal managers: fleet list|show|push-config|cmd against the MQTT broker", cmdFleet)
 }
 
 // fleetFlags are the flags every fleet subcommand takes.
@@ -82,9 +83,9 @@ func cmdFleet(args []string, out, errOut io.Writer) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprintln(errOut, "Usage: sscagent "+fleetUsage)
 		if len(args) > 0 {
-			return exitOK
+			return cli.ExitOK
 		}
-		return exitUsage
+		return cli.ExitUsage
 	}
 	sub, rest := args[0], args[1:]
 	run := map[string]func([]string, io.Writer, io.Writer) int{
@@ -92,27 +93,9 @@ func cmdFleet(args []string, out, errOut io.Writer) int {
 	}[sub]
 	if run == nil {
 		fmt.Fprintf(errOut, "sscagent fleet: unknown subcommand %q\n\nUsage: sscagent %s\n", sub, fleetUsage)
-		return exitUsage
+		return cli.ExitUsage
 	}
 	return run(rest, out, errOut)
-}
-
-// fleetParse parses flags and checks the number of positional arguments (-1: any
-// number of at least min); it returns the exit code when parsing ended the command.
-func fleetParse(fs *flag.FlagSet, args []string, min, exact int) int {
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return exitOK
-		}
-		return exitUsage
-	}
-	n := fs.NArg()
-	if (exact >= 0 && n != exact) || n < min {
-		fmt.Fprintf(fs.Output(), "wrong number of arguments: %v\n", fs.Args())
-		fs.Usage()
-		return exitUsage
-	}
-	return -1
 }
 
 func writeJSON(w io.Writer, v any) {
@@ -127,17 +110,17 @@ func fleetList(args []string, out, errOut io.Writer) int {
 	ff := newFleetFlags(fs)
 	match := fs.String("match", "", "only terminals whose id matches this glob")
 	fs.DurationVar(&ff.o.StaleAfter, "stale-after", 3*time.Minute, "telemetry older than this marks a terminal stale")
-	if rc := fleetParse(fs, args, 0, 0); rc >= 0 {
+	if rc := cli.ParseArgs(fs, args, 0, 0); rc >= 0 {
 		return rc
 	}
 	if _, err := path.Match(*match, ""); err != nil {
 		fmt.Fprintf(errOut, "--match: bad pattern %q\n", *match)
-		return exitUsage
+		return cli.ExitUsage
 	}
 	ctx, c, done, err := ff.open()
 	if err != nil {
 		fmt.Fprintln(errOut, err)
-		return exitFail
+		return cli.ExitFail
 	}
 	defer done()
 	var sel func(string) bool
@@ -149,11 +132,11 @@ func fleetList(args []string, out, errOut io.Writer) int {
 	ts, err := c.List(lctx, sel)
 	if err != nil {
 		fmt.Fprintln(errOut, err)
-		return exitFail
+		return cli.ExitFail
 	}
 	if ff.json {
 		writeJSON(out, ts)
-		return exitOK
+		return cli.ExitOK
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TERMINAL\tPRESENCE\tEPOCH\tHEALTH\tTELEMETRY\tCONFIG\tSITE\tPROBLEMS")
@@ -167,7 +150,7 @@ func fleetList(args []string, out, errOut io.Writer) int {
 	}
 	tw.Flush()
 	fmt.Fprintf(out, "%d terminals, %d online\n", len(ts), online)
-	return exitOK
+	return cli.ExitOK
 }
 
 func presence(t fleet.Terminal) string {
@@ -217,13 +200,13 @@ func site(t fleet.Terminal) string {
 func fleetShow(args []string, out, errOut io.Writer) int {
 	fs := newFlags("fleet show", "fleet show [connection flags] [--json] ID", errOut)
 	ff := newFleetFlags(fs)
-	if rc := fleetParse(fs, args, 1, 1); rc >= 0 {
+	if rc := cli.ParseArgs(fs, args, 1, 1); rc >= 0 {
 		return rc
 	}
 	ctx, c, done, err := ff.open()
 	if err != nil {
 		fmt.Fprintln(errOut, err)
-		return exitFail
+		return cli.ExitFail
 	}
 	defer done()
 	sctx, cancel := context.WithTimeout(ctx, time.Minute)
@@ -231,14 +214,14 @@ func fleetShow(args []string, out, errOut io.Writer) int {
 	t, desired, err := c.Show(sctx, fs.Arg(0))
 	if err != nil {
 		fmt.Fprintln(errOut, err)
-		return exitFail
+		return cli.ExitFail
 	}
 	if ff.json {
 		writeJSON(out, struct {
 			*fleet.Terminal
 			Desired *mgmt.Desired `json:"desired,omitempty"`
 		}{t, desired})
-		return exitOK
+		return cli.ExitOK
 	}
 	fmt.Fprintf(out, "terminal  %s\npresence  %s (epoch %d)\nhealth    %s", t.ID, presence(*t), t.Epoch, t.Health)
 	if len(t.Problems) > 0 {
@@ -294,7 +277,7 @@ func fleetShow(args []string, out, errOut io.Writer) int {
 	if desired != nil {
 		fmt.Fprintf(out, "desired   v%d by %s at %s\n", desired.Version, desired.IssuedBy, desired.IssuedAt.Format(time.RFC3339))
 	}
-	return exitOK
+	return cli.ExitOK
 }
 
 func fleetPush(args []string, out, errOut io.Writer) int {
@@ -303,28 +286,28 @@ func fleetPush(args []string, out, errOut io.Writer) int {
 	file := fs.String("file", "", "configuration overlay (YAML, the configuration file's shape)")
 	version := fs.Uint64("version", 0, "version of the document (default: one more than each terminal has seen)")
 	timeout := fs.Duration("timeout", 3*time.Minute, "how long to wait for the outcomes")
-	if rc := fleetParse(fs, args, 1, -1); rc >= 0 {
+	if rc := cli.ParseArgs(fs, args, 1, -1); rc >= 0 {
 		return rc
 	}
 	if *file == "" {
 		fmt.Fprintln(errOut, "--file is required")
-		return exitUsage
+		return cli.ExitUsage
 	}
 	doc, err := os.ReadFile(*file)
 	if err != nil {
 		fmt.Fprintln(errOut, err)
-		return exitFail
+		return cli.ExitFail
 	}
 	ctx, c, done, err := ff.open()
 	if err != nil {
 		fmt.Fprintln(errOut, err)
-		return exitFail
+		return cli.ExitFail
 	}
 	defer done()
 	ids, err := c.Resolve(ctx, fs.Args())
 	if err != nil {
 		fmt.Fprintln(errOut, err)
-		return exitFail
+		return cli.ExitFail
 	}
 	opts := fleet.PushOptions{Version: *version, Timeout: *timeout}
 	if !ff.json {
@@ -359,14 +342,14 @@ func fleetPush(args []string, out, errOut io.Writer) int {
 	}
 	if err != nil {
 		fmt.Fprintln(errOut, err)
-		return exitFail
+		return cli.ExitFail
 	}
 	for _, r := range res {
 		if !r.OK() {
-			return exitFail
+			return cli.ExitFail
 		}
 	}
-	return exitOK
+	return cli.ExitOK
 }
 
 func fleetCmd(args []string, out, errOut io.Writer) int {
@@ -374,40 +357,40 @@ func fleetCmd(args []string, out, errOut io.Writer) int {
 	ff := newFleetFlags(fs)
 	argJSON := fs.String("args", "", `command arguments as JSON, e.g. '{"level":"debug"}'`)
 	timeout := fs.Duration("timeout", 30*time.Second, "time limit of the command on the terminal (at most 10m)")
-	if rc := fleetParse(fs, args, 2, -1); rc >= 0 {
+	if rc := cli.ParseArgs(fs, args, 2, -1); rc >= 0 {
 		return rc
 	}
 	var a json.RawMessage
 	if *argJSON != "" {
 		if !json.Valid([]byte(*argJSON)) {
 			fmt.Fprintln(errOut, "--args must be JSON")
-			return exitUsage
+			return cli.ExitUsage
 		}
 		a = json.RawMessage(*argJSON)
 	}
 	ctx, c, done, err := ff.open()
 	if err != nil {
 		fmt.Fprintln(errOut, err)
-		return exitFail
+		return cli.ExitFail
 	}
 	defer done()
 	ids, err := c.Resolve(ctx, fs.Args()[1:])
 	if err != nil {
 		fmt.Fprintln(errOut, err)
-		return exitFail
+		return cli.ExitFail
 	}
 	res, err := c.Command(ctx, ids, fs.Arg(0), a, *timeout)
 	if err != nil {
 		fmt.Fprintln(errOut, err)
-		return exitFail
+		return cli.ExitFail
 	}
-	rc := exitOK
+	rc := cli.ExitOK
 	if ff.json {
 		writeJSON(out, res)
 	}
 	for _, r := range res {
 		if r.Status != mgmt.ResultOK {
-			rc = exitFail
+			rc = cli.ExitFail
 		}
 		if ff.json {
 			continue

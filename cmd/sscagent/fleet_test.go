@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sscagent/sscagent/cmd/internal/cli"
 	"github.com/sscagent/sscagent/config"
 	"github.com/sscagent/sscagent/labtest"
 	"github.com/sscagent/sscagent/mgmt"
@@ -77,51 +78,51 @@ func TestFleetCLI(t *testing.T) {
 	b := labtest.StartMosquitto(t, labtest.MosquittoOptions{})
 	startTerminal(t, b.URL, "KIOSK-0042")
 	conn := []string{"--broker", b.URL}
-	cli := func(sub string, args ...string) (int, string, string) {
+	runFleet := func(sub string, args ...string) (int, string, string) {
 		return fleetCLI(t, append(append([]string{"fleet", sub}, conn...), args...)...)
 	}
 
-	rc, out, errOut := cli("list")
-	if rc != exitOK || !strings.Contains(out, "KIOSK-0042") || !strings.Contains(out, "online") || !strings.Contains(out, "1 terminals, 1 online") {
+	rc, out, errOut := runFleet("list")
+	if rc != cli.ExitOK || !strings.Contains(out, "KIOSK-0042") || !strings.Contains(out, "online") || !strings.Contains(out, "1 terminals, 1 online") {
 		t.Fatalf("list rc=%d\n%s%s", rc, out, errOut)
 	}
-	rc, out, _ = cli("list", "--json", "--match", "KIOSK-*")
+	rc, out, _ = runFleet("list", "--json", "--match", "KIOSK-*")
 	var ts []fleet.Terminal
-	if rc != exitOK || json.Unmarshal([]byte(out), &ts) != nil || len(ts) != 1 || ts[0].Health != mgmt.HealthOK {
+	if rc != cli.ExitOK || json.Unmarshal([]byte(out), &ts) != nil || len(ts) != 1 || ts[0].Health != mgmt.HealthOK {
 		t.Fatalf("list --json rc=%d %s", rc, out)
 	}
-	if rc, out, _ = cli("list", "--match", "GATE-*"); rc != exitOK || !strings.Contains(out, "0 terminals") {
+	if rc, out, _ = runFleet("list", "--match", "GATE-*"); rc != cli.ExitOK || !strings.Contains(out, "0 terminals") {
 		t.Fatalf("list --match rc=%d %s", rc, out)
 	}
-	rc, out, errOut = cli("show", "KIOSK-0042")
-	if rc != exitOK || !strings.Contains(out, "presence  online (epoch 1)") || !strings.Contains(out, "Test Terminals Co. T-1") {
+	rc, out, errOut = runFleet("show", "KIOSK-0042")
+	if rc != cli.ExitOK || !strings.Contains(out, "presence  online (epoch 1)") || !strings.Contains(out, "Test Terminals Co. T-1") {
 		t.Fatalf("show rc=%d\n%s%s", rc, out, errOut)
 	}
-	if rc, _, errOut = cli("show", "NOPE-1"); rc != exitFail || !strings.Contains(errOut, "never reported") {
+	if rc, _, errOut = runFleet("show", "NOPE-1"); rc != cli.ExitFail || !strings.Contains(errOut, "never reported") {
 		t.Fatalf("show unknown rc=%d %s", rc, errOut)
 	}
 
 	dir := t.TempDir()
 	good := filepath.Join(dir, "debug.yaml")
 	os.WriteFile(good, []byte("log:\n  level: debug\n"), 0o600)
-	rc, out, errOut = cli("push-config", "--file", good, "--timeout", "20s", "KIOSK-*")
-	if rc != exitOK || !strings.Contains(out, "KIOSK-0042: v1 committed") || !strings.Contains(errOut, "KIOSK-0042: v1 gating") {
+	rc, out, errOut = runFleet("push-config", "--file", good, "--timeout", "20s", "KIOSK-*")
+	if rc != cli.ExitOK || !strings.Contains(out, "KIOSK-0042: v1 committed") || !strings.Contains(errOut, "KIOSK-0042: v1 gating") {
 		t.Fatalf("push rc=%d\n%s%s", rc, out, errOut)
 	}
 	bad := filepath.Join(dir, "bad.yaml")
 	os.WriteFile(bad, []byte("log:\n  level: loud\n  form: json\n"), 0o600)
-	rc, out, _ = cli("push-config", "--file", bad, "--json", "KIOSK-0042")
+	rc, out, _ = runFleet("push-config", "--file", bad, "--json", "KIOSK-0042")
 	var pr []fleet.PushResult
-	if rc != exitFail || json.Unmarshal([]byte(out), &pr) != nil || pr[0].Status != "rejected" || len(pr[0].Problems) != 2 {
+	if rc != cli.ExitFail || json.Unmarshal([]byte(out), &pr) != nil || pr[0].Status != "rejected" || len(pr[0].Problems) != 2 {
 		t.Fatalf("bad push rc=%d %s", rc, out)
 	}
 
-	rc, out, _ = cli("cmd", "ping", "KIOSK-0042")
-	if rc != exitOK || !strings.Contains(out, "KIOSK-0042: ok") || !strings.Contains(out, `"pong":true`) {
+	rc, out, _ = runFleet("cmd", "ping", "KIOSK-0042")
+	if rc != cli.ExitOK || !strings.Contains(out, "KIOSK-0042: ok") || !strings.Contains(out, `"pong":true`) {
 		t.Fatalf("cmd ping rc=%d %s", rc, out)
 	}
-	rc, out, _ = cli("cmd", "--json", "--timeout", "5s", "queue.flush", "KIOSK-0042")
-	if rc != exitFail || !strings.Contains(out, `"status": "unknown"`) {
+	rc, out, _ = runFleet("cmd", "--json", "--timeout", "5s", "queue.flush", "KIOSK-0042")
+	if rc != cli.ExitFail || !strings.Contains(out, `"status": "unknown"`) {
 		t.Fatalf("cmd unknown rc=%d %s", rc, out)
 	}
 
@@ -130,12 +131,12 @@ func TestFleetCLI(t *testing.T) {
 		{"fleet"}, {"fleet", "frob"}, {"fleet", "show"}, {"fleet", "cmd", "ping"}, {"fleet", "push-config", "KIOSK-1"},
 		{"fleet", "list", "extra"}, {"fleet", "cmd", "--args", "{", "ping", "X"},
 	} {
-		if rc, _, _ := fleetCLI(t, args...); rc != exitUsage {
-			t.Errorf("%v: rc %d, want %d", args, rc, exitUsage)
+		if rc, _, _ := fleetCLI(t, args...); rc != cli.ExitUsage {
+			t.Errorf("%v: rc %d, want %d", args, rc, cli.ExitUsage)
 		}
 	}
 	dead := "tcp://127.0.0.1:" + strconv.Itoa(labtest.FreePort(t))
-	if rc, _, errOut := fleetCLI(t, "fleet", "list", "--broker", dead, "--connect-timeout", "1s"); rc != exitFail || !strings.Contains(errOut, "connect") {
+	if rc, _, errOut := fleetCLI(t, "fleet", "list", "--broker", dead, "--connect-timeout", "1s"); rc != cli.ExitFail || !strings.Contains(errOut, "connect") {
 		t.Fatalf("dead broker rc=%d %s", rc, errOut)
 	}
 }

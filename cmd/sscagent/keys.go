@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/sscagent/sscagent/agent"
+	"github.com/sscagent/sscagent/cmd/internal/cli"
 	"github.com/sscagent/sscagent/platform"
 	"github.com/sscagent/sscagent/platform/protocol"
 )
@@ -15,11 +16,11 @@ import (
 const keysUsage = "keys gen --out DIR [--name NAME] [--sm4] | keys show --config FILE"
 
 func init() {
-	register("keys", "channel keys: keys gen --out DIR (new SM2 pair) | keys show --config FILE", cmdKeys)
+	prog.Register("keys", "channel keys: keys gen --out DIR (new SM2 pair) | keys show --config FILE", cmdKeys)
 }
 
 func cmdKeys(args []string, out, errOut io.Writer) int {
-	sub, rc := subcommand(args, keysUsage, errOut, "gen", "show")
+	sub, rc := prog.Subcommand(args, keysUsage, errOut, "gen", "show")
 	if rc >= 0 {
 		return rc
 	}
@@ -30,13 +31,13 @@ func cmdKeys(args []string, out, errOut io.Writer) int {
 	dir := fs.String("out", "", "directory for the key files (created 0700 if missing)")
 	name := fs.String("name", "channel", "file name stem: NAME.key.pem and NAME.pub.pem")
 	sm4 := fs.Bool("sm4", false, "also write a random SM4 key, sm4.key (when the platform lets the channel choose it)")
-	if rc := parseFlags(fs, args[1:]); rc >= 0 {
+	if rc := cli.ParseFlags(fs, args[1:]); rc >= 0 {
 		return rc
 	}
 	if *dir == "" || *name == "" || filepath.Base(*name) != *name {
 		fmt.Fprintln(errOut, "--out DIR is required and --name must be a plain file name")
 		fs.Usage()
-		return exitUsage
+		return cli.ExitUsage
 	}
 	keyPath := filepath.Join(*dir, *name+".key.pem")
 	pubPath := filepath.Join(*dir, *name+".pub.pem")
@@ -49,17 +50,17 @@ func cmdKeys(args []string, out, errOut io.Writer) int {
 	for _, p := range check {
 		if _, err := os.Lstat(p); err == nil {
 			fmt.Fprintf(errOut, "sscagent keys gen: %s exists; refusing to overwrite a key (move it away first)\n", p)
-			return exitFail
+			return cli.ExitFail
 		}
 	}
 	if err := os.MkdirAll(*dir, 0o700); err != nil {
 		fmt.Fprintf(errOut, "sscagent keys gen: %v\n", err)
-		return exitFail
+		return cli.ExitFail
 	}
 	k, err := protocol.GenerateKey()
 	if err != nil {
 		fmt.Fprintf(errOut, "sscagent keys gen: %v\n", err)
-		return exitFail
+		return cli.ExitFail
 	}
 	keyPEM, err := k.MarshalPEM()
 	if err == nil {
@@ -77,7 +78,7 @@ func cmdKeys(args []string, out, errOut io.Writer) int {
 	}
 	if err = errors.Join(err, perr); err != nil {
 		fmt.Fprintf(errOut, "sscagent keys gen: %v\n", err)
-		return exitFail
+		return cli.ExitFail
 	}
 	fmt.Fprintf(errOut, "wrote %s (0600, keep it on this terminal) and %s\n", keyPath, pubPath)
 	if *sm4 {
@@ -85,7 +86,7 @@ func cmdKeys(args []string, out, errOut io.Writer) int {
 	}
 	fmt.Fprintln(errOut, "give the public key below to the platform operator; set platform.privateKey to the private key file")
 	fmt.Fprintf(out, "%sfingerprint: %s\npoint: %x\n", pubPEM, k.Public().Fingerprint(), k.Public().Uncompressed())
-	return exitOK
+	return cli.ExitOK
 }
 
 // keysShow prints the fingerprints of the configured keys and whether they are the
@@ -93,18 +94,18 @@ func cmdKeys(args []string, out, errOut io.Writer) int {
 func keysShow(args []string, out, errOut io.Writer) int {
 	fs := newFlags("keys show", "keys show --config FILE", errOut)
 	path := fs.String("config", defaultConfigPath(), "configuration file")
-	if rc := parseFlags(fs, args); rc >= 0 {
+	if rc := cli.ParseFlags(fs, args); rc >= 0 {
 		return rc
 	}
 	cfg, err := agent.LoadConfig(*path)
 	if err != nil {
 		printConfigError(errOut, *path, err)
-		return exitFail
+		return cli.ExitFail
 	}
 	k, err := platform.LoadKeys(cfg.Platform)
 	if err != nil {
 		fmt.Fprintf(errOut, "sscagent keys show: %v\n", err)
-		return exitFail
+		return cli.ExitFail
 	}
 	test := func(b bool) string {
 		if b {
@@ -116,5 +117,5 @@ func keysShow(args []string, out, errOut io.Writer) int {
 	fmt.Fprintf(out, "channel %s key      %s%s\n", no, k.Channel.Public().Fingerprint(), test(protocol.IsTestKey(k.Channel.Public(), no)))
 	fmt.Fprintf(out, "platform public key      %s%s\n", k.Platform.Fingerprint(), test(protocol.IsTestKey(k.Platform, no)))
 	fmt.Fprintf(out, "sm4 key                  %d bytes%s\n", len(k.SM4), test(protocol.IsTestSM4Key(k.SM4, no)))
-	return exitOK
+	return cli.ExitOK
 }

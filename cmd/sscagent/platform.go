@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sscagent/sscagent/agent"
+	"github.com/sscagent/sscagent/cmd/internal/cli"
 	"github.com/sscagent/sscagent/config"
 	"github.com/sscagent/sscagent/mask"
 	"github.com/sscagent/sscagent/platform"
@@ -23,11 +24,11 @@ import (
 const platformUsage = "platform call OPERATION --config FILE --data JSON [--save-request FILE] [--json] | platform ops"
 
 func init() {
-	register("platform", "call the platform: platform call OPERATION --config FILE --data JSON | platform ops", cmdPlatform)
+	prog.Register("platform", "call the platform: platform call OPERATION --config FILE --data JSON | platform ops", cmdPlatform)
 }
 
 func cmdPlatform(args []string, out, errOut io.Writer) int {
-	sub, rc := subcommand(args, platformUsage, errOut, "call", "ops")
+	sub, rc := prog.Subcommand(args, platformUsage, errOut, "call", "ops")
 	if rc >= 0 {
 		return rc
 	}
@@ -35,7 +36,7 @@ func cmdPlatform(args []string, out, errOut io.Writer) int {
 		return platformOps(out)
 	}
 	args = args[1:]
-	if _, rc := subcommand(args, platformUsage+"\n\nOPERATION is one of: "+strings.Join(opNames(), ", "), errOut, opNames()...); rc >= 0 {
+	if _, rc := prog.Subcommand(args, platformUsage+"\n\nOPERATION is one of: "+strings.Join(opNames(), ", "), errOut, opNames()...); rc >= 0 {
 		return rc
 	}
 	opName := protocol.Op(args[0])
@@ -47,36 +48,36 @@ func cmdPlatform(args []string, out, errOut io.Writer) int {
 	saveResp := fs.String("save-response", "", "also write the response body received to this file")
 	asJSON := fs.Bool("json", false, "print the answer as JSON")
 	timeout := fs.Duration("timeout", 0, "override platform.timeout")
-	if rc := parseFlags(fs, args[1:]); rc >= 0 {
+	if rc := cli.ParseFlags(fs, args[1:]); rc >= 0 {
 		return rc
 	}
 	op, ok := protocol.LookupOp(opName)
 	if !ok {
 		fmt.Fprintf(errOut, "sscagent platform call: unknown operation %q; one of %s\n", opName, strings.Join(opNames(), ", "))
-		return exitUsage
+		return cli.ExitUsage
 	}
 	if (*dataArg == "") == (*dataFile == "") {
 		fmt.Fprintln(errOut, "give exactly one of --data and --data-file")
-		return exitUsage
+		return cli.ExitUsage
 	}
 	text := *dataArg
 	if *dataFile != "" {
 		b, err := os.ReadFile(*dataFile)
 		if err != nil {
 			fmt.Fprintf(errOut, "sscagent platform call: %v\n", err)
-			return exitFail
+			return cli.ExitFail
 		}
 		text = string(b)
 	}
 	data, err := protocol.ParseData(strings.TrimSpace(text))
 	if err != nil {
 		fmt.Fprintf(errOut, "sscagent platform call: --data: %v (every value is a JSON string; lists are arrays of objects of strings)\n", err)
-		return exitUsage
+		return cli.ExitUsage
 	}
 	cfg, err := agent.LoadConfig(*path)
 	if err != nil {
 		printConfigError(errOut, *path, err)
-		return exitFail
+		return cli.ExitFail
 	}
 	if *timeout > 0 {
 		cfg.Platform.Timeout = config.Duration(*timeout)
@@ -89,7 +90,7 @@ func cmdPlatform(args []string, out, errOut io.Writer) int {
 	})
 	if err != nil {
 		fmt.Fprintf(errOut, "sscagent platform call: %v\n", err)
-		return exitFail
+		return cli.ExitFail
 	}
 	defer client.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -97,7 +98,7 @@ func cmdPlatform(args []string, out, errOut io.Writer) int {
 	start := time.Now()
 	reply, callErr := client.Call(ctx, op.Op, data)
 	elapsed := time.Since(start)
-	rc = exitOK
+	rc = cli.ExitOK
 	for _, s := range []struct {
 		path string
 		b    []byte
@@ -107,12 +108,12 @@ func cmdPlatform(args []string, out, errOut io.Writer) int {
 		}
 		if err := os.WriteFile(s.path, s.b, 0o600); err != nil {
 			fmt.Fprintf(errOut, "sscagent platform call: %v\n", err)
-			rc = exitFail
+			rc = cli.ExitFail
 		}
 	}
 	if callErr != nil {
 		printCallError(out, errOut, op, last, callErr, *asJSON)
-		return exitFail
+		return cli.ExitFail
 	}
 	printReply(out, op, last, reply, elapsed, *asJSON)
 	return rc
@@ -252,5 +253,5 @@ func platformOps(out io.Writer) int {
 			}
 		}
 	}
-	return exitOK
+	return cli.ExitOK
 }

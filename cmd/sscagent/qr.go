@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sscagent/sscagent/agent"
+	"github.com/sscagent/sscagent/cmd/internal/cli"
 	"github.com/sscagent/sscagent/config"
 	"github.com/sscagent/sscagent/qrscan"
 )
@@ -20,14 +21,14 @@ import (
 const qrUsage = "qr listen --config FILE [--serial PATH | --stdin] [--scanner NAME] [--count N] [--json]"
 
 func init() {
-	register("qr", "check a QR scanner: qr listen --config FILE [--serial PATH] [--count N] [--json]", cmdQR)
+	prog.Register("qr", "check a QR scanner: qr listen --config FILE [--serial PATH] [--count N] [--json]", cmdQR)
 }
 
 // cmdQR is "sscagent qr listen": installers check a scanner by scanning a few codes. Each
 // scan is printed with its source and class; the code itself only as length and
 // fingerprint (it is a secret).
 func cmdQR(args []string, out, errOut io.Writer) int {
-	if _, rc := subcommand(args, qrUsage, errOut, "listen"); rc >= 0 {
+	if _, rc := prog.Subcommand(args, qrUsage, errOut, "listen"); rc >= 0 {
 		return rc
 	}
 	fs := newFlags("qr listen", qrUsage, errOut)
@@ -37,17 +38,17 @@ func cmdQR(args []string, out, errOut io.Writer) int {
 	only := fs.String("scanner", "", "listen on this configured scanner only")
 	count := fs.Int("count", 0, "exit after this many scans (0: until interrupted)")
 	asJSON := fs.Bool("json", false, "print one JSON object per scan")
-	if rc := parseFlags(fs, args[1:]); rc >= 0 {
+	if rc := cli.ParseFlags(fs, args[1:]); rc >= 0 {
 		return rc
 	}
 	if *count < 0 || (*port != "" && *stdin) {
 		fmt.Fprintln(errOut, "--count must be >= 0, and --serial and --stdin exclude each other")
-		return exitUsage
+		return cli.ExitUsage
 	}
 	cfgs, err := qrScanners(*path, *port, *stdin, *only)
 	if err != nil {
 		printConfigError(errOut, *path, err)
-		return exitFail
+		return cli.ExitFail
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -128,7 +129,7 @@ func qrListen(ctx context.Context, cfgs qrscan.Configs, count int, asJSON bool, 
 		}})
 		if err != nil {
 			fmt.Fprintf(errOut, "scanner %s: %v\n", c.Name, err)
-			return exitFail
+			return cli.ExitFail
 		}
 		scanners = append(scanners, s)
 	}
@@ -142,7 +143,7 @@ func qrListen(ctx context.Context, cfgs qrscan.Configs, count int, asJSON bool, 
 	}
 	go func() { wg.Wait(); close(ended) }()
 
-	printed, rc := 0, exitOK
+	printed, rc := 0, cli.ExitOK
 	enc := json.NewEncoder(out)
 loop:
 	for count == 0 || printed < count {
@@ -158,7 +159,7 @@ loop:
 		case <-ended:
 			if count > 0 {
 				note("input ended after %d of %d scans", printed, count)
-				rc = exitFail
+				rc = cli.ExitFail
 			}
 			break loop
 		case <-ctx.Done():

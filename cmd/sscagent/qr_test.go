@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sscagent/sscagent/cmd/internal/cli"
 	"github.com/sscagent/sscagent/labtest"
 )
 
@@ -19,7 +20,7 @@ func TestQRListenSerial(t *testing.T) {
 	errOut := &labtest.Output{}
 	rc := make(chan int, 1)
 	go func() {
-		rc <- dispatch([]string{"qr", "listen", "--config", filepath.Join(t.TempDir(), "none.yaml"),
+		rc <- prog.Dispatch([]string{"qr", "listen", "--config", filepath.Join(t.TempDir(), "none.yaml"),
 			"--serial", p.Agent, "--count", "2", "--json"}, &out, errOut)
 	}()
 	errOut.WaitFor(t, "cli: connected")
@@ -27,7 +28,7 @@ func TestQRListenSerial(t *testing.T) {
 	p.Write([]byte(code + "\r\nBAD\x00LINE\r\n6901234567892\r\n"))
 	select {
 	case got := <-rc:
-		if got != exitOK {
+		if got != cli.ExitOK {
 			t.Fatalf("exit %d; stderr:\n%s", got, errOut.String())
 		}
 	case <-time.After(10 * time.Second):
@@ -56,14 +57,14 @@ func TestQRListenSerial(t *testing.T) {
 
 func TestQRListenUsage(t *testing.T) {
 	var out, errOut bytes.Buffer
-	if rc := dispatch([]string{"qr"}, &out, &errOut); rc != exitUsage {
+	if rc := prog.Dispatch([]string{"qr"}, &out, &errOut); rc != cli.ExitUsage {
 		t.Fatalf("qr without subcommand: exit %d", rc)
 	}
-	if rc := dispatch([]string{"qr", "listen", "--serial", "x", "--stdin"}, &out, &errOut); rc != exitUsage {
+	if rc := prog.Dispatch([]string{"qr", "listen", "--serial", "x", "--stdin"}, &out, &errOut); rc != cli.ExitUsage {
 		t.Fatalf("--serial with --stdin: exit %d", rc)
 	}
-	rc := dispatch([]string{"qr", "listen", "--config", filepath.Join(t.TempDir(), "none.yaml")}, &out, &errOut)
-	if rc != exitFail || !strings.Contains(errOut.String(), "no configuration file") {
+	rc := prog.Dispatch([]string{"qr", "listen", "--config", filepath.Join(t.TempDir(), "none.yaml")}, &out, &errOut)
+	if rc != cli.ExitFail || !strings.Contains(errOut.String(), "no configuration file") {
 		t.Fatalf("missing config without --serial: exit %d, %s", rc, errOut.String())
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sscagent/sscagent/agent"
+	"github.com/sscagent/sscagent/cmd/internal/cli"
 	"github.com/sscagent/sscagent/config"
 	"github.com/sscagent/sscagent/mask"
 	"github.com/sscagent/sscagent/queue"
@@ -28,7 +28,7 @@ const queueUsage = `queue stats                 [--config FILE] [--state-dir DIR
   Every command also takes --config FILE and --state-dir DIR.`
 
 func init() {
-	register("queue", "inspect the record queue: queue stats|list|quarantine list|export|retry", cmdQueue)
+	prog.Register("queue", "inspect the record queue: queue stats|list|quarantine list|export|retry", cmdQueue)
 }
 
 // cmdQueue is "sscagent queue ...": the operator's view of the durable record queue in
@@ -38,7 +38,7 @@ func init() {
 func cmdQueue(args []string, out, errOut io.Writer) int {
 	usage := func() int {
 		fmt.Fprintln(errOut, "Usage: sscagent "+queueUsage)
-		return exitUsage
+		return cli.ExitUsage
 	}
 	if len(args) == 0 {
 		return usage()
@@ -46,7 +46,7 @@ func cmdQueue(args []string, out, errOut io.Writer) int {
 	sub := args[0]
 	if sub == "-h" || sub == "--help" || sub == "help" {
 		fmt.Fprintln(out, "Usage: sscagent "+queueUsage)
-		return exitOK
+		return cli.ExitOK
 	}
 	if sub == "quarantine" {
 		if len(args) < 2 {
@@ -79,11 +79,12 @@ func cmdQueue(args []string, out, errOut io.Writer) int {
 		fmt.Fprintf(errOut, "sscagent queue: unknown subcommand %q\n", sub)
 		return usage()
 	}
-	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	maxArgs := 0
+	if sub == "quarantine retry" {
+		maxArgs = -1 // sequence numbers
+	}
+	if rc := cli.ParseArgs(fs, args[1:], 0, maxArgs); rc >= 0 {
+		return rc
 	}
 	var seqs []uint64
 	if sub == "quarantine retry" {
@@ -91,37 +92,34 @@ func cmdQueue(args []string, out, errOut io.Writer) int {
 			n, err := strconv.ParseUint(a, 10, 64)
 			if err != nil {
 				fmt.Fprintf(errOut, "not a sequence number: %q\n", a)
-				return exitUsage
+				return cli.ExitUsage
 			}
 			seqs = append(seqs, n)
 		}
 		if *all == (len(seqs) > 0) {
 			fmt.Fprintln(errOut, "give --all or the sequence numbers to re-queue (sscagent queue quarantine list)")
-			return exitUsage
+			return cli.ExitUsage
 		}
-	} else if fs.NArg() > 0 {
-		fmt.Fprintf(errOut, "unexpected arguments: %v\n", fs.Args())
-		return exitUsage
 	}
 	var ln queue.Lane
 	if lane != nil && *lane != "" {
 		l, err := queue.ParseLane(*lane)
 		if err != nil {
 			fmt.Fprintln(errOut, err)
-			return exitUsage
+			return cli.ExitUsage
 		}
 		ln = l
 	}
 	if clear != nil && *clear && *outFile == "" {
 		fmt.Fprintln(errOut, "--clear writes personal data: give -o FILE (it is created with mode 0600)")
-		return exitUsage
+		return cli.ExitUsage
 	}
 
 	needKey := (body != nil && *body) || sub == "quarantine export"
 	q, err := openQueueCLI(*cfgPath, *stateDir, sub == "quarantine retry", needKey)
 	if err != nil {
 		fmt.Fprintln(errOut, "sscagent queue:", err)
-		return exitFail
+		return cli.ExitFail
 	}
 	defer q.Close()
 
@@ -132,14 +130,14 @@ func cmdQueue(args []string, out, errOut io.Writer) int {
 		recs, err := q.List(ln, *limit, *body)
 		if err != nil {
 			fmt.Fprintln(errOut, "sscagent queue:", err)
-			return exitFail
+			return cli.ExitFail
 		}
 		return printRecords(recs, nil, *body, *asJSON, out)
 	case "quarantine list":
 		qs, err := q.Quarantined(*body)
 		if err != nil {
 			fmt.Fprintln(errOut, "sscagent queue:", err)
-			return exitFail
+			return cli.ExitFail
 		}
 		recs := make([]queue.Record, len(qs))
 		for i, x := range qs {
@@ -152,14 +150,14 @@ func cmdQueue(args []string, out, errOut io.Writer) int {
 		n, err := q.Release(context.Background(), seqs...)
 		if err != nil {
 			fmt.Fprintln(errOut, "sscagent queue:", err)
-			return exitFail
+			return cli.ExitFail
 		}
 		fmt.Fprintf(out, "%d record(s) re-queued under their original ids\n", n)
 		if n < len(seqs) {
 			fmt.Fprintf(errOut, "%d sequence number(s) were not in quarantine\n", len(seqs)-n)
-			return exitFail
+			return cli.ExitFail
 		}
-		return exitOK
+		return cli.ExitOK
 	}
 }
 
@@ -196,13 +194,13 @@ func queueStats(q *queue.Queue, asJSON bool, out, errOut io.Writer) int {
 	st, err := q.Stats()
 	if err != nil {
 		fmt.Fprintln(errOut, "sscagent queue:", err)
-		return exitFail
+		return cli.ExitFail
 	}
 	if asJSON {
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(st)
-		return exitOK
+		return cli.ExitOK
 	}
 	tw := tabwriter.NewWriter(out, 2, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "LANE\tDEPTH\tBYTES\tOLDEST")
@@ -227,7 +225,7 @@ func queueStats(q *queue.Queue, asJSON bool, out, errOut io.Writer) int {
 		fmt.Fprintf(out, "RECOVERED %s: corrupt file moved to %s (%d entries salvaged, %d buckets lost): %s\n",
 			r.At.Format(time.DateTime), r.MovedTo, r.Salvaged, r.Lost, r.Cause)
 	}
-	return exitOK
+	return cli.ExitOK
 }
 
 // listed is one line of list output.
@@ -255,7 +253,7 @@ func printRecords(recs []queue.Record, qs []queue.Quarantined, body, asJSON bool
 		for _, r := range rows {
 			_ = enc.Encode(r)
 		}
-		return exitOK
+		return cli.ExitOK
 	}
 	tw := tabwriter.NewWriter(out, 2, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "SEQ\tID\tLANE\tKIND\tCREATED\tATTEMPTS\tLAST ERROR / REASON")
@@ -277,7 +275,7 @@ func printRecords(recs []queue.Record, qs []queue.Quarantined, body, asJSON bool
 	}
 	_ = tw.Flush()
 	fmt.Fprintf(out, "%d record(s)\n", len(rows))
-	return exitOK
+	return cli.ExitOK
 }
 
 // maskedBody returns a record body with personal data masked: the fields Appendix C
@@ -324,14 +322,14 @@ func exportQuarantine(q *queue.Queue, path string, clear bool, out, errOut io.Wr
 	qs, err := q.Quarantined(true)
 	if err != nil {
 		fmt.Fprintln(errOut, "sscagent queue:", err)
-		return exitFail
+		return cli.ExitFail
 	}
 	w := out
 	if path != "" {
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if err != nil {
 			fmt.Fprintln(errOut, "sscagent queue:", err)
-			return exitFail
+			return cli.ExitFail
 		}
 		defer f.Close()
 		w = f
@@ -351,11 +349,11 @@ func exportQuarantine(q *queue.Queue, path string, clear bool, out, errOut io.Wr
 		}
 		if err := enc.Encode(row); err != nil {
 			fmt.Fprintln(errOut, "sscagent queue:", err)
-			return exitFail
+			return cli.ExitFail
 		}
 	}
 	if path != "" {
 		fmt.Fprintf(out, "%d quarantined record(s) written to %s\n", len(qs), path)
 	}
-	return exitOK
+	return cli.ExitOK
 }

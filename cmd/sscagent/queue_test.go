@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/sscagent/sscagent/agent"
+	"github.com/sscagent/sscagent/cmd/internal/cli"
 	"github.com/sscagent/sscagent/queue"
 )
 
@@ -55,17 +56,17 @@ func TestQueueCLI(t *testing.T) {
 	const clearID = "350102199003077898"
 
 	out, errOut, code := runCLI(t, "queue", "stats", "--config", cfgPath)
-	if code != exitOK || !strings.Contains(out, "identity") || !strings.Contains(out, "quarantine  1") {
+	if code != cli.ExitOK || !strings.Contains(out, "identity") || !strings.Contains(out, "quarantine  1") {
 		t.Fatalf("stats: %d\n%s%s", code, out, errOut)
 	}
 	out, _, code = runCLI(t, "queue", "stats", "--config", cfgPath, "--json")
 	var st queue.Stats
-	if code != exitOK || json.Unmarshal([]byte(out), &st) != nil || st.Lanes[queue.LaneIdentity].Depth != 1 || st.Quarantined != 1 {
+	if code != cli.ExitOK || json.Unmarshal([]byte(out), &st) != nil || st.Lanes[queue.LaneIdentity].Depth != 1 || st.Quarantined != 1 {
 		t.Fatalf("stats --json: %d %s", code, out)
 	}
 
 	out, errOut, code = runCLI(t, "queue", "list", "--config", cfgPath, "--body")
-	if code != exitOK || !strings.Contains(out, "2 record(s)") || !strings.Contains(out, "7898") {
+	if code != cli.ExitOK || !strings.Contains(out, "2 record(s)") || !strings.Contains(out, "7898") {
 		t.Fatalf("list: %d\n%s%s", code, out, errOut)
 	}
 	if strings.Contains(out, clearID) || strings.Contains(out, "张三") {
@@ -77,20 +78,20 @@ func TestQueueCLI(t *testing.T) {
 	}
 
 	out, _, code = runCLI(t, "queue", "quarantine", "list", "--config", cfgPath)
-	if code != exitOK || !strings.Contains(out, "rejected: holder") || strings.Contains(out, clearID) {
+	if code != cli.ExitOK || !strings.Contains(out, "rejected: holder") || strings.Contains(out, clearID) {
 		t.Fatalf("quarantine list: %d\n%s", code, out)
 	}
 
 	// Export: masked on stdout; in clear only to a new private file.
 	out, _, code = runCLI(t, "queue", "quarantine", "export", "--config", cfgPath)
-	if code != exitOK || strings.Contains(out, clearID) || !strings.Contains(out, `"reason"`) {
+	if code != cli.ExitOK || strings.Contains(out, clearID) || !strings.Contains(out, `"reason"`) {
 		t.Fatalf("export: %d\n%s", code, out)
 	}
-	if _, _, code = runCLI(t, "queue", "quarantine", "export", "--config", cfgPath, "--clear"); code != exitUsage {
+	if _, _, code = runCLI(t, "queue", "quarantine", "export", "--config", cfgPath, "--clear"); code != cli.ExitUsage {
 		t.Fatalf("--clear to stdout: exit %d", code)
 	}
 	file := filepath.Join(t.TempDir(), "export.jsonl")
-	if _, errOut, code = runCLI(t, "queue", "quarantine", "export", "--config", cfgPath, "--clear", "-o", file); code != exitOK {
+	if _, errOut, code = runCLI(t, "queue", "quarantine", "export", "--config", cfgPath, "--clear", "-o", file); code != cli.ExitOK {
 		t.Fatalf("export --clear: %d %s", code, errOut)
 	}
 	b, _ := os.ReadFile(file)
@@ -107,15 +108,15 @@ func TestQueueCLI(t *testing.T) {
 	}
 	_, errOut, code = runCLI(t, "queue", "stats", "--config", cfgPath)
 	held.Close()
-	if code != exitFail || !strings.Contains(errOut, "in use by the running agent") {
+	if code != cli.ExitFail || !strings.Contains(errOut, "in use by the running agent") {
 		t.Fatalf("locked: %d %s", code, errOut)
 	}
 
-	if _, _, code = runCLI(t, "queue", "quarantine", "retry", "--config", cfgPath); code != exitUsage {
+	if _, _, code = runCLI(t, "queue", "quarantine", "retry", "--config", cfgPath); code != cli.ExitUsage {
 		t.Fatalf("retry without --all or seqs: %d", code)
 	}
 	out, errOut, code = runCLI(t, "queue", "quarantine", "retry", "--config", cfgPath, "--all")
-	if code != exitOK || !strings.Contains(out, "1 record(s) re-queued") {
+	if code != cli.ExitOK || !strings.Contains(out, "1 record(s) re-queued") {
 		t.Fatalf("retry: %d %s%s", code, out, errOut)
 	}
 	out, _, _ = runCLI(t, "queue", "stats", "--config", cfgPath, "--json")
@@ -125,11 +126,11 @@ func TestQueueCLI(t *testing.T) {
 	}
 
 	for _, bad := range [][]string{{"queue"}, {"queue", "bogus"}, {"queue", "quarantine"}, {"queue", "list", "--lane", "x", "--config", cfgPath}} {
-		if _, _, code := runCLI(t, bad...); code != exitUsage {
-			t.Errorf("%v: exit %d, want %d", bad, code, exitUsage)
+		if _, _, code := runCLI(t, bad...); code != cli.ExitUsage {
+			t.Errorf("%v: exit %d, want %d", bad, code, cli.ExitUsage)
 		}
 	}
-	if _, errOut, code := runCLI(t, "queue", "stats", "--state-dir", t.TempDir(), "--config", "/nonexistent.yaml"); code != exitFail || !strings.Contains(errOut, "no queue at") {
+	if _, errOut, code := runCLI(t, "queue", "stats", "--state-dir", t.TempDir(), "--config", "/nonexistent.yaml"); code != cli.ExitFail || !strings.Contains(errOut, "no queue at") {
 		t.Fatalf("empty state dir: %d %s", code, errOut)
 	}
 }

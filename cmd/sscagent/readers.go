@@ -14,6 +14,7 @@ import (
 
 	"github.com/sscagent/sscagent/agent"
 	"github.com/sscagent/sscagent/card/readers"
+	"github.com/sscagent/sscagent/cmd/internal/cli"
 	"github.com/sscagent/sscagent/logging"
 	"github.com/sscagent/sscagent/platform"
 	"github.com/sscagent/sscagent/psam"
@@ -22,7 +23,7 @@ import (
 const readersUsage = "readers --config FILE [--json]"
 
 func init() {
-	register("readers", "list the card readers: role, card present, ATR, PSAM: "+readersUsage, cmdReaders)
+	prog.Register("readers", "list the card readers: role, card present, ATR, PSAM: "+readersUsage, cmdReaders)
 }
 
 // cmdReaders is "sscagent readers": installers check that every reader is seen, has
@@ -32,20 +33,20 @@ func cmdReaders(args []string, out, errOut io.Writer) int {
 	path := fs.String("config", defaultConfigPath(), "configuration file")
 	asJSON := fs.Bool("json", false, "print the readers' health as JSON")
 	wait := fs.Duration("wait", 3*time.Second, "how long to wait for the reader service")
-	if rc := parseFlags(fs, args); rc >= 0 {
+	if rc := cli.ParseFlags(fs, args); rc >= 0 {
 		return rc
 	}
 	cfg, err := agent.LoadConfig(*path)
 	if err != nil {
 		printConfigError(errOut, *path, err)
-		return exitFail
+		return cli.ExitFail
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	m, done, err := startCards(ctx, cfg, false, errOut)
 	if err != nil {
 		fmt.Fprintf(errOut, "sscagent readers: %v\n", err)
-		return exitFail
+		return cli.ExitFail
 	}
 	defer done()
 	wctx, cancel := context.WithTimeout(ctx, *wait)
@@ -61,9 +62,9 @@ func cmdReaders(args []string, out, errOut io.Writer) int {
 	}
 	if !h.Service {
 		fmt.Fprintf(errOut, "sscagent readers: reader service not available: %s\n", h.LastError)
-		return exitFail
+		return cli.ExitFail
 	}
-	return exitOK
+	return cli.ExitOK
 }
 
 func printReaders(w io.Writer, h readers.Health) {

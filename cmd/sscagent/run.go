@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sscagent/sscagent/agent"
+	"github.com/sscagent/sscagent/cmd/internal/cli"
 	"github.com/sscagent/sscagent/logging"
 	"github.com/sscagent/sscagent/sysservice"
 )
@@ -23,7 +24,7 @@ import (
 const exitRestart = 3
 
 func init() {
-	register("run", "run the agent in the foreground (or under the service manager)", cmdRun)
+	prog.Register("run", "run the agent in the foreground (or under the service manager)", cmdRun)
 }
 
 func cmdRun(args []string, out, errOut io.Writer) int {
@@ -31,7 +32,7 @@ func cmdRun(args []string, out, errOut io.Writer) int {
 	path := fs.String("config", defaultConfigPath(), "configuration file")
 	asService := fs.Bool("service", false, "run under the service manager (set by 'service install')")
 	stateDir := fs.String("state-dir", "", "override agent.stateDir (demo and tests)")
-	if rc := parseFlags(fs, args); rc >= 0 {
+	if rc := cli.ParseFlags(fs, args); rc >= 0 {
 		return rc
 	}
 	cfg, err := agent.LoadConfig(*path)
@@ -40,7 +41,7 @@ func cmdRun(args []string, out, errOut io.Writer) int {
 	}
 	if err != nil {
 		printConfigError(errOut, *path, err)
-		return exitFail
+		return cli.ExitFail
 	}
 	log, level := logging.New(errOut, cfg.Log, *asService)
 	restart := make(chan string, 1)
@@ -64,7 +65,7 @@ func cmdRun(args []string, out, errOut io.Writer) int {
 	})
 	if err != nil {
 		log.Error("cannot build the agent", "err", err)
-		return exitFail
+		return cli.ExitFail
 	}
 	if *asService {
 		return runService(*path, a, log, restart)
@@ -86,9 +87,9 @@ func runForeground(a *agent.Agent, log *slog.Logger, restart <-chan string) int 
 		case <-r.Done():
 			if err := r.Err(); err != nil {
 				log.Error("agent stopped", "err", err)
-				return exitFail
+				return cli.ExitFail
 			}
-			return exitOK
+			return cli.ExitOK
 		case s := <-sigs:
 			if s == syscall.SIGHUP {
 				reload(a, log)
@@ -100,7 +101,7 @@ func runForeground(a *agent.Agent, log *slog.Logger, restart <-chan string) int 
 		case why := <-restart:
 			log.Info("restarting", "reason", why)
 			sysservice.Notify("RELOADING=1")
-			if rc := stopForeground(r, sigs, log); rc != exitOK {
+			if rc := stopForeground(r, sigs, log); rc != cli.ExitOK {
 				return rc
 			}
 			signal.Stop(sigs)
@@ -117,15 +118,15 @@ func stopForeground(r *agent.Runner, sigs <-chan os.Signal, log *slog.Logger) in
 		case err := <-res:
 			if err != nil {
 				log.Error("unclean stop", "err", err)
-				return exitFail
+				return cli.ExitFail
 			}
-			return exitOK
+			return cli.ExitOK
 		case s := <-sigs:
 			if s == syscall.SIGHUP {
 				continue
 			}
 			log.Warn("second signal: exiting now", "signal", s.String())
-			return exitFail
+			return cli.ExitFail
 		}
 	}
 }
@@ -157,7 +158,7 @@ func (p *serviceProgram) Start() error {
 			// A fatal agent error ends the process so the service manager restarts it.
 			if err := p.r.Err(); err != nil {
 				p.log.Error("agent stopped", "err", err)
-				os.Exit(exitFail)
+				os.Exit(cli.ExitFail)
 			}
 		case why := <-p.restart:
 			p.log.Info("restarting", "reason", why)
@@ -185,7 +186,7 @@ func runService(path string, a *agent.Agent, log *slog.Logger, restart <-chan st
 			fmt.Fprintln(os.Stderr, err)
 		}
 		log.Error("service stopped", "err", err)
-		return exitFail
+		return cli.ExitFail
 	}
-	return exitOK
+	return cli.ExitOK
 }

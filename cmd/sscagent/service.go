@@ -6,24 +6,25 @@ import (
 	"slices"
 
 	"github.com/sscagent/sscagent/agent"
+	"github.com/sscagent/sscagent/cmd/internal/cli"
 	"github.com/sscagent/sscagent/sysservice"
 )
 
 func init() {
-	register("service", "install|uninstall|start|stop|restart|status the system service", cmdService)
+	prog.Register("service", "install|uninstall|start|stop|restart|status the system service", cmdService)
 }
 
 func cmdService(args []string, out, errOut io.Writer) int {
 	syn := "service install|uninstall|start|stop|restart|status --config FILE [--user NAME]"
 	if len(args) == 0 || (!slices.Contains(sysservice.Actions, args[0]) && args[0] != "status") {
 		fmt.Fprintf(errOut, "Usage: sscagent %s\n", syn)
-		return exitUsage
+		return cli.ExitUsage
 	}
 	action := args[0]
 	fs := newFlags("service "+action, syn, errOut)
 	path := fs.String("config", defaultConfigPath(), "configuration file the service runs with")
 	user := fs.String("user", "", "run the service as this user (Unix; default root)")
-	if rc := parseFlags(fs, args[1:]); rc >= 0 {
+	if rc := cli.ParseFlags(fs, args[1:]); rc >= 0 {
 		return rc
 	}
 	spec := sysservice.Spec{ConfigPath: *path, User: *user}
@@ -32,21 +33,21 @@ func cmdService(args []string, out, errOut io.Writer) int {
 		fmt.Fprintf(out, "%s (%s)\n", st, sysservice.Platform())
 		if err != nil {
 			fmt.Fprintln(errOut, err)
-			return exitFail
+			return cli.ExitFail
 		}
-		return exitOK
+		return cli.ExitOK
 	}
 	if action == "install" {
 		// Refuse to install a service that could not start.
 		if _, err := agent.LoadConfig(*path); err != nil {
 			printConfigError(errOut, *path, err)
-			return exitFail
+			return cli.ExitFail
 		}
 	}
 	if err := sysservice.Control(action, spec); err != nil {
 		fmt.Fprintln(errOut, err)
-		return exitFail
+		return cli.ExitFail
 	}
 	fmt.Fprintf(out, "service %s: %s done (%s)\n", sysservice.Name, action, sysservice.Platform())
-	return exitOK
+	return cli.ExitOK
 }

@@ -5,25 +5,26 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/sscagent/sscagent/cmd/internal/cli"
 	"github.com/sscagent/sscagent/version"
 )
 
 func init() {
-	register("version", "print version, commit and Go version", cmdVersion)
+	prog.Register("version", "print version, commit and Go version", cmdVersion)
 }
 
 func cmdVersion(args []string, out, errOut io.Writer) int {
 	fs := newFlags("version", "version [--json]", errOut)
 	asJSON := fs.Bool("json", false, "print as JSON")
-	if rc := parseFlags(fs, args); rc >= 0 {
+	if rc := cli.ParseFlags(fs, args); rc >= 0 {
 		return rc
 	}
 	v := version.Get()
 	if *asJSON {
 		b, _ := json.Marshal(v)
 		fmt.Fprintln(out, string(b))
-		return exitOK
+		return cli.ExitOK
 	}
 	fmt.Fprintln(out, v.String())
-	return exitOK
+	return cli.ExitOK
 }

@@ -3,8 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/sscagent/sscagent/card/cardsim"
+	"github.com/sscagent/sscagent/cmd/internal/cli"
 	"github.com/sscagent/sscagent/drivers/apdu"
 )
 
@@ -42,23 +41,18 @@ Flags:`
 var stdin io.Reader = os.Stdin
 
 func init() {
-	register("card", "virtual social security card in a vpcd reader (test instrument)", cmdCard)
+	prog.Register("card", "virtual social security card in a vpcd reader (test instrument)", cmdCard)
 }
 
 func cmdCard(args []string, out, errOut io.Writer) int {
-	fs := flag.NewFlagSet("sscsim card", flag.ContinueOnError)
-	fs.SetOutput(errOut)
-	fs.Usage = func() { fmt.Fprintln(errOut, cardUsage); fs.PrintDefaults() }
+	fs := cli.NewFlags("sscsim card", cardUsage, errOut)
 	addr := fs.String("vpcd", "", "vpcd address of the reader slot, HOST:PORT")
 	profile := fs.String("profile", "", "shipped profile name or profile file")
 	pullAfter := fs.Int("pull-after", 0, "pull the card out during its Nth command (a card pulled mid-read); 0: never")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if rc := cli.ParseFlags(fs, args); rc >= 0 {
+		return rc
 	}
-	if *addr == "" || *profile == "" || fs.NArg() > 0 || *pullAfter < 0 {
+	if *addr == "" || *profile == "" || *pullAfter < 0 {
 		fmt.Fprintln(errOut, "--vpcd and --profile are required")
 		fs.Usage()
 		return 2

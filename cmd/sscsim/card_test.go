@@ -56,7 +56,7 @@ func runInstrument(t *testing.T, args ...string) (*vpcdPeer, *io.PipeWriter, *la
 	t.Cleanup(func() { stdin = nil; pw.Close() })
 	out := &labtest.Output{}
 	rc := make(chan int, 1)
-	go func() { rc <- dispatch(append(args, "--vpcd", ln.Addr().String()), out, io.Discard) }()
+	go func() { rc <- prog.Dispatch(append(args, "--vpcd", ln.Addr().String()), out, io.Discard) }()
 	return &vpcdPeer{t: t, ln: ln}, pw, out, rc
 }
 
@@ -125,11 +125,11 @@ func TestInstrumentUsage(t *testing.T) {
 	var errOut strings.Builder
 	for _, args := range [][]string{{"card"}, {"card", "--vpcd", "x:1"}, {"psam"}, {"psam", "--vpcd", "x:1", "--algorithms", "aes"}} {
 		errOut.Reset()
-		if rc := dispatch(args, io.Discard, &errOut); rc != 2 || !strings.Contains(errOut.String(), "TEST INSTRUMENT") {
+		if rc := prog.Dispatch(args, io.Discard, &errOut); rc != 2 || !strings.Contains(errOut.String(), "TEST INSTRUMENT") {
 			t.Errorf("%v: exit %d, help %q", args, rc, errOut.String())
 		}
 	}
-	if rc := dispatch([]string{"card", "--vpcd", "x:1", "--profile", "nobody"}, io.Discard, io.Discard); rc != 1 {
+	if rc := prog.Dispatch([]string{"card", "--vpcd", "x:1", "--profile", "nobody"}, io.Discard, io.Discard); rc != 1 {
 		t.Errorf("unknown profile: exit %d", rc)
 	}
 }

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sscagent/sscagent/card/cardsim"
+	"github.com/sscagent/sscagent/cmd/internal/cli"
 	"github.com/sscagent/sscagent/logging"
 	"github.com/sscagent/sscagent/platform/platformsim"
 )
@@ -37,7 +36,7 @@ terminal.test is set.
 Flags:`
 
 func init() {
-	register("platform", "sandbox one-card-pass platform (HTTP and HTTPS) for tests and the demo", cmdPlatform)
+	prog.Register("platform", "sandbox one-card-pass platform (HTTP and HTTPS) for tests and the demo", cmdPlatform)
 }
 
 // multiFlag collects a repeated string flag.
@@ -62,9 +61,7 @@ func cmdPlatform(args []string, out, errOut io.Writer) int {
 
 // runPlatform runs the sandbox until ctx ends.
 func runPlatform(ctx context.Context, args []string, out, errOut io.Writer) int {
-	fs := flag.NewFlagSet("sscsim platform", flag.ContinueOnError)
-	fs.SetOutput(errOut)
-	fs.Usage = func() { fmt.Fprintln(errOut, platformUsage); fs.PrintDefaults() }
+	fs := cli.NewFlags("sscsim platform", platformUsage, errOut)
 	listen := fs.String("listen", "127.0.0.1:8443", "address for HTTP and HTTPS (a port of 0 picks a free one)")
 	keys := fs.String("keys", "", "key directory (created if missing)")
 	testKeys := fs.Bool("test-keys", false, "create the published derived test keys instead of random ones")
@@ -81,13 +78,10 @@ func runPlatform(ctx context.Context, args []string, out, errOut io.Writer) int 
 	qrLife := fs.Duration("qr-lifetime", 60*time.Second, "validity of the e-card codes the sandbox issues")
 	tokenFile := fs.String("control-token", "", "file holding a bearer token for /_sim (required to reach it from other hosts)")
 	logLevel := fs.String("log", "info", "log level: debug | info | warn | error")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if rc := cli.ParseFlags(fs, args); rc >= 0 {
+		return rc
 	}
-	if fs.NArg() > 0 || *keys == "" {
+	if *keys == "" {
 		fmt.Fprintln(errOut, "--keys DIR is required and no arguments are taken")
 		fs.Usage()
 		return 2

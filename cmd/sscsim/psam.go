@@ -1,14 +1,13 @@
 package main
 
 import (
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
 
 	"github.com/sscagent/sscagent/card"
 	"github.com/sscagent/sscagent/card/cardsim"
+	"github.com/sscagent/sscagent/cmd/internal/cli"
 )
 
 const psamUsage = `Usage: sscsim psam --vpcd HOST:PORT [flags]
@@ -27,13 +26,11 @@ Control while running, on standard input or by signal: remove (SIGUSR1), insert
 Flags:`
 
 func init() {
-	register("psam", "virtual PSAM in a vpcd reader (test instrument)", cmdPSAM)
+	prog.Register("psam", "virtual PSAM in a vpcd reader (test instrument)", cmdPSAM)
 }
 
 func cmdPSAM(args []string, out, errOut io.Writer) int {
-	fs := flag.NewFlagSet("sscsim psam", flag.ContinueOnError)
-	fs.SetOutput(errOut)
-	fs.Usage = func() { fmt.Fprintln(errOut, psamUsage); fs.PrintDefaults() }
+	fs := cli.NewFlags("sscsim psam", psamUsage, errOut)
 	addr := fs.String("vpcd", "", "vpcd address of the PSAM slot, HOST:PORT")
 	term := fs.String("terminal-no", "350100000001", "终端机编号 in file 0016 (12 digits)")
 	serial := fs.String("serial", "35010000000000000001", "PSAM序列号 in file 0015 (20 digits)")
@@ -41,11 +38,8 @@ func cmdPSAM(args []string, out, errOut io.Writer) int {
 	region := fs.String("region", "", "its region for levels 1 and 2 (default: the first 6 digits of --terminal-no)")
 	algs := fs.String("algorithms", "des,sm4", "environments: des (sx1) and/or sm4 (sx3)")
 	noRK := fs.Bool("no-rk", false, "leave out RKSSSE: gen-3 cards then need the HSM (-2203)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if rc := cli.ParseFlags(fs, args); rc >= 0 {
+		return rc
 	}
 	o := cardsim.PSAMOptions{TerminalNo: *term, Serial: *serial, Levels: *levels, Region: *region, NoRK: *noRK}
 	for _, a := range strings.Split(*algs, ",") {
@@ -60,7 +54,7 @@ func cmdPSAM(args []string, out, errOut io.Writer) int {
 			return 2
 		}
 	}
-	if *addr == "" || fs.NArg() > 0 {
+	if *addr == "" {
 		fmt.Fprintln(errOut, "--vpcd is required")
 		fs.Usage()
 		return 2

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -17,6 +16,7 @@ import (
 	"go.bug.st/serial"
 
 	"github.com/sscagent/sscagent/backoff"
+	"github.com/sscagent/sscagent/cmd/internal/cli"
 )
 
 const scannerUsage = `Usage: sscsim scanner (--port PATH | --pty LINK) [flags] [CODE...]
@@ -32,15 +32,13 @@ standard input) followed by the terminator, as a scanner in serial/CDC mode does
 Flags:`
 
 func init() {
-	register("scanner", "virtual serial QR scanner on a port or a new pty", cmdScanner)
+	prog.Register("scanner", "virtual serial QR scanner on a port or a new pty", cmdScanner)
 }
 
 // cmdScanner is "sscsim scanner": a virtual scanner for the demo and for manual tests of
 // framing, de-duplication and hostile input.
 func cmdScanner(args []string, out, errOut io.Writer) int {
-	fs := flag.NewFlagSet("sscsim scanner", flag.ContinueOnError)
-	fs.SetOutput(errOut)
-	fs.Usage = func() { fmt.Fprintln(errOut, scannerUsage); fs.PrintDefaults() }
+	fs := cli.NewFlags("sscsim scanner", scannerUsage, errOut)
 	port := fs.String("port", "", "existing port to write to")
 	link := fs.String("pty", "", "create a pty and link this path to it")
 	baud := fs.Int("baud", 9600, "bit rate with --port")
@@ -51,11 +49,8 @@ func cmdScanner(args []string, out, errOut io.Writer) int {
 	flood := fs.Int("flood", 0, "then send this many distinct random codes as fast as possible")
 	noise := fs.Int("noise", 0, "then send this many bytes of random binary noise")
 	hold := fs.Duration("hold", time.Second, "keep the port open this long after the last byte (closing it is an unplug)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if rc := cli.ParseArgs(fs, args, 0, -1); rc >= 0 { // the codes to send
+		return rc
 	}
 	suffix, err := terminatorBytes(*term)
 	if (*port == "") == (*link == "") || err != nil || *repeat < 1 || *flood < 0 || *noise < 0 {
