@@ -130,11 +130,11 @@ func paymentError(err error) error {
 
 // Accept implements localapi.RecordSink: the record is validated (every problem with
 // its field), normalised, and stored durably in its lane before the id is returned.
-func (s apiServices) Accept(ctx context.Context, kind string, raw json.RawMessage) (string, error) {
+func (s apiServices) Accept(ctx context.Context, kind string, raw json.RawMessage, idemKey string) (string, bool, error) {
 	a := s.a
 	k := records.Kind(kind)
 	if !k.Valid() {
-		return "", &localapi.InvalidError{Code: records.CodeUnknownKind,
+		return "", false, &localapi.InvalidError{Code: records.CodeUnknownKind,
 			Fields: []localapi.FieldError{{Field: "type", Reason: "must be credential, payment or benefit"}}}
 	}
 	rec, err := records.Parse(k, raw)
@@ -145,27 +145,38 @@ func (s apiServices) Accept(ctx context.Context, kind string, raw json.RawMessag
 			for _, f := range ve.Fields {
 				ie.Fields = append(ie.Fields, localapi.FieldError{Field: "record." + f.Field, Rule: f.Rule, Reason: f.Reason})
 			}
-			return "", ie
+			return "", false, ie
 		}
-		return "", err
+		return "", false, err
 	}
 	body, err := records.Encode(rec)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	lane := queue.LaneMoney
 	if k == records.KindCredential {
 		lane = queue.LaneIdentity
 	}
-	id, err := a.queue.Put(ctx, queue.Entry{Lane: lane, Kind: kind, Body: body})
-	if errors.Is(err, queue.ErrFull) {
-		return "", fmt.Errorf("%w: %w", localapi.ErrFull, err)
+	e := queue.Entry{Lane: lane, Kind: kind, Body: body}
+	var id string
+	var replayed bool
+	if idemKey != "" {
+		id, replayed, err = a.queue.PutIdempotent(ctx, e, idemKey)
+	} else {
+		id, err = a.queue.Put(ctx, e)
 	}
-	if err != nil {
-		return "", err
+	switch {
+	case errors.Is(err, queue.ErrFull):
+		return "", false, fmt.Errorf("%w: %w", localapi.ErrFull, err)
+	case errors.Is(err, queue.ErrConflict):
+		return "", false, coded{fmt.Errorf("%w: Idempotency-Key: %w", localapi.ErrConflict, err), queue.CodeIdempotencyConflict}
+	case err != nil:
+		return "", false, err
 	}
-	a.emit(KindRecordQueued, "", "localapi", true, CodeRecordQueued, "", map[string]any{"recordId": id, "kind": kind})
-	return id, nil
+	if !replayed {
+		a.emit(KindRecordQueued, "", "localapi", true, CodeRecordQueued, "", map[string]any{"recordId": id, "kind": kind})
+	}
+	return id, replayed, nil
 }
 
 // Read implements localapi.ReadSource: a kiosk or medical scene's read, in clear, while

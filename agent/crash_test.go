@@ -222,10 +222,12 @@ func soak(t *testing.T, path string, rounds int, work func(ctx context.Context, 
 }
 
 // TestCrashRecords: records posted to POST /v1/records while children are killed and
-// the backlog drains (with answers the platform sends and the agent never hears). Every
-// record that got a 202 reaches the platform with its content; the platform holds no
-// record nobody asked for; an id sent twice is one the platform de-duplicated, never a
-// second id for the same record.
+// the backlog drains (with answers the platform sends and the agent never hears). The
+// application does what the local API asks: a POST it got no answer to is sent again,
+// with the same Idempotency-Key, to the next agent, until it gets its 202. Every record
+// that got a 202 reaches the platform with its content, once, under one id, also when
+// the agent stored it and died before answering; the platform holds no record nobody
+// asked for; an id sent twice is one the platform de-duplicated.
 func TestCrashRecords(t *testing.T) {
 	sb, path, _ := crashRig(t, platformsim.Options{Faults: []platformsim.Fault{
 		{Op: "backflow", Kind: platformsim.FaultLatency, Delay: platformsim.Duration(5 * time.Millisecond), Rate: 0.5},
@@ -234,23 +236,32 @@ func TestCrashRecords(t *testing.T) {
 	var mu sync.Mutex
 	acked := map[string]string{} // businessSerialNo -> record id answered 202
 	sent := map[string]bool{}    // every businessSerialNo posted, answered or not
-	n := 0
+	var unanswered []string      // posted, no answer yet: sent again first
+	n, retries := 0, 0
 	soak(t, path, labtest.CrashRounds(20), func(ctx context.Context, base string) {
 		for ctx.Err() == nil {
 			mu.Lock()
-			n++
-			serial := fmt.Sprintf("BS-%06d", n)
-			sent[serial] = true
+			var serial string
+			if len(unanswered) > 0 {
+				serial, unanswered = unanswered[0], unanswered[1:]
+				retries++
+			} else {
+				n++
+				serial = fmt.Sprintf("BS-%06d", n)
+				sent[serial] = true
+			}
 			mu.Unlock()
 			rec := map[string]any{"accessNo": "350100000001", "businessSerialNo": serial, "credentialType": "01",
 				"regionCode": "350100", "scene": "02", "institutionName": "示例", "authTime": "2026-01-05 10:00:00",
 				"businessTime": "2026-01-05 10:00:01", "socialSecurityNo": zhangsan, "name": "张三"}
-			code, ans := tryPost(base, "/v1/records", map[string]any{"type": "credential", "record": rec})
+			code, ans := tryPost(base, "/v1/records", map[string]any{"type": "credential", "record": rec}, "Idempotency-Key", "rec-"+serial)
+			mu.Lock()
 			if code == http.StatusAccepted {
-				mu.Lock()
 				acked[serial] = ans["id"].(string)
-				mu.Unlock()
+			} else {
+				unanswered = append(unanswered, serial)
 			}
+			mu.Unlock()
 			if code == 0 {
 				return // the child was killed
 			}
@@ -281,7 +292,8 @@ func TestCrashRecords(t *testing.T) {
 			t.Errorf("the platform holds %s under %v", serial, ids)
 		}
 	}
-	t.Logf("%d records posted, %d answered 202, %d stored, %d duplicate sends de-duplicated", n, len(acked), len(ledger), dups)
+	t.Logf("%d records posted (%d sent again after no answer), %d answered 202, %d stored, %d duplicate sends de-duplicated",
+		n, retries, len(acked), len(ledger), dups)
 	if len(acked) == 0 {
 		t.Fatal("no record was acknowledged: the test tested nothing")
 	}

@@ -3,6 +3,7 @@ package agent_test
 import (
 	"bufio"
 	"fmt"
+	"maps"
 	"net/http"
 	"strings"
 	"testing"
@@ -74,9 +75,19 @@ func TestMedicalScene(t *testing.T) {
 	c4 := map[string]any{"accessNo": "350100000001", "regionCode": "350100", "cardType": "实体社会保障卡",
 		"paymentScene": "03", "amount": "36.50", "paidTime": "2026-01-05 10:20:30", "settlementMethod": "03",
 		"settlementType": "04", "payerSocialSecurityNo": "350121198511160027", "payerName": "李四"}
-	code, ans := r.call("POST", "/v1/records", map[string]any{"type": "payment", "record": c4})
+	code, ans := r.call("POST", "/v1/records", map[string]any{"type": "payment", "record": c4}, "Idempotency-Key", "settle-0001")
 	if code != http.StatusAccepted || ans["status"] != "queued" {
 		t.Fatalf("POST /v1/records: %d %v", code, ans)
+	}
+	// The application did not hear the answer and sends it again: same id, not stored twice.
+	if code, again := r.call("POST", "/v1/records", map[string]any{"type": "payment", "record": c4}, "Idempotency-Key", "settle-0001"); code != http.StatusAccepted || again["id"] != ans["id"] {
+		t.Fatalf("retried POST /v1/records: %d %v, want the id %v", code, again, ans["id"])
+	}
+	other := maps.Clone(c4)
+	other["amount"] = "36.60"
+	if code, e := r.call("POST", "/v1/records", map[string]any{"type": "payment", "record": other}, "Idempotency-Key", "settle-0001"); code != http.StatusConflict ||
+		!strings.Contains(fmt.Sprint(e), "610008") {
+		t.Fatalf("the key reused for another record: %d %v, want 409 with 610008", code, e)
 	}
 	_, got := waitLedger(t, r.sb, "the application's C.4", func(id string, _ map[string]string) bool { return id == ans["id"] })
 	if got["settlementMethod"] != "实体社会保障卡刷卡结算" || got["amount"] != "36.50" {

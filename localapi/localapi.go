@@ -93,9 +93,29 @@ type PaymentService interface {
 }
 
 // RecordSink validates an Appendix C record and stores it durably; it returns the
-// record's stable id only once the record is on disk.
+// record's stable id only once the record is on disk. With an idempotency key (may be
+// empty) a record sent again is not stored again: the first one's id comes back with
+// replayed true; the key reused for another record is ErrConflict.
 type RecordSink interface {
-	Accept(ctx context.Context, kind string, record json.RawMessage) (id string, err error)
+	Accept(ctx context.Context, kind string, record json.RawMessage, idempotencyKey string) (id string, replayed bool, err error)
+}
+
+// maxIdempotencyKey bounds the Idempotency-Key header.
+const maxIdempotencyKey = 64
+
+// idempotencyKey returns the request's Idempotency-Key header, or a field error: at most
+// 64 printable ASCII characters without spaces.
+func idempotencyKey(r *http.Request) (string, *FieldError) {
+	k := r.Header.Get("Idempotency-Key")
+	if len(k) > maxIdempotencyKey {
+		return "", &FieldError{Field: "Idempotency-Key", Reason: "at most 64 characters"}
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] < 0x21 || k[i] > 0x7e {
+			return "", &FieldError{Field: "Idempotency-Key", Reason: "printable ASCII characters without spaces"}
+		}
+	}
+	return k, nil
 }
 
 // StatusSource reports the terminal's status.
@@ -179,15 +199,24 @@ func New(o Options) (*Server, error) {
 		o.Events = event.NewBus(0)
 	}
 	s := &Server{o: o, mux: http.NewServeMux(), ready: make(chan string, 1)}
-	s.mux.HandleFunc("GET /v1/status", s.status)
-	s.mux.HandleFunc("GET /v1/events", s.events)
-	s.mux.HandleFunc("POST /v1/payments", s.createPayment)
-	s.mux.HandleFunc("GET /v1/payments/{id}", s.getPayment)
-	s.mux.HandleFunc("POST /v1/payments/{id}/cancel", s.cancelPayment)
-	s.mux.HandleFunc("POST /v1/records", s.postRecord)
-	s.mux.HandleFunc("GET /v1/queue", s.queue)
-	s.mux.HandleFunc("GET /v1/reads/{id}", s.read)
+	for pattern, h := range s.routes() {
+		s.mux.HandleFunc(pattern, h)
+	}
 	return s, nil
+}
+
+// routes maps each route ("METHOD /path", docs/local-api.openapi.yaml) to its handler.
+func (s *Server) routes() map[string]http.HandlerFunc {
+	return map[string]http.HandlerFunc{
+		"GET /v1/status":                s.status,
+		"GET /v1/events":                s.events,
+		"POST /v1/payments":             s.createPayment,
+		"GET /v1/payments/{id}":         s.getPayment,
+		"POST /v1/payments/{id}/cancel": s.cancelPayment,
+		"POST /v1/records":              s.postRecord,
+		"GET /v1/queue":                 s.queue,
+		"GET /v1/reads/{id}":            s.read,
+	}
 }
 
 // Name implements agent.Part.
@@ -361,8 +390,12 @@ func (s *Server) createPayment(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, &req) {
 		return
 	}
-	req.IdempotencyKey = r.Header.Get("Idempotency-Key")
 	var fe []FieldError
+	key, kerr := idempotencyKey(r)
+	if kerr != nil {
+		fe = append(fe, *kerr)
+	}
+	req.IdempotencyKey = key
 	if req.Amount < 1 || req.Amount > 100_000_000 {
 		fe = append(fe, FieldError{Field: "amount", Reason: "must be an integer number of fen from 1 to 100000000"})
 	}
@@ -371,9 +404,6 @@ func (s *Server) createPayment(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(req.Code) > 512 {
 		fe = append(fe, FieldError{Field: "code", Reason: "at most 512 characters"})
-	}
-	if len(req.IdempotencyKey) > 64 {
-		fe = append(fe, FieldError{Field: "Idempotency-Key", Reason: "at most 64 characters"})
 	}
 	if len(fe) > 0 {
 		s.fail(w, &InvalidError{Fields: fe})
@@ -429,15 +459,23 @@ func (s *Server) postRecord(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, &req) {
 		return
 	}
+	key, kerr := idempotencyKey(r)
+	if kerr != nil {
+		s.fail(w, &InvalidError{Fields: []FieldError{*kerr}})
+		return
+	}
 	if req.Type == "" || len(req.Record) == 0 || req.Record[0] != '{' {
 		s.fail(w, &InvalidError{Fields: []FieldError{{Field: "type", Reason: "required: credential, payment or benefit"},
 			{Field: "record", Reason: "required: a JSON object"}}})
 		return
 	}
-	id, err := s.o.Records.Accept(r.Context(), req.Type, req.Record)
+	id, replayed, err := s.o.Records.Accept(r.Context(), req.Type, req.Record, key)
 	if err != nil {
 		s.fail(w, err)
 		return
+	}
+	if replayed {
+		w.Header().Set("Idempotent-Replayed", "true")
 	}
 	writeJSON(w, http.StatusAccepted, map[string]string{"id": id, "status": "queued"})
 }

@@ -32,16 +32,20 @@ func (f *fakePayments) Cancel(_ context.Context, id string) (any, error) {
 	return nil, fmt.Errorf("order %s already paid: %w", id, ErrConflict)
 }
 
-type fakeRecords struct{ full bool }
+type fakeRecords struct {
+	full    bool
+	lastKey string
+}
 
-func (f *fakeRecords) Accept(_ context.Context, kind string, rec json.RawMessage) (string, error) {
+func (f *fakeRecords) Accept(_ context.Context, kind string, rec json.RawMessage, key string) (string, bool, error) {
 	if f.full {
-		return "", fmt.Errorf("queue at cap: %w", ErrFull)
+		return "", false, fmt.Errorf("queue at cap: %w", ErrFull)
 	}
 	if kind != "credential" {
-		return "", &InvalidError{Fields: []FieldError{{Field: "type", Reason: "unknown"}}}
+		return "", false, &InvalidError{Fields: []FieldError{{Field: "type", Reason: "unknown"}}}
 	}
-	return "T1-000000000042", nil
+	f.lastKey = key
+	return "T1-000000000042", key == "seen", nil
 }
 
 func start(t *testing.T, o Options) (*Server, string) {
@@ -130,6 +134,29 @@ func TestRecords(t *testing.T) {
 	big := `{"type":"credential","record":{"a":"` + strings.Repeat("x", MaxBody) + `"}}`
 	if code, _ = do(t, "POST", base+"/v1/records", token, big); code != 413 {
 		t.Fatalf("large body: %d", code)
+	}
+	// Idempotency-Key reaches the sink; a replay is marked in a header; a bad key is 422.
+	if code, _ = do(t, "POST", base+"/v1/records", token, `{"type":"credential","record":{}}`, "Idempotency-Key", "k-1"); code != 202 || rs.lastKey != "k-1" {
+		t.Fatalf("key: %d, sink got %q", code, rs.lastKey)
+	}
+	for _, k := range []string{"has space", strings.Repeat("k", 65)} {
+		code, body = do(t, "POST", base+"/v1/records", token, `{"type":"credential","record":{}}`, "Idempotency-Key", k)
+		if code != 422 || !strings.Contains(fmt.Sprint(body), "Idempotency-Key") {
+			t.Fatalf("key %q: %d %v", k, code, body)
+		}
+	}
+	for key, want := range map[string]string{"seen": "true", "new": ""} {
+		req, _ := http.NewRequest("POST", base+"/v1/records", strings.NewReader(`{"type":"credential","record":{}}`))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Idempotency-Key", key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 202 || resp.Header.Get("Idempotent-Replayed") != want {
+			t.Fatalf("key %q: %d Idempotent-Replayed %q, want %q", key, resp.StatusCode, resp.Header.Get("Idempotent-Replayed"), want)
+		}
 	}
 	rs.full = true
 	if code, body = do(t, "POST", base+"/v1/records", token, `{"type":"credential","record":{}}`); code != 507 {

@@ -37,6 +37,27 @@ func BenchmarkPut(b *testing.B) {
 	}
 }
 
+// BenchmarkPutIdempotent is BenchmarkPut with a fresh idempotency key per record (the
+// key, its fingerprint and its age entry in the same transaction, pruning included).
+//
+//	go test ./queue/ -run XXX -bench 'Put' -benchtime 2000x -count 3
+func BenchmarkPutIdempotent(b *testing.B) {
+	for _, g := range []int{1, 8, 64} {
+		b.Run(fmt.Sprintf("writers-%d", g), func(b *testing.B) {
+			q := openQ(b, filepath.Join(b.TempDir(), "queue.db"), Options{MaxBytes: 4 << 30})
+			c0 := q.db.Commits()
+			var n atomic.Int64
+			start := time.Now()
+			parallel(b, g, func() error {
+				key := fmt.Sprintf("order-%d", n.Add(1))
+				_, _, err := q.PutIdempotent(context.Background(), Entry{Lane: LaneIdentity, Kind: "credential", Body: benchBody}, key)
+				return err
+			})
+			report(b, start, q.db.Commits()-c0)
+		})
+	}
+}
+
 func BenchmarkNaiveUpdate(b *testing.B) {
 	for _, g := range []int{1, 8, 64} {
 		b.Run(fmt.Sprintf("writers-%d", g), func(b *testing.B) {

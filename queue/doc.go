@@ -24,19 +24,32 @@
 //   - Open checks the file's integrity; a corrupt file is moved aside, what is readable is
 //     copied into a fresh one, and the recovery shows in Stats. It never crash-loops.
 //
-// # Bucket layout (schema version 1)
+//   - PutIdempotent takes a client's idempotency key: the same key and record again stores
+//     nothing and returns the first record's id, also after its acknowledgement, for a day
+//     by default; the key in the same transaction as the record, so a crash never
+//     separates them.
+//
+// # Bucket layout (schema version 2)
 //
 //	meta/                          internal/boltstore: schema, created, seq.record, recovery
 //	lane.money/     seq -> record  C.4 payment, C.5 benefit: never dropped
 //	lane.identity/  seq -> record  C.3 credential: never dropped
 //	lane.telemetry/ seq -> record  events, metrics: oldest dropped at its budget or the cap
 //	quarantine/     seq -> qrecord permanently rejected records, with reason and time
+//	idem/           hkey -> idem   idempotency keys (version 2)
+//	idem.age/       seq || hkey -> (empty): the keys oldest first, for pruning (version 2)
 //	qmeta/
 //	  keycheck      -> sealed constant, to detect a wrong key at Open
 //	  bytes.LANE    -> uint64 BE   bytes held by the lane (key + value + 16)
 //	  count.LANE    -> uint64 BE   records in the lane
 //	  bytes.quarantine, count.quarantine
+//	  count.idem    -> uint64 BE   idempotency keys remembered
 //	  dropped.telemetry -> uint64 BE telemetry records dropped for room, ever
+//
+// hkey is HMAC-SM3 of the client's key under a key derived from the queue key (the
+// client's key may be personal data); idem is created(8, unix ms) seq(8) fingerprint(32)
+// id, the fingerprint being HMAC-SM3 of lane, kind and body. Version 1 files are upgraded
+// at Open by creating the two buckets.
 //
 // seq is the 8-byte big-endian sequence number, so a cursor walks each lane oldest first.
 // A record value is

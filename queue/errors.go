@@ -20,6 +20,8 @@ var (
 	ErrWrongKey = errors.New("queue key does not match the one the queue was written with")
 	// ErrNoKey means a key is needed (to Put, or to read bodies) and none was given.
 	ErrNoKey = errors.New("no queue key")
+	// ErrConflict means an idempotency key was used before for a different record.
+	ErrConflict = errors.New("idempotency key already used for a different record")
 	// ErrReadOnly means a write was attempted on a queue opened read-only.
 	ErrReadOnly = errors.New("queue opened read-only")
 )

@@ -18,6 +18,8 @@ const (
 	CodeTelemetryDropped prompt.Code = 610006
 	// CodeQuarantined: a record was moved to quarantine.
 	CodeQuarantined prompt.Code = 610007
+	// CodeIdempotencyConflict: an idempotency key reused for a different record.
+	CodeIdempotencyConflict prompt.Code = 610008
 )
 
 func init() {
@@ -50,5 +52,9 @@ func init() {
 			Holder:     prompt.Text{ZH: "业务已办理，数据正在核对", EN: "Your business is done; its data is being checked"},
 			Operator:   prompt.Text{ZH: "一条业务记录被平台拒收，已隔离待处理，请联系维护人员", EN: "A business record was refused by the platform and quarantined; call maintenance"},
 			Maintainer: prompt.Text{ZH: "平台永久拒收记录，已移入隔离区（sscagent queue quarantine list）", EN: "Record permanently rejected by the platform; moved to quarantine (sscagent queue quarantine list)"}},
+		prompt.Message{Code: CodeIdempotencyConflict,
+			Holder:     prompt.Text{ZH: "业务数据有误，请联系工作人员", EN: "There is a problem with this transaction, please ask staff"},
+			Operator:   prompt.Text{ZH: "业务记录与此前提交的记录冲突，未保存，请联系维护人员", EN: "The business record conflicts with one submitted before and was not stored; call maintenance"},
+			Maintainer: prompt.Text{ZH: "幂等键已用于另一条不同的记录（应用应为每条新记录使用新键）", EN: "Idempotency key already used for a different record (the application must use a new key for each new record)"}},
 	)
 }

@@ -16,7 +16,7 @@ import (
 )
 
 // SchemaVersion is the bucket layout this build writes (see the package documentation).
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 var (
 	quarantineBucket = []byte("quarantine")
@@ -49,6 +49,12 @@ type Options struct {
 	TelemetryMaxBytes int64
 	// MaxRecordBytes bounds one record's body. Default 256 KiB.
 	MaxRecordBytes int
+	// IdempotencyTTL is how long an idempotency key (PutIdempotent) is remembered after
+	// its record was stored, acknowledged or not. Default 24h.
+	IdempotencyTTL time.Duration
+	// MaxIdempotencyKeys bounds the keys remembered; beyond it the oldest are forgotten
+	// before their time. Default 100 000 (about 10 MB).
+	MaxIdempotencyKeys int
 	// LockTimeout bounds the wait for the file lock. Default 5s.
 	LockTimeout time.Duration
 	// ReadOnly opens an existing file for operator commands: no writes, no recovery.
@@ -81,6 +87,7 @@ type Queue struct {
 	db    *boltstore.DB
 	o     Options
 	seal  *sealer
+	idem  idemKeyer
 	log   *slog.Logger
 	now   func() time.Time
 	added chan struct{}
@@ -104,6 +111,12 @@ func Open(path string, o Options) (*Queue, error) {
 	if o.MaxRecordBytes <= 0 {
 		o.MaxRecordBytes = 256 << 10
 	}
+	if o.IdempotencyTTL <= 0 {
+		o.IdempotencyTTL = 24 * time.Hour
+	}
+	if o.MaxIdempotencyKeys <= 0 {
+		o.MaxIdempotencyKeys = 100_000
+	}
 	if o.ReserveBytes >= o.MaxBytes {
 		return nil, fmt.Errorf("queue: reserve %d must be below the cap %d", o.ReserveBytes, o.MaxBytes)
 	}
@@ -119,10 +132,12 @@ func Open(path string, o Options) (*Queue, error) {
 		if err != nil {
 			return nil, err
 		}
-		q.seal = s
+		q.seal, q.idem = s, newIdemKeyer(o.Key)
 	}
 	db, err := boltstore.Open(path, boltstore.Options{
-		Schema:      boltstore.Schema{Version: SchemaVersion, Init: initSchema},
+		Schema: boltstore.Schema{Version: SchemaVersion, Init: initSchema, Upgrades: map[int]func(*bolt.Tx) error{
+			1: initSchema, // version 2 adds the idempotency buckets
+		}},
 		LockTimeout: o.LockTimeout,
 		ReadOnly:    o.ReadOnly,
 		Logger:      o.Logger,
@@ -148,7 +163,7 @@ func initSchema(tx *bolt.Tx) error {
 			return err
 		}
 	}
-	for _, b := range [][]byte{quarantineBucket, qmetaBucket} {
+	for _, b := range [][]byte{quarantineBucket, qmetaBucket, idemBucket, idemAgeBucket} {
 		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 			return err
 		}
@@ -212,6 +227,9 @@ func recount(tx *bolt.Tx) error {
 		return nil
 	})
 	m := tx.Bucket(qmetaBucket)
+	if err := putU64(m, "count.idem", uint64(tx.Bucket(idemBucket).Stats().KeyN)); err != nil {
+		return err
+	}
 	for _, name := range []string{"money", "identity", "telemetry", "quarantine"} {
 		if err := putU64(m, "bytes."+name, uint64(c.bytes[name])); err != nil {
 			return err
@@ -273,23 +291,56 @@ func FormatID(terminal string, seq uint64) string { return boltstore.FormatID(te
 // (ErrFull) for new business; telemetry over its budget makes room by dropping the
 // oldest telemetry.
 func (q *Queue) Put(ctx context.Context, e Entry) (string, error) {
+	id, _, err := q.put(ctx, e, "")
+	return id, err
+}
+
+// PutIdempotent is Put with an idempotency key (1-64 printable ASCII characters, chosen
+// by the client): the first Put with a key stores the record; a later one with the same
+// key and the same entry stores nothing and returns the first record's id with replayed
+// true, also after the record was acknowledged and deleted, for Options.IdempotencyTTL.
+// The same key with a different entry is ErrConflict.
+func (q *Queue) PutIdempotent(ctx context.Context, e Entry, key string) (id string, replayed bool, err error) {
+	if err := validIdemKey(key); err != nil {
+		return "", false, fmt.Errorf("queue: put: %w", err)
+	}
+	return q.put(ctx, e, key)
+}
+
+func (q *Queue) put(ctx context.Context, e Entry, key string) (string, bool, error) {
 	if q.o.ReadOnly {
-		return "", ErrReadOnly
+		return "", false, ErrReadOnly
 	}
 	if q.seal == nil {
-		return "", fmt.Errorf("queue: put: %w", ErrNoKey)
+		return "", false, fmt.Errorf("queue: put: %w", ErrNoKey)
 	}
 	if q.o.Terminal == "" {
-		return "", fmt.Errorf("queue: put: %w: no terminal id", ErrInvalid)
+		return "", false, fmt.Errorf("queue: put: %w: no terminal id", ErrInvalid)
 	}
 	if err := validEntry(e, q.o.MaxRecordBytes); err != nil {
-		return "", err
+		return "", false, err
+	}
+	var sk []byte
+	var fp [32]byte
+	if key != "" {
+		sk, fp = q.idem.storedKey(key), q.idem.fingerprint(e)
 	}
 	h := header{lane: e.Lane, flags: flagSealed, created: q.now().UnixMilli(), kind: e.Kind}
 	var id string
+	var replayed bool
 	dropped := 0
 	err := q.db.Update(ctx, func(tx *bolt.Tx) error {
-		dropped = 0
+		dropped, replayed = 0, false
+		if sk != nil {
+			prev, found, err := q.lookupIdem(tx, sk, fp)
+			if err != nil {
+				return boltstore.NoWrite(err)
+			}
+			if found {
+				id, replayed = prev, true
+				return boltstore.NoWrite(nil)
+			}
+		}
 		m := tx.Bucket(qmetaBucket)
 		// The size does not depend on the sequence number, so the cap is checked before
 		// anything is written and a refusal leaves the transaction untouched.
@@ -314,13 +365,22 @@ func (q *Queue) Put(ctx context.Context, e Entry) (string, error) {
 			return err
 		}
 		id = rec.id
-		return adjust(m, e.Lane.String(), int64(8+len(value)+entryOverhead), 1)
+		if err := adjust(m, e.Lane.String(), int64(8+len(value)+entryOverhead), 1); err != nil {
+			return err
+		}
+		if sk != nil {
+			return q.storeIdem(tx, sk, idemValue{created: h.created, seq: seq, fp: fp, id: id})
+		}
+		return nil
 	})
 	if err != nil {
 		if errors.Is(err, ErrFull) {
 			q.refused.Add(1)
 		}
-		return "", fmt.Errorf("queue: put: %w", err)
+		return "", false, fmt.Errorf("queue: put: %w", err)
+	}
+	if replayed {
+		return id, true, nil
 	}
 	if dropped > 0 {
 		q.log.Warn("telemetry dropped to make room", "dropped", dropped, "code", CodeTelemetryDropped)
@@ -329,7 +389,7 @@ func (q *Queue) Put(ctx context.Context, e Entry) (string, error) {
 	case q.added <- struct{}{}:
 	default:
 	}
-	return id, nil
+	return id, false, nil
 }
 
 func (h header) sizeWithID(idLen int) int {
@@ -750,6 +810,8 @@ type Stats struct {
 	TelemetryDropped uint64 `json:"telemetryDropped"`
 	// Refused counts Puts refused for the cap since the agent started.
 	Refused uint64 `json:"refused"`
+	// IdempotencyKeys counts the idempotency keys remembered (PutIdempotent).
+	IdempotencyKeys uint64 `json:"idempotencyKeys"`
 	// Recoveries lists corrupt files moved aside (the last ten).
 	Recoveries []Recovery `json:"recoveries,omitempty"`
 }
@@ -775,6 +837,7 @@ func (q *Queue) Stats() (Stats, error) {
 		s.QuarantineBytes = int64(getU64(m, "bytes.quarantine"))
 		s.UsedBytes = used(m)
 		s.TelemetryDropped = getU64(m, "dropped.telemetry")
+		s.IdempotencyKeys = getU64(m, "count.idem")
 		return nil
 	})
 	s.Full = s.UsedBytes-s.Lanes[LaneTelemetry].Bytes+4096 > q.o.MaxBytes-q.o.ReserveBytes

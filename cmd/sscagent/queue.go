@@ -221,6 +221,7 @@ func queueStats(q *queue.Queue, asJSON bool, out, errOut io.Writer) int {
 	fmt.Fprintf(out, "\nused %d of cap %d bytes (reserve %d); file %d bytes; full: %s\n",
 		st.UsedBytes, st.CapBytes, st.ReserveBytes, st.FileBytes, full)
 	fmt.Fprintf(out, "telemetry dropped: %d\n", st.TelemetryDropped)
+	fmt.Fprintf(out, "idempotency keys: %d\n", st.IdempotencyKeys)
 	for _, r := range st.Recoveries {
 		fmt.Fprintf(out, "RECOVERED %s: corrupt file moved to %s (%d entries salvaged, %d buckets lost): %s\n",
 			r.At.Format(time.DateTime), r.MovedTo, r.Salvaged, r.Lost, r.Cause)
