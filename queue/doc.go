@@ -7,28 +7,22 @@
 //   - Put returns only after the record is fsynced. Concurrent Puts share one transaction
 //     and one fsync (group commit, no timer), so throughput grows with load while a lone
 //     writer pays one fsync.
-//
 //   - Keys are persisted sequence numbers, never clock readings. Each record gets a stable
 //     id, terminal id + "-" + sequence (16 digits, zero-padded), that travels with it so the
 //     platform de-duplicates a record sent again after a crash. A sequence number is never
 //     reused, not even after the file is lost (see internal/boltstore).
-//
 //   - Lanes: money (C.4, C.5) and identity (C.3) records are never dropped. When the cap
 //     is reached, new business is refused with a *FullError (ErrFull; the local API answers
 //     507) and nothing is lost. Telemetry may be dropped, oldest first, to make room.
-//
 //   - Records are deleted only by Ack (the platform's business acknowledgement). Records
 //     the platform rejects for good go to quarantine with the reason, where an operator
 //     lists, exports and re-queues them.
-//
 //   - Record bodies are encrypted at rest with SM4-GCM under a local key (a 32-hex-digit key
 //     file, like the platform's sm4Key), bound to their lane and sequence number; they
 //     leave the disk with Ack. A file opened with a different key is refused (ErrWrongKey)
 //     rather than having every record fail to decrypt.
-//
 //   - Open checks the file's integrity; a corrupt file is moved aside, what is readable is
 //     copied into a fresh one, and the recovery shows in Stats. It never crash-loops.
-//
 //   - PutIdempotent takes a client's idempotency key: the same key and record again stores
 //     nothing and returns the first record's id, also after its acknowledgement, for a day
 //     by default; the key in the same transaction as the record, so a crash never
