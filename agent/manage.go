@@ -342,6 +342,9 @@ func (a *Agent) readerEvent(e readers.Event) {
 	if e.PSAM != nil {
 		data["terminalNo"] = e.PSAM.TerminalNo
 	}
+	if e.Carried {
+		data["carried"] = true // in the reader since before the service restarted: not read again
+	}
 	a.events.Publish(event.Event{Kind: event.Kind(e.Kind), Time: e.Time, Source: e.Reader, OK: ok,
 		Prompts: promptsOf(code, cause), Data: data})
 }

@@ -74,6 +74,8 @@ type Manager struct {
 	readers   map[string]*reader
 	seq       uint64
 	boot      map[string]uint64 // each reader's insertion seq when the manager became ready
+	lost      map[string]string // holder readers' card ATRs when the service was lost
+	upAt      time.Time         // when the service came up last
 	changed   chan struct{}     // closed and replaced whenever the state changes
 	ps        *psamSession
 	psamErr   error     // why the PSAM in psamSlot is not usable
@@ -88,6 +90,7 @@ type reader struct {
 	info       ReaderInfo
 	insertions uint16
 	seq        uint64 // insertion sequence of the card in it; 0 when empty
+	carried    bool   // the card was in it before the service restarted (carriedLocked)
 }
 
 type psamSession struct {
@@ -159,7 +162,7 @@ func (m *Manager) Run(ctx context.Context) error {
 		}
 		b.Reset()
 		m.mu.Lock()
-		m.sys, m.service = sys, true
+		m.sys, m.service, m.upAt = sys, true, time.Now()
 		m.notifyLocked()
 		m.mu.Unlock()
 		m.emit(Event{Kind: ServiceUp})
@@ -232,12 +235,13 @@ func (m *Manager) apply(ctx context.Context, sys drivers.System, states []driver
 		newCard := st.Present && (!r.info.Present || st.Insertions != r.insertions)
 		if r.info.Present && (!st.Present || newCard) {
 			evs = append(evs, Event{Kind: CardRemoved, Reader: st.Name, Role: r.info.Role})
-			r.seq = 0
+			r.seq, r.carried = 0, false
 		}
 		if newCard {
 			m.seq++
 			r.seq = m.seq
-			evs = append(evs, Event{Kind: CardInserted, Reader: st.Name, Role: r.info.Role, ATR: st.ATR})
+			r.carried = m.carriedLocked(st.Name, st.ATR)
+			evs = append(evs, Event{Kind: CardInserted, Reader: st.Name, Role: r.info.Role, ATR: st.ATR, Carried: r.carried})
 		}
 		r.info.Present, r.info.Mute, r.insertions = st.Present, st.Mute, st.Insertions
 		r.info.ATR = apdu.HexUpper(st.ATR)
@@ -280,6 +284,28 @@ func (m *Manager) apply(ctx context.Context, sys drivers.System, states []driver
 	m.mu.Lock()
 	m.notifyLocked()
 	m.mu.Unlock()
+}
+
+// carryGrace is how long after the reader service came back a card found in a holder
+// reader counts as the one that was there when the service was lost (same reader, same
+// ATR): the service restarting is not a holder presenting a card.
+const carryGrace = 10 * time.Second
+
+// carriedLocked reports whether a card just seen in reader is the one that was in it
+// when the service was lost: waiters do not hand it out, so that a reader service
+// restart does not authenticate a card, record it and open a gate a second time. A
+// holder who swapped cards while the service was down presents the card again.
+func (m *Manager) carriedLocked(reader string, atr []byte) bool {
+	if m.lost == nil {
+		return false
+	}
+	if time.Since(m.upAt) > carryGrace {
+		m.lost = nil
+		return false
+	}
+	was, ok := m.lost[reader]
+	delete(m.lost, reader)
+	return ok && was == apdu.HexUpper(atr)
 }
 
 // wantPSAMLocked is the PSAM reader to use: the first (by name) PSAM slot with a card.
@@ -359,6 +385,12 @@ func (m *Manager) teardown(sys drivers.System) {
 			evs = append(evs, Event{Kind: CardRemoved, Reader: name, Role: r.info.Role})
 		}
 		evs = append(evs, Event{Kind: ReaderRemoved, Reader: name, Role: r.info.Role})
+	}
+	m.lost = map[string]string{}
+	for name, r := range m.readers {
+		if r.info.Present && r.info.Role == RoleHolder {
+			m.lost[name] = r.info.ATR
+		}
 	}
 	m.readers = map[string]*reader{}
 	m.psamErr, m.psamSlot, m.psamSeq = nil, "", 0

@@ -378,10 +378,18 @@ func TestWaiter(t *testing.T) {
 	}
 }
 
+// TestServiceRestart: the reader service going away and coming back is reported, reads
+// fail clearly meanwhile and work again after; the card that stayed in its reader is
+// not handed out to a scene as a new presentation (it would be authenticated, recorded
+// and let through a second time), while a different card found after the restart is.
 func TestServiceRestart(t *testing.T) {
 	r := newRig(t, readers.Options{TestTerminal: true})
 	r.insertPSAM(cardsim.PSAMOptions{})
+	scene := r.m.Waiter(readers.Filter{})
 	r.insert(contact, "lisi")
+	if in, err := scene.Next(context.Background()); err != nil || in.Reader != contact {
+		t.Fatalf("first presentation: %+v %v", in, err)
+	}
 	r.hub.SetService(false)
 	r.ev.wait(t, readers.ServiceDown, "")
 	if h := r.m.Health(); h.Service || len(h.Readers) != 0 || h.LastError == "" {
@@ -392,11 +400,50 @@ func TestServiceRestart(t *testing.T) {
 	if !errors.As(err, &ce) || ce.Code != card.CodeReaderConnect || ce.PromptCode() != card.PromptService {
 		t.Fatalf("read while down: %v", err)
 	}
+	// While the service is down the holder swaps the contactless card for another
+	// kind; the contact card stays.
+	zhang, err := cardsim.LoadCard("zhangsan")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.hub.Insert(contactless, zhang); err != nil {
+		t.Fatal(err)
+	}
 	r.hub.SetService(true)
 	r.waitCount(readers.PSAMReady, psamSlot, 2)
+	r.waitCount(readers.CardInserted, contact, 2)
 	res, err := r.m.Read(context.Background(), contact, readers.ReadOptions{})
 	if err != nil || !res.Authenticated {
 		t.Fatalf("read after restart: %+v %v", res, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if in, err := scene.Next(ctx); err != nil || in.Reader != contactless {
+		t.Fatalf("after the restart the scene got %+v %v; want only the card new in %s", in, err, contactless)
+	}
+	short, cancel2 := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel2()
+	if in, err := scene.Next(short); err == nil {
+		t.Fatalf("the card that stayed in its reader through the restart was handed out again: %+v", in)
+	}
+	r.ev.mu.Lock()
+	var carried bool
+	for _, ev := range r.ev.all {
+		carried = carried || (ev.Kind == readers.CardInserted && ev.Reader == contact && ev.Carried)
+	}
+	r.ev.mu.Unlock()
+	if !carried {
+		t.Error("the card inserted event after the restart is not marked carried")
+	}
+	// A command that reads the card in the reader still can, and the holder presenting
+	// it again is a new presentation.
+	if in, err := r.m.Waiter(readers.Filter{IncludePresent: true, Readers: []string{contact}}).Next(ctx); err != nil || in.Reader != contact {
+		t.Fatalf("IncludePresent after the restart: %+v %v", in, err)
+	}
+	r.hub.Remove(contact)
+	r.insert(contact, "lisi")
+	if in, err := scene.Next(ctx); err != nil || in.Reader != contact {
+		t.Fatalf("presented again after the restart: %+v %v", in, err)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/sscagent/sscagent/card"
 	"github.com/sscagent/sscagent/card/cardsim"
@@ -191,7 +192,11 @@ func TestPCSCCardPulledMidRead(t *testing.T) {
 func TestPCSCServiceRestart(t *testing.T) {
 	l := newLab(t, readers.Options{TestTerminal: true})
 	l.psam(cardsim.PSAMOptions{})
+	scene := l.m.Waiter(readers.Filter{})
 	l.card("Holder", 0, "lisi")
+	if in, err := scene.Next(context.Background()); err != nil || in.Reader != holder0 {
+		t.Fatalf("first presentation: %+v %v", in, err)
+	}
 	if err := l.d.Restart(); err != nil {
 		t.Fatal(err)
 	}
@@ -205,6 +210,12 @@ func TestPCSCServiceRestart(t *testing.T) {
 	}
 	if h := l.m.Health(); !h.Service || !h.PSAM.Usable {
 		t.Fatalf("health after the restart %+v", h)
+	}
+	// The card stayed in the reader: the restart is not a second presentation.
+	short, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if in, err := scene.Next(short); err == nil {
+		t.Fatalf("the card that stayed in its reader through the pcscd restart was handed out again: %+v", in)
 	}
 }
 

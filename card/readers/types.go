@@ -34,6 +34,9 @@ type Event struct {
 	PSAM *psam.Info
 	// Err is the cause (PSAM failed, service down).
 	Err error
+	// Carried marks a card inserted event for the card that was in the reader when the
+	// reader service was lost: waiters do not hand it out (it was not presented again).
+	Carried bool
 }
 
 // ReaderInfo is one reader as the manager sees it.

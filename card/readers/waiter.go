@@ -16,7 +16,8 @@ type Filter struct {
 	// made (a "card read" command); otherwise only cards inserted afterwards, and for
 	// a Waiter made before the manager is ready (a scene built with it), only cards
 	// inserted after the readers were first seen: a card left in a reader does not
-	// count as presented, however quickly the scene starts.
+	// count as presented, however quickly the scene starts. Neither does a card that
+	// stayed in its reader while the reader service restarted.
 	IncludePresent bool
 }
 
@@ -89,7 +90,7 @@ func (w *Waiter) pickLocked() (Insertion, bool) {
 	}
 	var cands []Insertion
 	for n, r := range w.m.readers {
-		if r.info.Role != RoleHolder || !r.info.Present || r.seq <= w.seen[n] {
+		if r.info.Role != RoleHolder || !r.info.Present || r.seq <= w.seen[n] || (r.carried && !w.f.IncludePresent) {
 			continue
 		}
 		if len(w.f.Readers) > 0 && !match(w.f.Readers, n) {
