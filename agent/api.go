@@ -109,6 +109,42 @@ func (s apiServices) Cancel(ctx context.Context, id string) (any, error) {
 	return s.a.view(o), nil
 }
 
+// List implements localapi.PaymentService: the orders in states, newest first.
+func (s apiServices) List(_ context.Context, states []string, limit int) (any, error) {
+	var want []payment.State
+	for _, st := range states {
+		ps := payment.State(st)
+		if !ps.Valid() {
+			return nil, &localapi.InvalidError{Fields: []localapi.FieldError{{Field: "state",
+				Reason: fmt.Sprintf("%q is not an order state (CREATED, SENT, UNKNOWN, QUERYING, REVERSING, SUCCESS, FAILED, REVERSED, NEEDS_MANUAL)", st)}}}
+		}
+		want = append(want, ps)
+	}
+	all, err := s.a.payments.List(want...)
+	if err != nil {
+		return nil, err
+	}
+	out := struct {
+		Payments []orderView `json:"payments"`
+		// More says there are more orders than listed (older ones).
+		More bool `json:"more,omitempty"`
+	}{Payments: []orderView{}}
+	for i := len(all) - 1; i >= 0 && len(out.Payments) < limit; i-- {
+		out.Payments = append(out.Payments, s.a.view(all[i]))
+	}
+	out.More = len(all) > limit
+	return out, nil
+}
+
+// Settle implements localapi.PaymentService.
+func (s apiServices) Settle(ctx context.Context, id string, r localapi.SettleRequest) (any, error) {
+	o, err := s.a.payments.Settle(ctx, id, *r.Paid, r.Note)
+	if err != nil {
+		return nil, paymentError(err)
+	}
+	return s.a.view(o), nil
+}
+
 // paymentError maps the payment manager's errors to the local API's.
 func paymentError(err error) error {
 	switch {

@@ -50,6 +50,7 @@ func TestDocsListEveryKindAndCode(t *testing.T) {
 		readers.CardInserted, readers.CardRemoved, readers.PSAMReady, readers.PSAMFailed, readers.PSAMRemoved} {
 		kinds = append(kinds, string(k))
 	}
+	kinds = append(kinds, string(paymentKind(payment.Order{State: payment.NeedsManual, Settled: &payment.Settlement{}})))
 	kinds = append(kinds, "payment.cancelled", "backflow.outage", "backflow.resumed", "backflow.quarantined")
 	for _, k := range kinds {
 		if !strings.Contains(doc, "`"+k+"`") {

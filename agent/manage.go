@@ -306,6 +306,7 @@ func (a *Agent) devices(context.Context) mgmt.Devices {
 		oldest = max(oldest, q.Lanes[l].OldestAgeSeconds)
 	}
 	d.Queue = &mgmt.Queue{Depth: int(depth), OldestAgeSeconds: oldest, Quarantined: int(q.Quarantined), Bytes: q.UsedBytes}
+	d.Payments = &mgmt.Payments{Open: st.Queue.Payments.Open, NeedsManual: st.Queue.Payments.NeedsManual}
 	p := mgmt.Platform{Up: st.Platform.Up, Unknown: st.Platform.Unknown, LastError: st.Platform.LastError,
 		ClockSkewSeconds: st.Platform.ClockSkewSeconds}
 	if !st.Platform.LastSuccess.IsZero() {

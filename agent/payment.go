@@ -84,7 +84,7 @@ func (a *Agent) paymentChanged(o payment.Order) {
 	if o.State != payment.Created {
 		a.waits.clear(o.Scene, o.No)
 	}
-	ok := o.State != payment.Failed && o.State != payment.NeedsManual && o.State != payment.Reversed
+	ok := o.State != payment.Failed && (o.State != payment.NeedsManual || o.Settled != nil) && o.State != payment.Reversed
 	a.emit(paymentKind(o), o.Scene, "", ok, o.PromptCode(), "", orderData(o))
 	if o.State.Final() && a.recorder != nil {
 		a.recorder.poke()
@@ -107,6 +107,9 @@ func paymentKind(o payment.Order) event.Kind {
 	case payment.Reversed:
 		return "payment.reversed"
 	case payment.NeedsManual:
+		if o.Settled != nil {
+			return "payment.settled"
+		}
 		return "payment.needs-manual"
 	}
 	if o.PromptCode() == payment.CodeCancelled {
@@ -123,6 +126,9 @@ func orderData(o payment.Order) map[string]any {
 	}
 	if o.Reason != "" {
 		d["reason"] = o.Reason
+	}
+	if o.Settled != nil {
+		d["settledPaid"] = o.Settled.Paid
 	}
 	return d
 }

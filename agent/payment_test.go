@@ -209,6 +209,30 @@ func TestPaymentOutcomes(t *testing.T) {
 	if _, ok := r.await("payment.recorded", dataIs("orderNo", no), 300*time.Millisecond); ok {
 		t.Error("a NEEDS_MANUAL order was recorded as paid")
 	}
+	// The person finds it in the list, checks with the platform and settles it.
+	code, list := r.call("GET", "/v1/payments?state=NEEDS_MANUAL", nil)
+	if ps, _ := list["payments"].([]any); code != http.StatusOK || len(ps) != 1 || ps[0].(map[string]any)["id"] != no {
+		t.Fatalf("NEEDS_MANUAL list: %d %v", code, list)
+	}
+	if _, q := r.call("GET", "/v1/queue", nil); fmt.Sprint(q["payments"].(map[string]any)["needsManual"]) != "1" {
+		t.Errorf("queue stats before settling: %v", q["payments"])
+	}
+	if code, e := r.call("GET", "/v1/payments?state=PAID", nil); code != http.StatusUnprocessableEntity {
+		t.Errorf("unknown state: %d %v", code, e)
+	}
+	code, settled := r.call("POST", "/v1/payments/"+no+"/settle", map[string]any{"paid": false, "note": "平台对账单 2026-11-24：未扣款"})
+	if code != http.StatusOK || settled["state"] != "NEEDS_MANUAL" || settled["settled"].(map[string]any)["paid"] != false {
+		t.Fatalf("settle: %d %v", code, settled)
+	}
+	if e := r.order("payment.settled", no); !e.OK || e.Prompts.Code != "500010" {
+		t.Errorf("settled event: %+v", e)
+	}
+	if _, q := r.call("GET", "/v1/queue", nil); fmt.Sprint(q["payments"].(map[string]any)["needsManual"]) != "0" {
+		t.Errorf("queue stats after settling: %v", q["payments"])
+	}
+	if code, e := r.call("POST", "/v1/payments/"+no+"/settle", map[string]any{"paid": true, "note": "改判"}); code != http.StatusConflict {
+		t.Errorf("settled the other way: %d %v", code, e)
+	}
 
 	// Idempotency-Key: a retried request returns the same order; other contents: 409.
 	c := issue(t, r, zhangsan)

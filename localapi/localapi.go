@@ -90,6 +90,20 @@ type PaymentService interface {
 	Create(ctx context.Context, r PaymentRequest) (any, error)
 	Get(ctx context.Context, id string) (any, error)
 	Cancel(ctx context.Context, id string) (any, error)
+	// List returns the orders in the given states (all orders when none), newest first,
+	// at most limit of them.
+	List(ctx context.Context, states []string, limit int) (any, error)
+	// Settle records a person's resolution of a NEEDS_MANUAL order.
+	Settle(ctx context.Context, id string, r SettleRequest) (any, error)
+}
+
+// SettleRequest is the body of POST /v1/payments/{id}/settle: what a person found when
+// checking a NEEDS_MANUAL order with the platform (对账).
+type SettleRequest struct {
+	// Paid says the holder was charged and not refunded. Required.
+	Paid *bool `json:"paid"`
+	// Note says what the platform said (a ticket number, the statement line). Required.
+	Note string `json:"note"`
 }
 
 // RecordSink validates an Appendix C record and stores it durably; it returns the
@@ -213,6 +227,8 @@ func (s *Server) routes() map[string]http.HandlerFunc {
 		"POST /v1/payments":             s.createPayment,
 		"GET /v1/payments/{id}":         s.getPayment,
 		"POST /v1/payments/{id}/cancel": s.cancelPayment,
+		"GET /v1/payments":              s.listPayments,
+		"POST /v1/payments/{id}/settle": s.settlePayment,
 		"POST /v1/records":              s.postRecord,
 		"GET /v1/queue":                 s.queue,
 		"GET /v1/reads/{id}":            s.read,
@@ -441,6 +457,69 @@ func (s *Server) cancelPayment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusAccepted, v)
+}
+
+// maxList bounds GET /v1/payments.
+const maxList = 500
+
+// listPayments is GET /v1/payments?state=S[,S...]&limit=N.
+func (s *Server) listPayments(w http.ResponseWriter, r *http.Request) {
+	if s.o.Payments == nil {
+		writeError(w, http.StatusNotFound, prompt.CodeNotAllowed, "no payment scene on this terminal", nil)
+		return
+	}
+	var states []string
+	for _, v := range r.URL.Query()["state"] {
+		for _, st := range strings.Split(v, ",") {
+			if st = strings.TrimSpace(st); st != "" {
+				states = append(states, strings.ToUpper(st))
+			}
+		}
+	}
+	limit := 100
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxList {
+			s.fail(w, &InvalidError{Fields: []FieldError{{Field: "limit", Reason: fmt.Sprintf("an integer from 1 to %d", maxList)}}})
+			return
+		}
+		limit = n
+	}
+	v, err := s.o.Payments.List(r.Context(), states, limit)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+// settlePayment is POST /v1/payments/{id}/settle.
+func (s *Server) settlePayment(w http.ResponseWriter, r *http.Request) {
+	if s.o.Payments == nil {
+		writeError(w, http.StatusNotFound, prompt.CodeNotAllowed, "no payment scene on this terminal", nil)
+		return
+	}
+	var req SettleRequest
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	var fe []FieldError
+	if req.Paid == nil {
+		fe = append(fe, FieldError{Field: "paid", Reason: "required: true if the holder was charged and not refunded"})
+	}
+	if n := len([]rune(strings.TrimSpace(req.Note))); n == 0 || n > 200 {
+		fe = append(fe, FieldError{Field: "note", Reason: "required, at most 200 characters: what the platform said"})
+	}
+	if len(fe) > 0 {
+		s.fail(w, &InvalidError{Fields: fe})
+		return
+	}
+	v, err := s.o.Payments.Settle(r.Context(), r.PathValue("id"), req)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
 }
 
 // recordRequest is the body of POST /v1/records.

@@ -31,6 +31,12 @@ func (f *fakePayments) Get(_ context.Context, id string) (any, error) {
 func (f *fakePayments) Cancel(_ context.Context, id string) (any, error) {
 	return nil, fmt.Errorf("order %s already paid: %w", id, ErrConflict)
 }
+func (f *fakePayments) List(_ context.Context, states []string, limit int) (any, error) {
+	return map[string]any{"states": states, "limit": limit}, nil
+}
+func (f *fakePayments) Settle(_ context.Context, id string, r SettleRequest) (any, error) {
+	return map[string]any{"id": id, "paid": *r.Paid, "note": r.Note}, nil
+}
 
 type fakeRecords struct {
 	full    bool
@@ -183,6 +189,28 @@ func TestPayments(t *testing.T) {
 	}
 	if code, _ = do(t, "POST", base+"/v1/payments/T1-1/cancel", token, ""); code != 409 {
 		t.Fatalf("cancel paid: %d", code)
+	}
+	// The list: states from repeated or comma-separated parameters, upper-cased; a limit.
+	code, body = do(t, "GET", base+"/v1/payments?state=needs_manual,SENT&state=FAILED&limit=7", token, "")
+	if code != 200 || fmt.Sprint(body["states"]) != "[NEEDS_MANUAL SENT FAILED]" || body["limit"] != 7.0 {
+		t.Fatalf("list: %d %v", code, body)
+	}
+	if code, body = do(t, "GET", base+"/v1/payments", token, ""); code != 200 || body["limit"] != 100.0 {
+		t.Fatalf("list default: %d %v", code, body)
+	}
+	for _, q := range []string{"limit=0", "limit=501", "limit=x"} {
+		if code, _ = do(t, "GET", base+"/v1/payments?"+q, token, ""); code != 422 {
+			t.Fatalf("list %s: %d", q, code)
+		}
+	}
+	// Settling: paid and a note are required.
+	code, body = do(t, "POST", base+"/v1/payments/T1-9/settle", token, `{"paid":false,"note":"平台确认未扣款"}`)
+	if code != 200 || body["id"] != "T1-9" || body["paid"] != false || body["note"] != "平台确认未扣款" {
+		t.Fatalf("settle: %d %v", code, body)
+	}
+	code, body = do(t, "POST", base+"/v1/payments/T1-9/settle", token, `{"note":"  "}`)
+	if code != 422 || len(body["error"].(map[string]any)["fields"].([]any)) != 2 {
+		t.Fatalf("settle without paid and note: %d %v", code, body)
 	}
 }
 

@@ -45,6 +45,9 @@ func HealthOf(d Devices) Health {
 	if q := d.Queue; q != nil && q.Quarantined > 0 {
 		ps = append(ps, fmt.Sprintf("%d records in quarantine", q.Quarantined))
 	}
+	if p := d.Payments; p != nil && p.NeedsManual > 0 {
+		ps = append(ps, fmt.Sprintf("%d payments need a person (NEEDS_MANUAL)", p.NeedsManual))
+	}
 	if p := d.Platform; p != nil && !p.Up && !p.Unknown {
 		ps = append(ps, "platform unreachable")
 	}

@@ -129,6 +129,7 @@ type Devices struct {
 	PSAMs    []PSAM    `json:"psams,omitempty"`
 	Scanners []Scanner `json:"scanners,omitempty"`
 	Queue    *Queue    `json:"queue,omitempty"`
+	Payments *Payments `json:"payments,omitempty"`
 	Platform *Platform `json:"platform,omitempty"`
 	Parts    []Part    `json:"parts,omitempty"`
 }
@@ -168,6 +169,15 @@ type Queue struct {
 	OldestAgeSeconds float64 `json:"oldestAgeSeconds"`
 	Quarantined      int     `json:"quarantined"`
 	Bytes            int64   `json:"bytes,omitempty"`
+}
+
+// Payments are the terminal's payment orders that are not done with.
+type Payments struct {
+	// Open counts orders whose outcome is not final yet.
+	Open int `json:"open"`
+	// NeedsManual counts NEEDS_MANUAL orders nobody settled yet: a person must check
+	// them with the platform (GET /v1/payments?state=NEEDS_MANUAL on the terminal).
+	NeedsManual int `json:"needsManual"`
 }
 
 // Platform is the link to the one-card-pass platform.

@@ -222,11 +222,15 @@ func TestHealthOf(t *testing.T) {
 		PSAMs:    []PSAM{{Reader: "ACS 1", Status: "absent"}},
 		Scanners: []Scanner{{Name: "front"}},
 		Queue:    &Queue{Quarantined: 2},
+		Payments: &Payments{Open: 1, NeedsManual: 1},
 		Platform: &Platform{},
 		Parts:    []Part{{Name: "uploader", State: "restarting"}, {Name: "mgmt", State: "running"}},
 	})
-	if h.Status != HealthDegraded || len(h.Problems) != 6 {
+	if h.Status != HealthDegraded || len(h.Problems) != 7 || !strings.Contains(strings.Join(h.Problems, "|"), "1 payments need a person") {
 		t.Fatalf("%+v", h)
+	}
+	if h := HealthOf(Devices{Payments: &Payments{Open: 3}}); h.Status != HealthOK {
+		t.Fatalf("open payments are not a problem: %+v", h)
 	}
 }
 

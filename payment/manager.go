@@ -405,6 +405,55 @@ func (m *Manager) Cancel(ctx context.Context, orderNo string) (Order, error) {
 	return out.Order, nil
 }
 
+// maxNote bounds a settlement note, in characters.
+const maxNote = 200
+
+// Settle records a person's resolution of a NEEDS_MANUAL order, found by checking with
+// the platform (对账): paid (the holder was charged and not refunded) or not, and a note
+// (required, masked, at most 200 characters). The order stays NEEDS_MANUAL with its
+// Settled set; it no longer counts as waiting for a person. Settling again the same way
+// returns the order; the other way is ErrState, as is an order in another state.
+func (m *Manager) Settle(ctx context.Context, orderNo string, paid bool, note string) (Order, error) {
+	if m.o.ReadOnly {
+		return Order{}, ErrReadOnly
+	}
+	note = strings.TrimSpace(note)
+	if note == "" || utf8.RuneCountInString(note) > maxNote || !utf8.ValidString(note) {
+		return Order{}, fmt.Errorf("%w: a note of 1-%d characters is required (what the platform said)", ErrInvalid, maxNote)
+	}
+	seq, ok := parseNo(orderNo)
+	if !ok {
+		return Order{}, ErrNotFound
+	}
+	var out *stored
+	changed := false
+	err := m.db.Update(ctx, func(tx *bolt.Tx) error {
+		s, err := load(tx, seq)
+		if err != nil || s.No != orderNo {
+			return boltstore.NoWrite(ErrNotFound)
+		}
+		out, changed = s, false
+		switch {
+		case s.State != NeedsManual:
+			return boltstore.NoWrite(fmt.Errorf("%w: only a NEEDS_MANUAL order is settled; this one is %s", ErrState, s.State))
+		case s.Settled != nil && s.Settled.Paid == paid:
+			return nil
+		case s.Settled != nil:
+			return boltstore.NoWrite(fmt.Errorf("%w: already settled as paid=%v on %s", ErrState, s.Settled.Paid, s.Settled.At.Format(time.DateTime)))
+		}
+		s.Settled = &Settlement{Paid: paid, Note: mask.Text(note), At: m.now()}
+		changed = true
+		return m.save(tx, s)
+	})
+	if err != nil {
+		return Order{}, fmt.Errorf("payment: settle %s: %w", orderNo, err)
+	}
+	if changed {
+		m.notify(out)
+	}
+	return out.Order, nil
+}
+
 func (m *Manager) end(s *stored, st State, reason string) {
 	s.State, s.Reason, s.Finished = st, truncate(mask.Text(reason), 300), m.now()
 }
@@ -793,7 +842,7 @@ type Stats struct {
 	ByState map[State]int `json:"byState"`
 	// Open counts orders not final yet.
 	Open int `json:"open"`
-	// NeedsManual counts orders waiting for a person.
+	// NeedsManual counts orders waiting for a person (not settled yet).
 	NeedsManual int `json:"needsManual"`
 	// Unrecorded counts final orders whose record is not queued yet.
 	Unrecorded int `json:"unrecorded"`
@@ -811,7 +860,7 @@ func (m *Manager) Stats() (Stats, error) {
 		case !o.Recorded:
 			st.Unrecorded++
 		}
-		if o.State == NeedsManual {
+		if o.State == NeedsManual && o.Settled == nil {
 			st.NeedsManual++
 		}
 	}
@@ -819,13 +868,15 @@ func (m *Manager) Stats() (Stats, error) {
 }
 
 // prune deletes final, recorded orders finished more than Retention ago, with their
-// code hashes and idempotency keys. Unrecorded orders are kept: their record is owed.
+// code hashes and idempotency keys. Unrecorded orders are kept: their record is owed;
+// so are NEEDS_MANUAL orders nobody settled.
 func (m *Manager) prune(ctx context.Context) {
 	cutoff := m.now().Add(-m.c.Retention.D())
 	err := m.db.Update(ctx, func(tx *bolt.Tx) error {
 		var del []*stored
 		_ = tx.Bucket(bOrders).ForEach(func(_, v []byte) error {
-			if s, err := decodeStored(v); err == nil && s.State.Final() && s.Recorded && s.Finished.Before(cutoff) {
+			if s, err := decodeStored(v); err == nil && s.State.Final() && s.Recorded && s.Finished.Before(cutoff) &&
+				(s.State != NeedsManual || s.Settled != nil) { // a person's to-do stays until done
 				del = append(del, s)
 			}
 			return nil

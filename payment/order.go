@@ -69,6 +69,21 @@ type Order struct {
 	Recorded bool `json:"recorded,omitempty"`
 	// IdempotencyKey is the application's key for the request that created the order.
 	IdempotencyKey string `json:"idempotencyKey,omitempty"`
+	// Settled is a person's resolution of a NEEDS_MANUAL order (Settle).
+	Settled *Settlement `json:"settled,omitempty"`
+}
+
+// Settlement is what a person found when settling a NEEDS_MANUAL order with the
+// platform (对账): whether money moved, and a note.
+type Settlement struct {
+	// Paid says the holder was charged and not refunded: the business was paid. The C.4
+	// record is then the application's to post (POST /v1/records), with the payer's data
+	// from the platform.
+	Paid bool `json:"paid"`
+	// Note is the person's note (masked), e.g. the platform's answer or ticket number.
+	Note string `json:"note"`
+	// At is when it was settled.
+	At time.Time `json:"at"`
 }
 
 // PromptCode returns the prompt for the order's state.
@@ -87,6 +102,9 @@ func (o Order) PromptCode() prompt.Code {
 	case Reversed:
 		return CodeReversed
 	case NeedsManual:
+		if o.Settled != nil {
+			return CodeSettled
+		}
 		return CodeNeedsManual
 	case Failed:
 		if o.Reason == reasonCancelled {

@@ -368,6 +368,80 @@ func TestReverseRejectedNeedsManual(t *testing.T) {
 	}
 }
 
+// TestSettleNeedsManual: a person settles a NEEDS_MANUAL order once (the note required
+// and masked); it then no longer counts as waiting, says so in its prompt, and a pruning
+// that would have removed it before being settled keeps it until then.
+func TestSettleNeedsManual(t *testing.T) {
+	gw := newGW()
+	gw.pay = func(PayRequest) (Result, error) { return Result{Status: StatusUserPaying}, nil }
+	gw.query = func(string, int) (Result, error) { return Result{Status: StatusUserPaying}, nil }
+	gw.reverse = func(string, int) (ReverseResult, error) { return ReverseResult{}, rejected("超过撤销期限") }
+	path := filepath.Join(t.TempDir(), "payments.db")
+	h := run(t, path, gw, fastConfig())
+	o := payAndWait(t, h, "C")
+	if o.State != NeedsManual {
+		t.Fatalf("order %+v", o)
+	}
+	ctx := context.Background()
+	for _, note := range []string{"", "   ", strings.Repeat("长", maxNote+1)} {
+		if _, err := h.m.Settle(ctx, o.No, true, note); !errors.Is(err, ErrInvalid) {
+			t.Errorf("note %q: %v, want ErrInvalid", note, err)
+		}
+	}
+	if _, err := h.m.Settle(ctx, "POS-01-0000000000000999", true, "x"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown order: %v", err)
+	}
+
+	// Two months on, nobody has settled it yet: pruning keeps it.
+	h.stop()
+	later := time.Now().Add(60 * 24 * time.Hour)
+	m, err := Open(path, Options{Terminal: "POS-01", Gateway: gw, Config: fastConfig(), Now: func() time.Time { return later }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.prune(ctx)
+	if _, err := m.Get(o.No); err != nil {
+		t.Fatalf("an unsettled NEEDS_MANUAL order was pruned: %v", err)
+	}
+	m.Close()
+
+	h = run(t, path, gw, fastConfig())
+	got, err := h.m.Settle(ctx, o.No, true, "平台对账：已扣款 12.50 元，持卡人 350102199003077898 同意不退款")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Settled == nil || !got.Settled.Paid || got.State != NeedsManual || got.PromptCode() != CodeSettled ||
+		strings.Contains(got.Settled.Note, "350102199003077898") || !strings.Contains(got.Settled.Note, "平台对账") {
+		t.Fatalf("settled order %+v %+v", got, got.Settled)
+	}
+	if st, _ := h.m.Stats(); st.NeedsManual != 0 || st.ByState[NeedsManual] != 1 {
+		t.Fatalf("stats after settling %+v", st)
+	}
+	if states := h.states(o.No); len(states) == 0 || states[len(states)-1] != NeedsManual {
+		t.Fatalf("no change reported: %v", states)
+	}
+	h.mu.Lock()
+	n := len(h.changes)
+	h.mu.Unlock()
+	if again, err := h.m.Settle(ctx, o.No, true, "again"); err != nil || again.Settled.Note != got.Settled.Note {
+		t.Fatalf("settled again the same way: %+v %v", again.Settled, err)
+	}
+	h.mu.Lock()
+	if len(h.changes) != n {
+		t.Error("settling again the same way reported a change")
+	}
+	h.mu.Unlock()
+	if _, err := h.m.Settle(ctx, o.No, false, "other way"); !errors.Is(err, ErrState) {
+		t.Fatalf("settled the other way: %v, want ErrState", err)
+	}
+	// Only NEEDS_MANUAL orders are settled.
+	gw.pay = func(PayRequest) (Result, error) { return Result{Status: StatusPaid, TradeNo: "T1"}, nil }
+	paid := payAndWait(t, h, "D")
+	if _, err := h.m.Settle(ctx, paid.No, true, "x"); !errors.Is(err, ErrState) {
+		t.Fatalf("settle a %s order: %v, want ErrState", paid.State, err)
+	}
+}
+
 func TestCancel(t *testing.T) {
 	gw := newGW()
 	gw.pay = func(PayRequest) (Result, error) { return Result{Status: StatusUserPaying}, nil }
@@ -558,7 +632,7 @@ func TestRecordedAndPrune(t *testing.T) {
 
 func TestPromptsRegistered(t *testing.T) {
 	for _, c := range []prompt.Code{CodePaid, CodeWaitingCode, CodePaying, CodeChecking, CodeReversing,
-		CodeReversed, CodeFailed, CodeNeedsManual, CodeCancelled, CodeCodeUsed} {
+		CodeReversed, CodeFailed, CodeNeedsManual, CodeCancelled, CodeCodeUsed, CodeSettled} {
 		m := prompt.Lookup(c)
 		if m.Code != c || m.Holder.EN == "" || m.Operator.EN == "" || m.Maintainer.EN == "" {
 			t.Errorf("prompt %d incomplete", c)

@@ -14,6 +14,7 @@ const (
 	CodeNeedsManual prompt.Code = 500007 // NEEDS_MANUAL
 	CodeCancelled   prompt.Code = 500008 // FAILED by a cashier cancel before a code
 	CodeCodeUsed    prompt.Code = 500009 // ErrCodeUsed
+	CodeSettled     prompt.Code = 500010 // NEEDS_MANUAL settled by a person (Settle)
 )
 
 func init() {
@@ -51,6 +52,10 @@ func init() {
 			Holder:     t("支付结果待核实，请联系工作人员", "Payment result to be checked; please ask staff"),
 			Operator:   t("支付结果无法确认且撤销未完成，请记录订单号并联系维护人员人工核对", "Result unknown and reversal incomplete; note the order number and call maintenance"),
 			Maintainer: t("撤销重试用尽，需人工与平台对账", "Reverse retries exhausted; settle manually with the platform")},
+		prompt.Message{Code: CodeSettled,
+			Holder:     t("支付结果已核实", "Payment result checked"),
+			Operator:   t("待核实订单已人工处理完毕", "The order to be checked was settled by staff"),
+			Maintainer: t("需人工处理的订单已由人员核对并登记结果", "Order needing a person settled; the outcome is recorded")},
 		prompt.Message{Code: CodeCancelled,
 			Holder:     t("支付已取消", "Payment cancelled"),
 			Operator:   t("订单已取消，未扣款", "Order cancelled, nothing charged"),
