@@ -397,6 +397,24 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// hasPayments answers 404 when the terminal has no payment scene.
+func (s *Server) hasPayments(w http.ResponseWriter) bool {
+	if s.o.Payments == nil {
+		writeError(w, http.StatusNotFound, prompt.CodeNotAllowed, "no payment scene on this terminal", nil)
+		return false
+	}
+	return true
+}
+
+// answer writes v with status, or the error err as fail does.
+func (s *Server) answer(w http.ResponseWriter, status int, v any, err error) {
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, status, v)
+}
+
 func (s *Server) createPayment(w http.ResponseWriter, r *http.Request) {
 	if s.o.Payments == nil {
 		writeError(w, http.StatusNotImplemented, prompt.CodeNotAllowed, "no payment scene on this terminal", nil)
@@ -426,37 +444,23 @@ func (s *Server) createPayment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v, err := s.o.Payments.Create(r.Context(), req)
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	writeJSON(w, http.StatusAccepted, v)
+	s.answer(w, http.StatusAccepted, v, err)
 }
 
 func (s *Server) getPayment(w http.ResponseWriter, r *http.Request) {
-	if s.o.Payments == nil {
-		writeError(w, http.StatusNotFound, prompt.CodeNotAllowed, "no payment scene on this terminal", nil)
+	if !s.hasPayments(w) {
 		return
 	}
 	v, err := s.o.Payments.Get(r.Context(), r.PathValue("id"))
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, v)
+	s.answer(w, http.StatusOK, v, err)
 }
 
 func (s *Server) cancelPayment(w http.ResponseWriter, r *http.Request) {
-	if s.o.Payments == nil {
-		writeError(w, http.StatusNotFound, prompt.CodeNotAllowed, "no payment scene on this terminal", nil)
+	if !s.hasPayments(w) {
 		return
 	}
 	v, err := s.o.Payments.Cancel(r.Context(), r.PathValue("id"))
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	writeJSON(w, http.StatusAccepted, v)
+	s.answer(w, http.StatusAccepted, v, err)
 }
 
 // maxList bounds GET /v1/payments.
@@ -464,8 +468,7 @@ const maxList = 500
 
 // listPayments is GET /v1/payments?state=S[,S...]&limit=N.
 func (s *Server) listPayments(w http.ResponseWriter, r *http.Request) {
-	if s.o.Payments == nil {
-		writeError(w, http.StatusNotFound, prompt.CodeNotAllowed, "no payment scene on this terminal", nil)
+	if !s.hasPayments(w) {
 		return
 	}
 	var states []string
@@ -486,17 +489,12 @@ func (s *Server) listPayments(w http.ResponseWriter, r *http.Request) {
 		limit = n
 	}
 	v, err := s.o.Payments.List(r.Context(), states, limit)
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, v)
+	s.answer(w, http.StatusOK, v, err)
 }
 
 // settlePayment is POST /v1/payments/{id}/settle.
 func (s *Server) settlePayment(w http.ResponseWriter, r *http.Request) {
-	if s.o.Payments == nil {
-		writeError(w, http.StatusNotFound, prompt.CodeNotAllowed, "no payment scene on this terminal", nil)
+	if !s.hasPayments(w) {
 		return
 	}
 	var req SettleRequest
@@ -515,11 +513,7 @@ func (s *Server) settlePayment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v, err := s.o.Payments.Settle(r.Context(), r.PathValue("id"), req)
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, v)
+	s.answer(w, http.StatusOK, v, err)
 }
 
 // recordRequest is the body of POST /v1/records.
@@ -565,11 +559,7 @@ func (s *Server) read(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v, err := s.o.Reads.Read(r.Context(), r.PathValue("id"))
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, v)
+	s.answer(w, http.StatusOK, v, err)
 }
 
 func decodeBody(w http.ResponseWriter, r *http.Request, dst any) bool {
