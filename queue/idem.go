@@ -106,7 +106,7 @@ func (q *Queue) lookupIdem(tx *bolt.Tx, sk []byte, fp [32]byte) (id string, foun
 	if !ok {
 		return "", false, nil
 	}
-	if q.now().Sub(time.UnixMilli(v.created)) > q.o.IdempotencyTTL {
+	if q.idemExpired(v) {
 		return "", false, nil // expired, not pruned yet: it is replaced
 	}
 	if !hmac.Equal(v.fp[:], fp[:]) {
@@ -122,7 +122,7 @@ func (q *Queue) storeIdem(tx *bolt.Tx, sk []byte, v idemValue) error {
 		if err := age.Delete(ageKey(old.seq, sk)); err != nil {
 			return err
 		}
-		if err := adjust(m, "idem", 0, -1); err != nil {
+		if err := countIdem(m, -1); err != nil {
 			return err
 		}
 	}
@@ -132,10 +132,20 @@ func (q *Queue) storeIdem(tx *bolt.Tx, sk []byte, v idemValue) error {
 	if err := age.Put(ageKey(v.seq, sk), nil); err != nil {
 		return err
 	}
-	if err := adjust(m, "idem", 0, 1); err != nil {
+	if err := countIdem(m, 1); err != nil {
 		return err
 	}
 	return q.pruneIdem(tx, idemPrunePerPut)
+}
+
+// idemExpired reports whether a remembered key is past Options.IdempotencyTTL.
+func (q *Queue) idemExpired(v idemValue) bool {
+	return q.now().Sub(time.UnixMilli(v.created)) > q.o.IdempotencyTTL
+}
+
+// countIdem changes the count of remembered keys (qmeta count.idem) by delta.
+func countIdem(m *bolt.Bucket, delta int64) error {
+	return putU64(m, "count.idem", uint64(max(int64(getU64(m, "count.idem"))+delta, 0)))
 }
 
 func ageKey(seq uint64, sk []byte) []byte {
@@ -152,7 +162,7 @@ func (q *Queue) pruneIdem(tx *bolt.Tx, limit int) error {
 		sk := k[8:]
 		v, ok := decodeIdem(b.Get(sk))
 		if ok && v.seq == binary.BigEndian.Uint64(k) && count <= int64(q.o.MaxIdempotencyKeys) &&
-			q.now().Sub(time.UnixMilli(v.created)) <= q.o.IdempotencyTTL {
+			!q.idemExpired(v) {
 			return nil // the oldest is still valid, so are the rest
 		}
 		if err := age.Delete(k); err != nil {
@@ -163,7 +173,7 @@ func (q *Queue) pruneIdem(tx *bolt.Tx, limit int) error {
 				return err
 			}
 			count--
-			if err := adjust(m, "idem", 0, -1); err != nil {
+			if err := countIdem(m, -1); err != nil {
 				return err
 			}
 		}
