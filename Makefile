@@ -3,7 +3,7 @@ GO      ?= go
 MODULE  := github.com/sscagent/sscagent
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null)
-LDFLAGS := -X $(MODULE)/version.Version=$(VERSION) -X $(MODULE)/version.Commit=$(COMMIT)
+LDFLAGS := -X $(MODULE)/internal/version.Version=$(VERSION) -X $(MODULE)/internal/version.Commit=$(COMMIT)
 FUZZTIME ?= 10s
 TEST_FUZZTIME ?= 4s
 

@@ -20,16 +20,16 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sscagent/sscagent/backoff"
 	"github.com/sscagent/sscagent/card/readers"
-	"github.com/sscagent/sscagent/event"
+	"github.com/sscagent/sscagent/internal/backoff"
+	"github.com/sscagent/sscagent/internal/event"
+	"github.com/sscagent/sscagent/internal/version"
 	"github.com/sscagent/sscagent/mgmt"
 	"github.com/sscagent/sscagent/mgmt/rollout"
 	"github.com/sscagent/sscagent/payment"
 	"github.com/sscagent/sscagent/platform"
 	"github.com/sscagent/sscagent/qrscan"
 	"github.com/sscagent/sscagent/queue"
-	"github.com/sscagent/sscagent/version"
 )
 
 // StagedPart is a part with the stage it runs in.

@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/sscagent/sscagent/localapi"
+	"github.com/sscagent/sscagent/agent/localapi"
+	"github.com/sscagent/sscagent/internal/prompt"
 	"github.com/sscagent/sscagent/payment"
-	"github.com/sscagent/sscagent/prompt"
 	"github.com/sscagent/sscagent/queue"
 	"github.com/sscagent/sscagent/records"
 )

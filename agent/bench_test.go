@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sscagent/sscagent/event"
+	"github.com/sscagent/sscagent/internal/event"
 )
 
 // BenchmarkIdentityRead is one holder at an identity scene, end to end: a virtual card

@@ -7,12 +7,12 @@ import (
 	"reflect"
 	"strings"
 
-	"github.com/sscagent/sscagent/backflow"
+	"github.com/sscagent/sscagent/agent/gate"
+	"github.com/sscagent/sscagent/agent/localapi"
 	"github.com/sscagent/sscagent/card/readers"
-	"github.com/sscagent/sscagent/gate"
-	"github.com/sscagent/sscagent/localapi"
 	"github.com/sscagent/sscagent/psam"
 	"github.com/sscagent/sscagent/qrscan"
+	"github.com/sscagent/sscagent/queue/backflow"
 )
 
 // group is a set of parts built, replaced and restarted together when a configuration

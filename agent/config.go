@@ -3,17 +3,17 @@ package agent
 import (
 	"path/filepath"
 
-	"github.com/sscagent/sscagent/backflow"
+	"github.com/sscagent/sscagent/agent/localapi"
 	"github.com/sscagent/sscagent/card/readers"
-	"github.com/sscagent/sscagent/config"
-	"github.com/sscagent/sscagent/localapi"
-	"github.com/sscagent/sscagent/logging"
+	"github.com/sscagent/sscagent/internal/config"
+	"github.com/sscagent/sscagent/internal/logging"
+	"github.com/sscagent/sscagent/internal/terminal"
 	"github.com/sscagent/sscagent/mgmt"
 	"github.com/sscagent/sscagent/payment"
 	"github.com/sscagent/sscagent/platform"
 	"github.com/sscagent/sscagent/qrscan"
 	"github.com/sscagent/sscagent/queue"
-	"github.com/sscagent/sscagent/terminal"
+	"github.com/sscagent/sscagent/queue/backflow"
 )
 
 // SchemaVersion is the configuration file format this build reads.

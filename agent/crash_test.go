@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/sscagent/sscagent/agent"
-	"github.com/sscagent/sscagent/labtest"
+	"github.com/sscagent/sscagent/internal/labtest"
 	"github.com/sscagent/sscagent/payment"
 	"github.com/sscagent/sscagent/platform/platformsim"
 	"github.com/sscagent/sscagent/records"

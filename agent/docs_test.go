@@ -11,8 +11,8 @@ import (
 	"testing"
 
 	"github.com/sscagent/sscagent/card/readers"
+	"github.com/sscagent/sscagent/internal/prompt"
 	"github.com/sscagent/sscagent/payment"
-	"github.com/sscagent/sscagent/prompt"
 )
 
 // TestDocsListEveryKindAndCode keeps docs/agent.md honest: every event kind the agent

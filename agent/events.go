@@ -1,8 +1,8 @@
 package agent
 
 import (
-	"github.com/sscagent/sscagent/event"
-	"github.com/sscagent/sscagent/prompt"
+	"github.com/sscagent/sscagent/internal/event"
+	"github.com/sscagent/sscagent/internal/prompt"
 )
 
 // Event kinds the agent publishes (docs/agent.md has the table with each kind's data).

@@ -12,8 +12,8 @@ import (
 
 	"github.com/sscagent/sscagent/card/cardsim"
 	"github.com/sscagent/sscagent/card/readers"
-	"github.com/sscagent/sscagent/event"
-	"github.com/sscagent/sscagent/labtest"
+	"github.com/sscagent/sscagent/internal/event"
+	"github.com/sscagent/sscagent/internal/labtest"
 	"github.com/sscagent/sscagent/platform/platformsim"
 )
 

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sscagent/sscagent/event"
-	"github.com/sscagent/sscagent/labtest"
+	"github.com/sscagent/sscagent/internal/event"
+	"github.com/sscagent/sscagent/internal/labtest"
 )
 
 // TestMedicalScene is 7.2.5 and 7.2.6 with a settlement application: a card read with

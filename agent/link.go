@@ -10,12 +10,12 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/sscagent/sscagent/backflow"
-	"github.com/sscagent/sscagent/mask"
+	"github.com/sscagent/sscagent/internal/mask"
 	"github.com/sscagent/sscagent/payment"
 	"github.com/sscagent/sscagent/platform"
 	"github.com/sscagent/sscagent/platform/protocol"
 	"github.com/sscagent/sscagent/psam"
+	"github.com/sscagent/sscagent/queue/backflow"
 	"github.com/sscagent/sscagent/records"
 )
 

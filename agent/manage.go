@@ -9,16 +9,16 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sscagent/sscagent/backflow"
 	"github.com/sscagent/sscagent/card"
 	"github.com/sscagent/sscagent/card/readers"
-	"github.com/sscagent/sscagent/event"
-	"github.com/sscagent/sscagent/logging"
+	"github.com/sscagent/sscagent/internal/event"
+	"github.com/sscagent/sscagent/internal/logging"
+	"github.com/sscagent/sscagent/internal/prompt"
 	"github.com/sscagent/sscagent/mgmt"
 	"github.com/sscagent/sscagent/mgmt/rollout"
-	"github.com/sscagent/sscagent/prompt"
 	"github.com/sscagent/sscagent/qrscan"
 	"github.com/sscagent/sscagent/queue"
+	"github.com/sscagent/sscagent/queue/backflow"
 )
 
 // applier is the agent as terminal management's rollout sees it.

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sscagent/sscagent/labtest"
+	"github.com/sscagent/sscagent/internal/labtest"
 	"github.com/sscagent/sscagent/mgmt/fleet"
 )
 

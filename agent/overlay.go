@@ -4,7 +4,7 @@ import (
 	"errors"
 	"path/filepath"
 
-	"github.com/sscagent/sscagent/config"
+	"github.com/sscagent/sscagent/internal/config"
 )
 
 // LoadConfigOverlay is LoadConfig with a remote configuration document (terminal

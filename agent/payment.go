@@ -6,11 +6,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sscagent/sscagent/backoff"
-	"github.com/sscagent/sscagent/event"
+	"github.com/sscagent/sscagent/internal/backoff"
+	"github.com/sscagent/sscagent/internal/event"
+	"github.com/sscagent/sscagent/internal/prompt"
 	"github.com/sscagent/sscagent/payment"
 	"github.com/sscagent/sscagent/platform"
-	"github.com/sscagent/sscagent/prompt"
 	"github.com/sscagent/sscagent/qrscan"
 )
 

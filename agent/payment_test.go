@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sscagent/sscagent/event"
-	"github.com/sscagent/sscagent/labtest"
+	"github.com/sscagent/sscagent/internal/event"
+	"github.com/sscagent/sscagent/internal/labtest"
 	"github.com/sscagent/sscagent/platform/platformsim"
 )
 

@@ -8,10 +8,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sscagent/sscagent/backflow"
-	"github.com/sscagent/sscagent/backoff"
+	"github.com/sscagent/sscagent/internal/backoff"
 	"github.com/sscagent/sscagent/payment"
 	"github.com/sscagent/sscagent/queue"
+	"github.com/sscagent/sscagent/queue/backflow"
 	"github.com/sscagent/sscagent/records"
 )
 

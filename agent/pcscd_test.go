@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"github.com/sscagent/sscagent/card/cardsim"
-	"github.com/sscagent/sscagent/event"
-	"github.com/sscagent/sscagent/labtest"
+	"github.com/sscagent/sscagent/internal/event"
+	"github.com/sscagent/sscagent/internal/labtest"
 )
 
 func stopPCSCD() { labtest.StopSharedPCSCD() }

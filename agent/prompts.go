@@ -1,6 +1,6 @@
 package agent
 
-import "github.com/sscagent/sscagent/prompt"
+import "github.com/sscagent/sscagent/internal/prompt"
 
 // Prompt codes of the pipeline and the daemon (range 100000-199999; 100000-100004 are
 // the general codes of package prompt).

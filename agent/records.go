@@ -3,7 +3,7 @@ package agent
 import (
 	"time"
 
-	"github.com/sscagent/sscagent/mask"
+	"github.com/sscagent/sscagent/internal/mask"
 	"github.com/sscagent/sscagent/payment"
 	"github.com/sscagent/sscagent/platform"
 	"github.com/sscagent/sscagent/records"

@@ -3,7 +3,7 @@ package agent
 import (
 	"encoding/json"
 
-	"github.com/sscagent/sscagent/config"
+	"github.com/sscagent/sscagent/internal/config"
 	"github.com/sscagent/sscagent/records"
 )
 

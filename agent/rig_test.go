@@ -18,7 +18,7 @@ import (
 
 	"github.com/sscagent/sscagent/agent"
 	"github.com/sscagent/sscagent/card/cardsim"
-	"github.com/sscagent/sscagent/event"
+	"github.com/sscagent/sscagent/internal/event"
 	"github.com/sscagent/sscagent/platform/platformsim"
 )
 

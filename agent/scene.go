@@ -7,8 +7,8 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/sscagent/sscagent/config"
-	"github.com/sscagent/sscagent/gate"
+	"github.com/sscagent/sscagent/agent/gate"
+	"github.com/sscagent/sscagent/internal/config"
 	"github.com/sscagent/sscagent/records"
 )
 

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sscagent/sscagent/config"
-	"github.com/sscagent/sscagent/gate"
+	"github.com/sscagent/sscagent/agent/gate"
+	"github.com/sscagent/sscagent/internal/config"
 )
 
 // TestSceneValidation: every mistake in the scenes list is reported at its path.

@@ -3,12 +3,12 @@ package agent
 import (
 	"time"
 
-	"github.com/sscagent/sscagent/backflow"
 	"github.com/sscagent/sscagent/card/readers"
+	"github.com/sscagent/sscagent/internal/version"
 	"github.com/sscagent/sscagent/payment"
 	"github.com/sscagent/sscagent/qrscan"
 	"github.com/sscagent/sscagent/queue"
-	"github.com/sscagent/sscagent/version"
+	"github.com/sscagent/sscagent/queue/backflow"
 )
 
 // Status is the terminal's status as GET /v1/status shows it: parts, devices, the

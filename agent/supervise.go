@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sscagent/sscagent/backoff"
+	"github.com/sscagent/sscagent/internal/backoff"
 )
 
 // Part is a long-running piece of the daemon: a reader watcher, a scanner, the uploader,

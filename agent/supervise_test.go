@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sscagent/sscagent/backoff"
+	"github.com/sscagent/sscagent/internal/backoff"
 )
 
 // TestFailingPartRestarted injects a part that fails three times and panics once, and

@@ -5,8 +5,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sscagent/sscagent/agent/gate"
 	"github.com/sscagent/sscagent/card/readers"
-	"github.com/sscagent/sscagent/gate"
 	"github.com/sscagent/sscagent/qrscan"
 )
 

@@ -10,7 +10,7 @@ import (
 	"golang.org/x/text/encoding/simplifiedchinese"
 
 	"github.com/sscagent/sscagent/drivers/apdu"
-	"github.com/sscagent/sscagent/mask"
+	"github.com/sscagent/sscagent/internal/mask"
 )
 
 // Algorithm is the card's block cipher, from the SSSE FCI (9F0C ... 86 01 xx).

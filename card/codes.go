@@ -7,7 +7,7 @@ import (
 
 	"github.com/sscagent/sscagent/drivers"
 	"github.com/sscagent/sscagent/drivers/apdu"
-	"github.com/sscagent/sscagent/prompt"
+	"github.com/sscagent/sscagent/internal/prompt"
 )
 
 // Code is a return code of the national reader interface (读写终端接口 表A.1): 0 for

@@ -6,7 +6,7 @@ import (
 	"fmt"
 
 	"github.com/sscagent/sscagent/drivers/apdu"
-	"github.com/sscagent/sscagent/prompt"
+	"github.com/sscagent/sscagent/internal/prompt"
 )
 
 // text is one national meaning in both languages.

@@ -14,7 +14,7 @@ import (
 	"golang.org/x/text/encoding/simplifiedchinese"
 
 	"github.com/sscagent/sscagent/drivers/apdu"
-	"github.com/sscagent/sscagent/mask"
+	"github.com/sscagent/sscagent/internal/mask"
 )
 
 // SSSEName is the DF name of the SSSE application: GBK "sx1.sh.社会保障".

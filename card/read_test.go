@@ -16,7 +16,7 @@ import (
 	"github.com/sscagent/sscagent/drivers"
 	"github.com/sscagent/sscagent/drivers/apdu"
 	"github.com/sscagent/sscagent/drivers/simreader"
-	"github.com/sscagent/sscagent/prompt"
+	"github.com/sscagent/sscagent/internal/prompt"
 	"github.com/sscagent/sscagent/psam"
 )
 

@@ -7,13 +7,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sscagent/sscagent/backflow"
-	"github.com/sscagent/sscagent/backflow/backflowtest"
 	"github.com/sscagent/sscagent/card/cardsim"
-	"github.com/sscagent/sscagent/config"
+	"github.com/sscagent/sscagent/internal/config"
 	"github.com/sscagent/sscagent/platform"
 	"github.com/sscagent/sscagent/platform/platformsim"
 	"github.com/sscagent/sscagent/queue"
+	"github.com/sscagent/sscagent/queue/backflow"
+	"github.com/sscagent/sscagent/queue/backflow/backflowtest"
 	"github.com/sscagent/sscagent/records"
 )
 

@@ -13,9 +13,9 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/sscagent/sscagent/event"
-	"github.com/sscagent/sscagent/mask"
-	"github.com/sscagent/sscagent/prompt"
+	"github.com/sscagent/sscagent/internal/event"
+	"github.com/sscagent/sscagent/internal/mask"
+	"github.com/sscagent/sscagent/internal/prompt"
 )
 
 // Style is how a console line is coloured on a terminal.

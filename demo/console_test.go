@@ -16,11 +16,11 @@ import (
 	"github.com/sscagent/sscagent/card/readers"
 	"github.com/sscagent/sscagent/demo"
 	"github.com/sscagent/sscagent/drivers/simreader"
-	"github.com/sscagent/sscagent/event"
-	"github.com/sscagent/sscagent/mask"
+	"github.com/sscagent/sscagent/internal/event"
+	"github.com/sscagent/sscagent/internal/mask"
+	"github.com/sscagent/sscagent/internal/prompt"
 	"github.com/sscagent/sscagent/mgmt"
 	"github.com/sscagent/sscagent/platform/platformsim"
-	"github.com/sscagent/sscagent/prompt"
 	"github.com/sscagent/sscagent/records"
 )
 

@@ -19,8 +19,8 @@ import (
 	"github.com/sscagent/sscagent/card/cardsim"
 	"github.com/sscagent/sscagent/card/readers"
 	"github.com/sscagent/sscagent/drivers/simreader"
-	"github.com/sscagent/sscagent/event"
-	"github.com/sscagent/sscagent/mask"
+	"github.com/sscagent/sscagent/internal/event"
+	"github.com/sscagent/sscagent/internal/mask"
 	"github.com/sscagent/sscagent/platform/platformsim"
 	"github.com/sscagent/sscagent/records"
 )

@@ -16,8 +16,8 @@ import (
 	"github.com/sscagent/sscagent/agent"
 	"github.com/sscagent/sscagent/card/readers"
 	"github.com/sscagent/sscagent/drivers/simreader"
-	"github.com/sscagent/sscagent/event"
-	"github.com/sscagent/sscagent/logging"
+	"github.com/sscagent/sscagent/internal/event"
+	"github.com/sscagent/sscagent/internal/logging"
 	"github.com/sscagent/sscagent/qrscan"
 )
 

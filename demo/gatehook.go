@@ -11,7 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/sscagent/sscagent/gate"
+	"github.com/sscagent/sscagent/agent/gate"
 )
 
 // GateHook is the gate controller of the demo: an HTTP hook on loopback that takes the

@@ -6,11 +6,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sscagent/sscagent/event"
-	"github.com/sscagent/sscagent/mask"
+	"github.com/sscagent/sscagent/internal/event"
+	"github.com/sscagent/sscagent/internal/mask"
+	"github.com/sscagent/sscagent/internal/prompt"
+	"github.com/sscagent/sscagent/internal/terminal"
 	"github.com/sscagent/sscagent/mgmt/internal/mqttc"
-	"github.com/sscagent/sscagent/prompt"
-	"github.com/sscagent/sscagent/terminal"
 )
 
 // BenchmarkEventEncode is the cost of one event on its way to MQTT: the envelope, JSON

@@ -15,9 +15,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sscagent/sscagent/logging"
+	"github.com/sscagent/sscagent/internal/logging"
+	"github.com/sscagent/sscagent/internal/version"
 	"github.com/sscagent/sscagent/mgmt/internal/atomicfile"
-	"github.com/sscagent/sscagent/version"
 )
 
 // Command is a management command the agent can run. Run gets the request's "args"

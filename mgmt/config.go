@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sscagent/sscagent/config"
+	"github.com/sscagent/sscagent/internal/config"
 	"github.com/sscagent/sscagent/mgmt/internal/mqttc"
 )
 

@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sscagent/sscagent/config"
-	"github.com/sscagent/sscagent/event"
-	"github.com/sscagent/sscagent/labtest"
+	"github.com/sscagent/sscagent/internal/config"
+	"github.com/sscagent/sscagent/internal/event"
+	"github.com/sscagent/sscagent/internal/labtest"
 	"github.com/sscagent/sscagent/mgmt"
 	"github.com/sscagent/sscagent/mgmt/fleet"
 	"github.com/sscagent/sscagent/mgmt/internal/mqttc"

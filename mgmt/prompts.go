@@ -1,8 +1,8 @@
 package mgmt
 
 import (
+	"github.com/sscagent/sscagent/internal/prompt"
 	"github.com/sscagent/sscagent/mgmt/rollout"
-	"github.com/sscagent/sscagent/prompt"
 )
 
 // Prompt codes of terminal management (range 7xxxxx).

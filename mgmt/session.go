@@ -16,14 +16,14 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/sscagent/sscagent/backoff"
-	"github.com/sscagent/sscagent/event"
-	"github.com/sscagent/sscagent/mask"
+	"github.com/sscagent/sscagent/internal/backoff"
+	"github.com/sscagent/sscagent/internal/event"
+	"github.com/sscagent/sscagent/internal/mask"
+	"github.com/sscagent/sscagent/internal/prompt"
+	"github.com/sscagent/sscagent/internal/terminal"
+	"github.com/sscagent/sscagent/internal/version"
 	"github.com/sscagent/sscagent/mgmt/internal/mqttc"
 	"github.com/sscagent/sscagent/mgmt/rollout"
-	"github.com/sscagent/sscagent/prompt"
-	"github.com/sscagent/sscagent/terminal"
-	"github.com/sscagent/sscagent/version"
 )
 
 // Options are what a Session needs from the agent. Config, Identity and StateDir are

@@ -6,7 +6,7 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/sscagent/sscagent/mask"
+	"github.com/sscagent/sscagent/internal/mask"
 )
 
 // Source reports the state of the terminal's devices and services for telemetry, the

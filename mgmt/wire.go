@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/sscagent/sscagent/event"
+	"github.com/sscagent/sscagent/internal/event"
+	"github.com/sscagent/sscagent/internal/terminal"
 	"github.com/sscagent/sscagent/mgmt/rollout"
-	"github.com/sscagent/sscagent/terminal"
 )
 
 // ProtocolVersion is the "v" field of every payload. Fields are only ever added within a

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sscagent/sscagent/config"
+	"github.com/sscagent/sscagent/internal/config"
 	"github.com/sscagent/sscagent/mgmt/internal/mqttc"
 	"github.com/sscagent/sscagent/mgmt/rollout"
 )

@@ -3,7 +3,7 @@ package payment
 import (
 	"time"
 
-	"github.com/sscagent/sscagent/config"
+	"github.com/sscagent/sscagent/internal/config"
 )
 
 // Config is the "payment" section of the configuration file. The defaults are the

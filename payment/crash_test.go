@@ -18,8 +18,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sscagent/sscagent/config"
-	"github.com/sscagent/sscagent/labtest"
+	"github.com/sscagent/sscagent/internal/config"
+	"github.com/sscagent/sscagent/internal/labtest"
 	"github.com/sscagent/sscagent/platform"
 )
 

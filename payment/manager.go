@@ -16,9 +16,9 @@ import (
 	"github.com/emmansun/gmsm/sm3"
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/sscagent/sscagent/backoff"
+	"github.com/sscagent/sscagent/internal/backoff"
 	"github.com/sscagent/sscagent/internal/boltstore"
-	"github.com/sscagent/sscagent/mask"
+	"github.com/sscagent/sscagent/internal/mask"
 	"github.com/sscagent/sscagent/platform"
 )
 

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/sscagent/sscagent/prompt"
+	"github.com/sscagent/sscagent/internal/prompt"
 )
 
 // State is where an order stands.

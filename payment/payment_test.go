@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sscagent/sscagent/config"
+	"github.com/sscagent/sscagent/internal/config"
+	"github.com/sscagent/sscagent/internal/prompt"
 	"github.com/sscagent/sscagent/platform"
-	"github.com/sscagent/sscagent/prompt"
 )
 
 // fakeGW is a scripted gateway for the state machine's unit tests. The crash test uses a

@@ -1,6 +1,6 @@
 package payment
 
-import "github.com/sscagent/sscagent/prompt"
+import "github.com/sscagent/sscagent/internal/prompt"
 
 // Prompt codes of payments (500000-599999).
 const (

@@ -19,9 +19,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/sscagent/sscagent/config"
+	"github.com/sscagent/sscagent/internal/config"
+	"github.com/sscagent/sscagent/internal/version"
 	"github.com/sscagent/sscagent/platform/protocol"
-	"github.com/sscagent/sscagent/version"
 )
 
 // Options are the client's collaborators. The zero value works for everything but

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sscagent/sscagent/config"
+	"github.com/sscagent/sscagent/internal/config"
 	"github.com/sscagent/sscagent/platform/protocol"
 )
 

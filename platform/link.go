@@ -4,7 +4,7 @@ import (
 	"errors"
 	"time"
 
-	"github.com/sscagent/sscagent/mask"
+	"github.com/sscagent/sscagent/internal/mask"
 )
 
 // Link is a snapshot of the client's connection to the platform, for health reports

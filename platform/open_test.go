@@ -4,8 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sscagent/sscagent/internal/prompt"
 	"github.com/sscagent/sscagent/platform/protocol"
-	"github.com/sscagent/sscagent/prompt"
 )
 
 // newOfflineClient returns a client with fresh keys that is never used for the network.

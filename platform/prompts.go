@@ -3,8 +3,8 @@ package platform
 import (
 	"errors"
 
+	"github.com/sscagent/sscagent/internal/prompt"
 	"github.com/sscagent/sscagent/platform/protocol"
-	"github.com/sscagent/sscagent/prompt"
 )
 
 // Prompt codes of platform calls (range 4xxxxx). PromptFor picks one for any error a

@@ -5,7 +5,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/sscagent/sscagent/config"
+	"github.com/sscagent/sscagent/internal/config"
 )
 
 // KeyRef names a key in the PSAM: its type (the low five bits of the usage byte) and

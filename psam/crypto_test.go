@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/sscagent/sscagent/card"
-	"github.com/sscagent/sscagent/labtest"
+	"github.com/sscagent/sscagent/internal/labtest"
 )
 
 func mustHex(t testing.TB, s string) []byte {

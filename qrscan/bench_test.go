@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sscagent/sscagent/labtest"
+	"github.com/sscagent/sscagent/internal/labtest"
 	"github.com/sscagent/sscagent/qrscan/serial"
 )
 

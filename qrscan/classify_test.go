@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sscagent/sscagent/config"
+	"github.com/sscagent/sscagent/internal/config"
 )
 
 func TestDefaultClassification(t *testing.T) {

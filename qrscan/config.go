@@ -7,7 +7,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/sscagent/sscagent/config"
+	"github.com/sscagent/sscagent/internal/config"
 	"github.com/sscagent/sscagent/qrscan/hid"
 	"github.com/sscagent/sscagent/qrscan/serial"
 )

@@ -7,7 +7,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/sscagent/sscagent/config"
+	"github.com/sscagent/sscagent/internal/config"
 	"github.com/sscagent/sscagent/qrscan"
 )
 

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"os"
 
-	"github.com/sscagent/sscagent/prompt"
+	"github.com/sscagent/sscagent/internal/prompt"
 	"github.com/sscagent/sscagent/qrscan/hid"
 	"github.com/sscagent/sscagent/qrscan/serial"
 )

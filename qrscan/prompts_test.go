@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sscagent/sscagent/prompt"
+	"github.com/sscagent/sscagent/internal/prompt"
 	"github.com/sscagent/sscagent/qrscan/hid"
 	"github.com/sscagent/sscagent/qrscan/serial"
 )

@@ -3,7 +3,7 @@ package qrscan
 import (
 	"time"
 
-	"github.com/sscagent/sscagent/mask"
+	"github.com/sscagent/sscagent/internal/mask"
 )
 
 // Scan is one code read by a scanner. The code is a secret: Code prints, logs and

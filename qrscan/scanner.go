@@ -10,9 +10,9 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/sscagent/sscagent/backoff"
-	"github.com/sscagent/sscagent/config"
-	"github.com/sscagent/sscagent/mask"
+	"github.com/sscagent/sscagent/internal/backoff"
+	"github.com/sscagent/sscagent/internal/config"
+	"github.com/sscagent/sscagent/internal/mask"
 )
 
 // Opener opens a connection to a scanner: a byte stream whose Close unblocks a pending

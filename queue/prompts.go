@@ -1,6 +1,6 @@
 package queue
 
-import "github.com/sscagent/sscagent/prompt"
+import "github.com/sscagent/sscagent/internal/prompt"
 
 // Prompt codes of the queue (610000-619999).
 const (

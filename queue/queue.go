@@ -12,7 +12,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/sscagent/sscagent/internal/boltstore"
-	"github.com/sscagent/sscagent/mask"
+	"github.com/sscagent/sscagent/internal/mask"
 )
 
 // SchemaVersion is the bucket layout this build writes (see the package documentation).

@@ -14,9 +14,9 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/sscagent/sscagent/config"
-	"github.com/sscagent/sscagent/labtest"
-	"github.com/sscagent/sscagent/prompt"
+	"github.com/sscagent/sscagent/internal/config"
+	"github.com/sscagent/sscagent/internal/labtest"
+	"github.com/sscagent/sscagent/internal/prompt"
 )
 
 var testKey = []byte("0123456789abcdef")

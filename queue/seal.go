@@ -11,7 +11,7 @@ import (
 
 	"github.com/emmansun/gmsm/sm4"
 
-	"github.com/sscagent/sscagent/config"
+	"github.com/sscagent/sscagent/internal/config"
 	"github.com/sscagent/sscagent/platform/protocol"
 )
 

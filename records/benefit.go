@@ -1,6 +1,6 @@
 package records
 
-import "github.com/sscagent/sscagent/mask"
+import "github.com/sscagent/sscagent/internal/mask"
 
 // Benefit is a 待遇发放数据 record (C.3.3, table C.5): a benefit or subsidy paid to the
 // card's bank account. Every value is a string, as on the wire (spec 8.1.1.1 d); "" is

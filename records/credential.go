@@ -1,6 +1,6 @@
 package records
 
-import "github.com/sscagent/sscagent/mask"
+import "github.com/sscagent/sscagent/internal/mask"
 
 // Credential is a 办事凭证数据 record (C.3.1, table C.3): the holder used the social
 // security card as proof of identity (physical card authentication, e-card QR code,

@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/sscagent/sscagent/prompt"
+	"github.com/sscagent/sscagent/internal/prompt"
 )
 
 // ErrInvalid is matched by every *ValidationError: errors.Is(err, records.ErrInvalid)

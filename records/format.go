@@ -7,7 +7,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/sscagent/sscagent/gbcode"
+	"github.com/sscagent/sscagent/internal/gbcode"
 )
 
 // MaxText is the bound this package sets on the standard's "..ul" (length not fixed)

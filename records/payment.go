@@ -1,6 +1,6 @@
 package records
 
-import "github.com/sscagent/sscagent/mask"
+import "github.com/sscagent/sscagent/internal/mask"
 
 // Payment is a 支付结算数据 record (C.3.2, table C.4): the holder paid or settled with
 // the card's bank account or the e-card. Every value is a string, as on the wire (spec

@@ -1,6 +1,6 @@
 package records
 
-import "github.com/sscagent/sscagent/prompt"
+import "github.com/sscagent/sscagent/internal/prompt"
 
 // Prompt codes of records (range 600000-609999).
 const (

@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sscagent/sscagent/mask"
-	"github.com/sscagent/sscagent/prompt"
+	"github.com/sscagent/sscagent/internal/mask"
+	"github.com/sscagent/sscagent/internal/prompt"
 )
 
 // The 填报示例 of tables C.3, C.4 and C.5 as one record each, with the shared test

@@ -25,12 +25,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sscagent/sscagent/backoff"
 	"github.com/sscagent/sscagent/card"
 	"github.com/sscagent/sscagent/drivers"
 	"github.com/sscagent/sscagent/drivers/apdu"
 	"github.com/sscagent/sscagent/drivers/pcsc"
 	"github.com/sscagent/sscagent/drivers/simreader"
+	"github.com/sscagent/sscagent/internal/backoff"
 	"github.com/sscagent/sscagent/psam"
 )
 

@@ -12,10 +12,10 @@ import (
 	"github.com/sscagent/sscagent/card"
 	"github.com/sscagent/sscagent/card/cardsim"
 	"github.com/sscagent/sscagent/card/readers"
-	"github.com/sscagent/sscagent/config"
 	"github.com/sscagent/sscagent/drivers"
 	"github.com/sscagent/sscagent/drivers/apdu"
 	"github.com/sscagent/sscagent/drivers/simreader"
+	"github.com/sscagent/sscagent/internal/config"
 )
 
 // events records a manager's events and lets a test wait for one.

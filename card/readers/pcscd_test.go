@@ -15,7 +15,7 @@ import (
 	"github.com/sscagent/sscagent/drivers"
 	"github.com/sscagent/sscagent/drivers/apdu"
 	"github.com/sscagent/sscagent/drivers/pcsc"
-	"github.com/sscagent/sscagent/labtest"
+	"github.com/sscagent/sscagent/internal/labtest"
 	"github.com/sscagent/sscagent/platform"
 	"github.com/sscagent/sscagent/platform/platformsim"
 	"github.com/sscagent/sscagent/psam"

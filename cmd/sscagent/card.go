@@ -15,7 +15,7 @@ import (
 	"github.com/sscagent/sscagent/card"
 	"github.com/sscagent/sscagent/card/readers"
 	"github.com/sscagent/sscagent/cmd/internal/cli"
-	"github.com/sscagent/sscagent/prompt"
+	"github.com/sscagent/sscagent/internal/prompt"
 )
 
 const cardUsage = "card read --config FILE [--reader NAME] [--timeout D] [--raw [--gbk]] [--no-auth] [--lang zh|en]"

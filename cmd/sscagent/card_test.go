@@ -15,7 +15,7 @@ import (
 	"golang.org/x/text/encoding/simplifiedchinese"
 
 	"github.com/sscagent/sscagent/card/cardsim"
-	"github.com/sscagent/sscagent/labtest"
+	"github.com/sscagent/sscagent/internal/labtest"
 )
 
 // These tests run the sscagent binary against a real pcscd with vpcd readers, private

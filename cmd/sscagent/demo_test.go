@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sscagent/sscagent/labtest"
+	"github.com/sscagent/sscagent/internal/labtest"
 )
 
 // TestDemo runs "sscagent demo" as the README's first command runs it, with a pipe for

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/sscagent/sscagent/cmd/internal/cli"
-	"github.com/sscagent/sscagent/config"
+	"github.com/sscagent/sscagent/internal/config"
 	"github.com/sscagent/sscagent/mgmt"
 	"github.com/sscagent/sscagent/mgmt/fleet"
 )

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/sscagent/sscagent/cmd/internal/cli"
-	"github.com/sscagent/sscagent/config"
-	"github.com/sscagent/sscagent/labtest"
+	"github.com/sscagent/sscagent/internal/config"
+	"github.com/sscagent/sscagent/internal/labtest"
 	"github.com/sscagent/sscagent/mgmt"
 	"github.com/sscagent/sscagent/mgmt/fleet"
 	"github.com/sscagent/sscagent/mgmt/mgmttest"

@@ -14,11 +14,11 @@ import (
 
 	"github.com/sscagent/sscagent/agent"
 	"github.com/sscagent/sscagent/cmd/internal/cli"
-	"github.com/sscagent/sscagent/config"
-	"github.com/sscagent/sscagent/mask"
+	"github.com/sscagent/sscagent/internal/config"
+	"github.com/sscagent/sscagent/internal/mask"
+	"github.com/sscagent/sscagent/internal/prompt"
 	"github.com/sscagent/sscagent/platform"
 	"github.com/sscagent/sscagent/platform/protocol"
-	"github.com/sscagent/sscagent/prompt"
 )
 
 const platformUsage = "platform call OPERATION --config FILE --data JSON [--save-request FILE] [--json] | platform ops"

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sscagent/sscagent/labtest"
+	"github.com/sscagent/sscagent/internal/labtest"
 	"github.com/sscagent/sscagent/platform/platformsim"
 	"github.com/sscagent/sscagent/platform/protocol"
 )

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/sscagent/sscagent/cmd/internal/cli"
-	"github.com/sscagent/sscagent/labtest"
+	"github.com/sscagent/sscagent/internal/labtest"
 )
 
 // TestQRListenSerial checks "sscagent qr listen --serial PTY --count 2 --json" against a

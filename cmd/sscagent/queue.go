@@ -14,8 +14,8 @@ import (
 
 	"github.com/sscagent/sscagent/agent"
 	"github.com/sscagent/sscagent/cmd/internal/cli"
-	"github.com/sscagent/sscagent/config"
-	"github.com/sscagent/sscagent/mask"
+	"github.com/sscagent/sscagent/internal/config"
+	"github.com/sscagent/sscagent/internal/mask"
 	"github.com/sscagent/sscagent/queue"
 	"github.com/sscagent/sscagent/records"
 )

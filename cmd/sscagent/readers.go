@@ -15,7 +15,7 @@ import (
 	"github.com/sscagent/sscagent/agent"
 	"github.com/sscagent/sscagent/card/readers"
 	"github.com/sscagent/sscagent/cmd/internal/cli"
-	"github.com/sscagent/sscagent/logging"
+	"github.com/sscagent/sscagent/internal/logging"
 	"github.com/sscagent/sscagent/platform"
 	"github.com/sscagent/sscagent/psam"
 )

@@ -14,8 +14,8 @@ import (
 
 	"github.com/sscagent/sscagent/agent"
 	"github.com/sscagent/sscagent/cmd/internal/cli"
-	"github.com/sscagent/sscagent/logging"
-	"github.com/sscagent/sscagent/sysservice"
+	"github.com/sscagent/sscagent/internal/logging"
+	"github.com/sscagent/sscagent/internal/sysservice"
 )
 
 // exitRestart ends a process that must be started again (a restart requested by

@@ -7,7 +7,7 @@ import (
 
 	"github.com/sscagent/sscagent/agent"
 	"github.com/sscagent/sscagent/cmd/internal/cli"
-	"github.com/sscagent/sscagent/sysservice"
+	"github.com/sscagent/sscagent/internal/sysservice"
 )
 
 func init() {

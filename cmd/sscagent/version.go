@@ -6,7 +6,7 @@ import (
 	"io"
 
 	"github.com/sscagent/sscagent/cmd/internal/cli"
-	"github.com/sscagent/sscagent/version"
+	"github.com/sscagent/sscagent/internal/version"
 )
 
 func init() {

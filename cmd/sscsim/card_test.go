@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sscagent/sscagent/labtest"
+	"github.com/sscagent/sscagent/internal/labtest"
 )
 
 // vpcdPeer plays the reader side (pcscd's vpcd driver) for an instrument.

@@ -16,7 +16,7 @@ import (
 
 	"github.com/sscagent/sscagent/card/cardsim"
 	"github.com/sscagent/sscagent/cmd/internal/cli"
-	"github.com/sscagent/sscagent/logging"
+	"github.com/sscagent/sscagent/internal/logging"
 	"github.com/sscagent/sscagent/platform/platformsim"
 )
 

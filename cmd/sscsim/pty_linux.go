@@ -8,7 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/sscagent/sscagent/backoff"
+	"github.com/sscagent/sscagent/internal/backoff"
 	rawpty "github.com/sscagent/sscagent/internal/pty"
 )
 

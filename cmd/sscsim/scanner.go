@@ -15,8 +15,8 @@ import (
 
 	"go.bug.st/serial"
 
-	"github.com/sscagent/sscagent/backoff"
 	"github.com/sscagent/sscagent/cmd/internal/cli"
+	"github.com/sscagent/sscagent/internal/backoff"
 )
 
 const scannerUsage = `Usage: sscsim scanner (--port PATH | --pty LINK) [flags] [CODE...]

@@ -16,7 +16,7 @@ import (
 	"github.com/sscagent/sscagent/drivers"
 	"github.com/sscagent/sscagent/drivers/apdu"
 	"github.com/sscagent/sscagent/drivers/pcsc"
-	"github.com/sscagent/sscagent/labtest"
+	"github.com/sscagent/sscagent/internal/labtest"
 )
 
 // These tests run against a real pcscd with the vpcd driver, private to this test

@@ -6,7 +6,7 @@ import (
 	"context"
 	"testing"
 
-	"github.com/sscagent/sscagent/labtest"
+	"github.com/sscagent/sscagent/internal/labtest"
 )
 
 // TestPnPSupported: pcscd offers the PnP notification reader, so Watch waits without

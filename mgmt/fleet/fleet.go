@@ -29,7 +29,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sscagent/sscagent/config"
+	"github.com/sscagent/sscagent/internal/config"
 	"github.com/sscagent/sscagent/mgmt"
 	"github.com/sscagent/sscagent/mgmt/internal/mqttc"
 	"github.com/sscagent/sscagent/mgmt/rollout"

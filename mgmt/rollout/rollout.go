@@ -39,7 +39,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sscagent/sscagent/config"
+	"github.com/sscagent/sscagent/internal/config"
 )
 
 // Applier is what the agent provides to the rollout.

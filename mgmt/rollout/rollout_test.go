@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/sscagent/sscagent/agent"
-	"github.com/sscagent/sscagent/labtest"
+	"github.com/sscagent/sscagent/internal/labtest"
 	"github.com/sscagent/sscagent/mgmt/mgmttest"
 	"github.com/sscagent/sscagent/mgmt/rollout"
 )

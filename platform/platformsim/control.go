@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sscagent/sscagent/mask"
+	"github.com/sscagent/sscagent/internal/mask"
 	"github.com/sscagent/sscagent/platform/protocol"
 )
 

@@ -8,7 +8,7 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/sscagent/sscagent/gbcode"
+	"github.com/sscagent/sscagent/internal/gbcode"
 )
 
 // Registry is the sandbox's card and person registry (持卡库), seeded from a JSON file.

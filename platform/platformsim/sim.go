@@ -11,7 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/sscagent/sscagent/backoff"
+	"github.com/sscagent/sscagent/internal/backoff"
 	"github.com/sscagent/sscagent/platform/protocol"
 )
 

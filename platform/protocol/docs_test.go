@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sscagent/sscagent/labtest"
+	"github.com/sscagent/sscagent/internal/labtest"
 )
 
 const docPath = "../../docs/platform-protocol.md"

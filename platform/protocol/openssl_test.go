@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sscagent/sscagent/labtest"
+	"github.com/sscagent/sscagent/internal/labtest"
 )
 
 // OpenSSL 3 is the independent SM2/SM3/SM4 implementation these tests check against:

@@ -3,7 +3,7 @@ package protocol
 import (
 	"slices"
 
-	"github.com/sscagent/sscagent/mask"
+	"github.com/sscagent/sscagent/internal/mask"
 )
 
 // Op names an operation (a service of the platform).

@@ -22,7 +22,7 @@ import (
 	"path"
 	"slices"
 
-	"github.com/sscagent/sscagent/config"
+	"github.com/sscagent/sscagent/internal/config"
 )
 
 // Grab modes.

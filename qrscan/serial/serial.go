@@ -25,7 +25,7 @@ import (
 
 	"go.bug.st/serial"
 
-	"github.com/sscagent/sscagent/config"
+	"github.com/sscagent/sscagent/internal/config"
 )
 
 // Parity names.

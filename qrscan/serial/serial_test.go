@@ -5,7 +5,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/sscagent/sscagent/config"
+	"github.com/sscagent/sscagent/internal/config"
 	"github.com/sscagent/sscagent/qrscan/serial"
 )
 

@@ -26,7 +26,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
-	"github.com/sscagent/sscagent/config"
+	"github.com/sscagent/sscagent/internal/config"
 )
 
 // Message is one MQTT application message.

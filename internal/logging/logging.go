@@ -14,8 +14,8 @@ import (
 	"log/slog"
 	"strings"
 
-	"github.com/sscagent/sscagent/config"
-	"github.com/sscagent/sscagent/mask"
+	"github.com/sscagent/sscagent/internal/config"
+	"github.com/sscagent/sscagent/internal/mask"
 )
 
 // Format is how log records are written.

@@ -26,7 +26,7 @@ import (
 	"sort"
 	"sync"
 
-	"github.com/sscagent/sscagent/mask"
+	"github.com/sscagent/sscagent/internal/mask"
 )
 
 // Code is a maintainer code, six digits.

@@ -22,7 +22,7 @@ import (
 
 	"go.bug.st/serial"
 
-	"github.com/sscagent/sscagent/config"
+	"github.com/sscagent/sscagent/internal/config"
 )
 
 // Kind selects the output.

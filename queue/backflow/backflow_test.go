@@ -14,10 +14,10 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	. "github.com/sscagent/sscagent/backflow"
-	"github.com/sscagent/sscagent/backflow/backflowtest"
-	"github.com/sscagent/sscagent/config"
+	"github.com/sscagent/sscagent/internal/config"
 	"github.com/sscagent/sscagent/queue"
+	. "github.com/sscagent/sscagent/queue/backflow"
+	"github.com/sscagent/sscagent/queue/backflow/backflowtest"
 )
 
 var testKey = []byte("0123456789abcdef")

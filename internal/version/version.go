@@ -8,7 +8,7 @@ import (
 	"runtime/debug"
 )
 
-// Set by the linker: -ldflags "-X github.com/sscagent/sscagent/version.Version=v1.2.3".
+// Set by the linker: -ldflags "-X github.com/sscagent/sscagent/internal/version.Version=v1.2.3".
 var (
 	Version = "dev"
 	Commit  = ""

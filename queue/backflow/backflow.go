@@ -32,11 +32,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sscagent/sscagent/backoff"
-	"github.com/sscagent/sscagent/config"
-	"github.com/sscagent/sscagent/mask"
+	"github.com/sscagent/sscagent/internal/backoff"
+	"github.com/sscagent/sscagent/internal/config"
+	"github.com/sscagent/sscagent/internal/mask"
+	"github.com/sscagent/sscagent/internal/prompt"
 	"github.com/sscagent/sscagent/platform"
-	"github.com/sscagent/sscagent/prompt"
 	"github.com/sscagent/sscagent/queue"
 )
 

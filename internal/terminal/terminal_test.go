@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sscagent/sscagent/config"
+	"github.com/sscagent/sscagent/internal/config"
 )
 
 func valid() Identity {

@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sscagent/sscagent/prompt"
+	"github.com/sscagent/sscagent/internal/prompt"
 )
 
 // Kind names what happened. Kinds are dotted: "card.inserted", "payment.succeeded".

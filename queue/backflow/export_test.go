@@ -3,7 +3,7 @@ package backflow
 import (
 	"time"
 
-	"github.com/sscagent/sscagent/backoff"
+	"github.com/sscagent/sscagent/internal/backoff"
 )
 
 // SetDelayForTest replaces the backoff delay after a failed call.

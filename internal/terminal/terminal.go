@@ -11,8 +11,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/sscagent/sscagent/config"
-	"github.com/sscagent/sscagent/gbcode"
+	"github.com/sscagent/sscagent/internal/config"
+	"github.com/sscagent/sscagent/internal/gbcode"
 )
 
 // DeviceType is a terminal device type of spec 6.3 d.

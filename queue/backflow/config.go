@@ -3,7 +3,7 @@ package backflow
 import (
 	"time"
 
-	"github.com/sscagent/sscagent/config"
+	"github.com/sscagent/sscagent/internal/config"
 )
 
 // Config is the "backflow" section of the configuration file.

@@ -18,9 +18,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sscagent/sscagent/backflow"
 	"github.com/sscagent/sscagent/platform"
 	"github.com/sscagent/sscagent/queue"
+	"github.com/sscagent/sscagent/queue/backflow"
 )
 
 // wireItem and wireAck are the JSON of the test protocol:

@@ -22,9 +22,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sscagent/sscagent/config"
-	"github.com/sscagent/sscagent/event"
-	"github.com/sscagent/sscagent/prompt"
+	"github.com/sscagent/sscagent/internal/config"
+	"github.com/sscagent/sscagent/internal/event"
+	"github.com/sscagent/sscagent/internal/prompt"
 )
 
 // Config is the "localapi" section of the configuration file.

@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
-	. "github.com/sscagent/sscagent/backflow"
-	"github.com/sscagent/sscagent/backflow/backflowtest"
-	"github.com/sscagent/sscagent/config"
+	"github.com/sscagent/sscagent/internal/config"
 	"github.com/sscagent/sscagent/queue"
+	. "github.com/sscagent/sscagent/queue/backflow"
+	"github.com/sscagent/sscagent/queue/backflow/backflowtest"
 )
 
 // BenchmarkDrain measures how fast a backlog of b.N records drains to a local HTTP

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sscagent/sscagent/config"
-	"github.com/sscagent/sscagent/mask"
+	"github.com/sscagent/sscagent/internal/config"
+	"github.com/sscagent/sscagent/internal/mask"
 )
 
 // TestIDNumberNeverLogged proves that an 18-character ID number does not reach the log

@@ -1,6 +1,6 @@
 package backflow
 
-import "github.com/sscagent/sscagent/prompt"
+import "github.com/sscagent/sscagent/internal/prompt"
 
 // Prompt codes of the uploader (620000-629999).
 const (

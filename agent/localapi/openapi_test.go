@@ -13,7 +13,7 @@ import (
 // exactly the routes the server serves, each with its path parameters, and every
 // documented error answer uses the shared Error response.
 func TestOpenAPIMatchesRoutes(t *testing.T) {
-	raw, err := os.ReadFile("../docs/local-api.openapi.yaml")
+	raw, err := os.ReadFile("../../docs/local-api.openapi.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
-	. "github.com/sscagent/sscagent/backflow"
-	"github.com/sscagent/sscagent/backflow/backflowtest"
-	"github.com/sscagent/sscagent/labtest"
+	"github.com/sscagent/sscagent/internal/labtest"
 	"github.com/sscagent/sscagent/queue"
+	. "github.com/sscagent/sscagent/queue/backflow"
+	"github.com/sscagent/sscagent/queue/backflow/backflowtest"
 )
 
 // The crash test's child process: it Puts records from several goroutines while the

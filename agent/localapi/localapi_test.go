@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sscagent/sscagent/config"
-	"github.com/sscagent/sscagent/event"
+	"github.com/sscagent/sscagent/internal/config"
+	"github.com/sscagent/sscagent/internal/event"
 )
 
 const token = "t0ken-for-tests"
