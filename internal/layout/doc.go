@@ -1,5 +1,5 @@
-// Package sscagent is the root of the social security card one-card-pass terminal agent
-// module. It holds no code of its own, only checks that apply to the whole tree (every
-// package documented). The binaries are cmd/sscagent and cmd/sscsim; DESIGN-level notes
-// are in README.md and docs/.
-package sscagent
+// Package layout holds no code of its own, only the checks that apply to the whole tree:
+// every package has a doc comment, and every import follows the layer rule of
+// docs/architecture.md (lower layers never import higher ones), so the folder names keep
+// telling the architecture.
+package layout
