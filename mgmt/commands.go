@@ -16,8 +16,10 @@ import (
 	"time"
 
 	"github.com/sscagent/sscagent/internal/logging"
+	"github.com/sscagent/sscagent/internal/mask"
 	"github.com/sscagent/sscagent/internal/version"
 	"github.com/sscagent/sscagent/mgmt/internal/atomicfile"
+	"github.com/sscagent/sscagent/mgmt/internal/mqttc"
 )
 
 // Command is a management command the agent can run. Run gets the request's "args"
@@ -231,4 +233,156 @@ func (s *seenIDs) add(id string) (bool, error) {
 	}
 	b, _ := json.Marshal(s.ids)
 	return true, atomicfile.Write(s.path, b, 0o600)
+}
+
+// takeCommand checks a command request and queues it for a worker.
+func (s *Session) takeCommand(ctx context.Context, id string, m mqttc.Message) {
+	if m.Retained {
+		// A retained command would run again on every reconnect of every terminal.
+		s.retainedCmds.Add(1)
+		s.log.Warn("mgmt: retained command ignored", "id", id)
+		return
+	}
+	started := time.Now().UTC()
+	fresh, err := s.seen.add(id)
+	if err != nil {
+		s.log.Warn("mgmt: command id not persisted", "id", id, "err", err)
+	}
+	if !fresh {
+		s.dupCmds.Add(1)
+		s.log.Info("mgmt: duplicate command ignored", "id", id)
+		return
+	}
+	s.takenCmds.Add(1)
+	req, err := DecodeRequest(m.Payload)
+	switch {
+	case err != nil:
+		s.sendResult(id, req.Name, ResultInvalid, nil, err, started, nil)
+		return
+	case !req.ExpiresAt.IsZero() && started.After(req.ExpiresAt):
+		s.sendResult(id, req.Name, ResultExpired, nil, fmt.Errorf("expired at %s", req.ExpiresAt.UTC().Format(time.RFC3339)), started, nil)
+		return
+	}
+	c, ok := s.cmds[req.Name]
+	if !ok {
+		s.sendResult(id, req.Name, ResultUnknown, nil, fmt.Errorf("no command %q on this terminal (known: %s)", req.Name, strings.Join(s.commandNames(), ", ")), started, nil)
+		return
+	}
+	timeout := s.cfg.CommandTimeout.D()
+	if req.Timeout > 0 {
+		timeout = time.Duration(req.Timeout * float64(time.Second))
+	}
+	if !s.submit(ctx, job{id: id, req: req, cmd: c, timeout: timeout, started: started}) {
+		s.sendResult(id, req.Name, ResultBusy, nil, errors.New("too many commands waiting; try again later"), started, nil)
+	}
+}
+
+// submit queues a job and starts a worker when fewer than commandWorkers run; workers
+// exit when the queue is empty, so an idle terminal runs none.
+func (s *Session) submit(ctx context.Context, j job) bool {
+	s.jobsMu.Lock()
+	defer s.jobsMu.Unlock()
+	if len(s.jobs) >= commandBacklog {
+		return false
+	}
+	s.jobs = append(s.jobs, j)
+	if s.workers < commandWorkers {
+		s.workers++
+		s.jobsWG.Go(func() { s.commandWorker(ctx) })
+	}
+	return true
+}
+
+// commandWorker runs queued commands until none is left.
+func (s *Session) commandWorker(ctx context.Context) {
+	for {
+		s.jobsMu.Lock()
+		if len(s.jobs) == 0 || ctx.Err() != nil {
+			s.workers--
+			s.jobsMu.Unlock()
+			return
+		}
+		j := s.jobs[0]
+		s.jobs = s.jobs[1:]
+		s.jobsMu.Unlock()
+		s.runJob(ctx, j)
+	}
+}
+
+type outcome struct {
+	v   any
+	err error
+}
+
+func (s *Session) runJob(ctx context.Context, j job) {
+	jctx, cancel := context.WithTimeout(ctx, j.timeout)
+	defer cancel()
+	done := make(chan outcome, 1)
+	go func() { // owned by runJob, which waits for it below
+		defer func() {
+			if r := recover(); r != nil {
+				done <- outcome{err: fmt.Errorf("command panicked: %v", r)}
+			}
+		}()
+		v, err := j.cmd.Run(jctx, j.req.Args)
+		done <- outcome{v, err}
+	}()
+	select {
+	case o := <-done:
+		status := ResultOK
+		if o.err != nil {
+			status = ResultError
+		}
+		var after func()
+		if a, ok := o.v.(afterResult); ok {
+			o.v, after = a.value, a.action
+		}
+		s.sendResult(j.id, j.req.Name, status, o.v, o.err, j.started, after)
+	case <-jctx.Done():
+		err := fmt.Errorf("did not finish within %s", j.timeout)
+		if ctx.Err() != nil {
+			err = errors.New("the agent is stopping")
+		}
+		s.sendResult(j.id, j.req.Name, ResultTimeout, nil, err, j.started, nil)
+		<-done
+	}
+}
+
+// sendResult queues a command result; after, when set, runs once the result is
+// delivered, or after afterResultWait if it cannot be.
+func (s *Session) sendResult(id, name, status string, v any, err error, started time.Time, after func()) {
+	r := Result{V: ProtocolVersion, ID: id, Name: name, Status: status, Epoch: s.currentEpoch(),
+		StartedAt: started, FinishedAt: time.Now().UTC()}
+	if v != nil {
+		b, merr := maskJSON(v)
+		if merr != nil {
+			r.Status, err = ResultError, fmt.Errorf("result not encodable: %w", merr)
+		} else {
+			r.Result = b
+		}
+	}
+	if err != nil {
+		r.Error = mask.Text(err.Error())
+		r.Code = fmt.Sprintf("%06d", int(CodeCommandFailed))
+		if status == ResultTimeout {
+			r.Code = fmt.Sprintf("%06d", int(CodeCommandTimeout))
+		}
+	}
+	b, merr := json.Marshal(r)
+	if merr != nil {
+		return
+	}
+	it := item{msg: mqttc.Message{Topic: s.topics.Result(id), Payload: b, QoS: 1}}
+	if after != nil {
+		var once sync.Once
+		run := func() { once.Do(after) }
+		t := time.AfterFunc(afterResultWait, run)
+		it.done = func(bool) { t.Stop(); run() }
+	}
+	lvl := slog.LevelInfo
+	if status != ResultOK {
+		lvl = slog.LevelWarn
+	}
+	s.log.Log(context.Background(), lvl, "mgmt: command", "id", id, "name", name, "status", status, "err", r.Error)
+	s.enqueue(laneResults, it)
 }

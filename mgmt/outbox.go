@@ -2,6 +2,7 @@ package mgmt
 
 import (
 	"sync"
+	"time"
 
 	"github.com/sscagent/sscagent/mgmt/internal/mqttc"
 )
@@ -126,4 +127,22 @@ func (o *outbox) addDropped(l lane, n uint64) {
 	o.mu.Lock()
 	o.dropped[l] += n
 	o.mu.Unlock()
+}
+
+// enqueue puts an item in the outbox and logs drops at most once a minute.
+func (s *Session) enqueue(l lane, it item) {
+	if !s.out.put(l, it) {
+		return
+	}
+	s.mu.Lock()
+	report := time.Since(s.overflowAt) > time.Minute
+	if report {
+		s.overflowAt = time.Now()
+	}
+	s.mu.Unlock()
+	if report {
+		d := s.out.drops()
+		s.log.Warn("mgmt: offline buffer full; oldest messages dropped", "code", CodeBufferOverflow.String(),
+			"droppedEvents", d.Events, "droppedTelemetry", d.Telemetry, "droppedResults", d.Results)
+	}
 }

@@ -2,11 +2,13 @@ package mgmt
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"runtime"
 	"time"
 
 	"github.com/sscagent/sscagent/internal/mask"
+	"github.com/sscagent/sscagent/mgmt/internal/mqttc"
 )
 
 // Source reports the state of the terminal's devices and services for telemetry, the
@@ -104,4 +106,58 @@ func (p *procSampler) sample(now time.Time) Process {
 	}
 	p.lastCPU, p.lastWall = cpu, now
 	return out
+}
+
+// telemetryLoop publishes telemetry every interval and right after each birth.
+func (s *Session) telemetryLoop(ctx context.Context) {
+	t := time.NewTicker(s.cfg.TelemetryInterval.D())
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-s.tickNow:
+		}
+		b, err := json.Marshal(s.telemetry(ctx))
+		if err != nil {
+			continue
+		}
+		s.enqueue(laneTelemetry, item{msg: mqttc.Message{Topic: s.topics.Telemetry(), Payload: b, QoS: 0, Retained: true}})
+	}
+}
+
+// telemetry samples the terminal now.
+func (s *Session) telemetry(ctx context.Context) Telemetry {
+	now := time.Now()
+	var d Devices
+	if s.o.Source != nil {
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		d = s.o.Source.Devices(sctx)
+		cancel()
+	}
+	maskDevices(&d)
+	s.mu.Lock()
+	proc := s.proc.sample(now)
+	s.mu.Unlock()
+	return Telemetry{
+		V: ProtocolVersion, Epoch: s.currentEpoch(), Seq: s.telemetrySeq.Add(1), Time: now.UTC(),
+		UptimeSeconds: int64(now.Sub(s.started).Seconds()),
+		Health:        HealthOf(d), Devices: d, Process: proc, Link: s.link(), Config: s.configState(),
+	}
+}
+
+// Link returns the session's counters (also sent in telemetry).
+func (s *Session) Link() Link { return s.link() }
+
+// link returns the session's counters.
+func (s *Session) link() Link {
+	d := s.out.drops()
+	d.Commands = s.inboxDropped.Load()
+	s.mu.Lock()
+	last := s.lastErr
+	s.mu.Unlock()
+	return Link{Connects: s.connects.Load(), Failures: s.failures.Load(), SessionsLost: s.sessionsLost.Load(),
+		Buffered: s.out.len(), Dropped: d, LastError: last,
+		Commands: CommandCounts{Taken: s.takenCmds.Load(), Duplicates: s.dupCmds.Load(), Retained: s.retainedCmds.Load()}}
 }
