@@ -1,0 +1,112 @@
+package fleet
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/sscagent/sscagent/mgmt"
+	"github.com/sscagent/sscagent/mgmt/internal/mqttc"
+)
+
+// CommandResult is the outcome of a command on one terminal.
+type CommandResult struct {
+	ID        string `json:"id"`
+	CommandID string `json:"commandId"`
+	// Status is the terminal's result status (ok, error, unknown, invalid, timeout,
+	// expired, busy), or "offline" (not sent) or "no-answer".
+	Status string       `json:"status"`
+	Result *mgmt.Result `json:"result,omitempty"`
+}
+
+// Command result statuses besides the terminal's.
+const StatusNoAnswer = "no-answer"
+
+// Command runs command name with args (JSON, may be nil) on each terminal in ids and
+// waits up to timeout for the results. Terminals known to be offline are skipped: a
+// command is only worth running now.
+func (c *Client) Command(ctx context.Context, ids []string, name string, args json.RawMessage, timeout time.Duration) ([]CommandResult, error) {
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	if timeout > mgmt.MaxCommandTimeout {
+		return nil, fmt.Errorf("timeout must be at most %s", mgmt.MaxCommandTimeout)
+	}
+	if len(args) > 0 && !json.Valid(args) {
+		return nil, errors.New("args must be JSON")
+	}
+	// The terminal needs time to answer after its limit, and the result to travel.
+	ctx, cancel := context.WithTimeout(ctx, timeout+5*time.Second)
+	defer cancel()
+	cmdID := fmt.Sprintf("c%d-%s", time.Now().Unix(), randomID()[:8])
+	var filters []string
+	for _, id := range ids {
+		tp := mgmt.Topics{Prefix: c.o.Prefix, Terminal: id}
+		filters = append(filters, tp.State(), tp.Result(cmdID))
+	}
+	w, stop, err := c.subscribe(ctx, filters, true)
+	if err != nil {
+		return nil, fmt.Errorf("fleet cmd: %w", err)
+	}
+	defer stop()
+	presence := map[string]string{}
+	for {
+		m, err := w.next(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("fleet cmd: %w", err)
+		}
+		if w.isMarker(m) {
+			break
+		}
+		if pt, ok := mgmt.ParseTopic(c.o.Prefix, m.Topic); ok && pt.Kind == mgmt.KindState {
+			if s, err := mgmt.DecodeState(m.Payload); err == nil {
+				presence[pt.Terminal] = s.Status
+			}
+		}
+	}
+	req, _ := json.Marshal(mgmt.Request{V: mgmt.ProtocolVersion, Name: name, Args: args,
+		Timeout: timeout.Seconds(), ExpiresAt: time.Now().Add(timeout).UTC()})
+	results := map[string]*CommandResult{}
+	waiting := 0
+	var pending []*mqttc.Pending
+	for _, id := range ids {
+		r := &CommandResult{ID: id, CommandID: cmdID, Status: StatusNoAnswer}
+		results[id] = r
+		if presence[id] != mgmt.StatusOnline {
+			r.Status = StatusOffline
+			continue
+		}
+		tp := mgmt.Topics{Prefix: c.o.Prefix, Terminal: id}
+		pending = append(pending, c.conn.PublishAsync(mqttc.Message{Topic: tp.Command(cmdID), Payload: req, QoS: 1}))
+		waiting++
+	}
+	for _, p := range pending {
+		if err := p.Wait(ctx); err != nil {
+			return nil, fmt.Errorf("fleet cmd: %w", err)
+		}
+	}
+	for waiting > 0 {
+		m, err := w.next(ctx)
+		if err != nil {
+			break // the rest stay "no-answer"
+		}
+		pt, ok := mgmt.ParseTopic(c.o.Prefix, m.Topic)
+		if !ok || pt.Kind != mgmt.KindResult || pt.ID != cmdID {
+			continue
+		}
+		r := results[pt.Terminal]
+		var res mgmt.Result
+		if r == nil || r.Result != nil || json.Unmarshal(m.Payload, &res) != nil {
+			continue
+		}
+		r.Result, r.Status = &res, res.Status
+		waiting--
+	}
+	out := make([]CommandResult, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, *results[id])
+	}
+	return out, nil
+}
