@@ -18,14 +18,10 @@ package readers
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"slices"
-	"sort"
 	"sync"
 	"time"
 
-	"github.com/sscagent/sscagent/card"
 	"github.com/sscagent/sscagent/drivers"
 	"github.com/sscagent/sscagent/drivers/apdu"
 	"github.com/sscagent/sscagent/drivers/pcsc"
@@ -91,13 +87,6 @@ type reader struct {
 	insertions uint16
 	seq        uint64 // insertion sequence of the card in it; 0 when empty
 	carried    bool   // the card was in it before the service restarted (carriedLocked)
-}
-
-type psamSession struct {
-	reader string
-	seq    uint64
-	card   drivers.Card
-	p      *psam.PSAM
 }
 
 // New builds a manager. It does not touch the hardware until Run.
@@ -308,70 +297,6 @@ func (m *Manager) carriedLocked(reader string, atr []byte) bool {
 	return ok && was == apdu.HexUpper(atr)
 }
 
-// wantPSAMLocked is the PSAM reader to use: the first (by name) PSAM slot with a card.
-func (m *Manager) wantPSAMLocked() *reader {
-	var names []string
-	for n, r := range m.readers {
-		if r.info.Role == RolePSAM && r.info.Present {
-			names = append(names, n)
-		}
-	}
-	if len(names) == 0 {
-		return nil
-	}
-	sort.Strings(names)
-	return m.readers[names[0]]
-}
-
-// openPSAM connects to the PSAM exclusively and reads its files. A failure is kept (and
-// shown in Health) until the PSAM is reinserted, or retried by a read after a while.
-func (m *Manager) openPSAM(ctx context.Context, sys drivers.System, name string, seq uint64) {
-	octx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	s, err := m.connectPSAM(octx, sys, name)
-	m.mu.Lock()
-	stale := m.readers[name] == nil || m.readers[name].seq != seq || m.ps != nil
-	if err == nil && !stale {
-		s.seq = seq
-		m.ps = s
-		m.psamErr, m.psamSlot, m.psamSeq = nil, "", 0
-	} else if err != nil {
-		m.psamErr, m.psamSlot, m.psamSeq, m.psamTried = err, name, seq, time.Now()
-		m.lastErr, m.lastErrAt = err, time.Now()
-	}
-	m.notifyLocked()
-	m.mu.Unlock()
-	switch {
-	case err != nil:
-		m.log.Warn("PSAM not usable", "reader", name, "err", err)
-		m.emit(Event{Kind: PSAMFailed, Reader: name, Role: RolePSAM, Err: err})
-	case stale:
-		_ = s.card.Close(true)
-	default:
-		info := s.p.Info()
-		m.log.Info("PSAM ready", "reader", name, "terminalNo", info.TerminalNo, "serial", info.Serial, "test", info.Test)
-		m.emit(Event{Kind: PSAMReady, Reader: name, Role: RolePSAM, ATR: info.ATR, PSAM: &info})
-	}
-}
-
-func (m *Manager) connectPSAM(ctx context.Context, sys drivers.System, name string) (*psamSession, error) {
-	c, err := sys.Connect(ctx, name, true)
-	if err != nil {
-		return nil, &card.Error{Code: card.CodeNoPSAM, Prompt: card.PromptPSAMFailed, Op: "psam connect", Err: err}
-	}
-	p, err := psam.Open(ctx, c, c.ATR(), m.cfg.PSAM)
-	if err != nil {
-		_ = c.Close(false)
-		return nil, err
-	}
-	if p.Info().Test && !m.o.TestTerminal {
-		_ = c.Close(false)
-		return nil, &card.Error{Code: card.CodeNoPSAM, Prompt: card.PromptTestPSAM, Op: "psam open",
-			Err: errors.New("test PSAM refused: terminal.test is off")}
-	}
-	return &psamSession{reader: name, card: c, p: p}, nil
-}
-
 // teardown forgets a lost System: readers are gone until the next one reports them.
 func (m *Manager) teardown(sys drivers.System) {
 	m.mu.Lock()
@@ -428,143 +353,4 @@ func (m *Manager) emit(e Event) {
 	if m.o.OnEvent != nil {
 		m.o.OnEvent(e)
 	}
-}
-
-// ReadOptions adjust one read.
-type ReadOptions struct {
-	// SkipAuth reads without internal authentication (diagnostics, card emulators
-	// without the national keys). The result says Authenticated false.
-	SkipAuth bool
-}
-
-// Read reads the card in a holder-card reader (iReadCardBas): the result, or a
-// *card.Error with the national code and prompt. It is bounded by cards.readTimeout.
-func (m *Manager) Read(ctx context.Context, name string, o ReadOptions) (*card.Result, error) {
-	res, err := m.read(ctx, name, o)
-	if err != nil {
-		m.mu.Lock()
-		m.lastErr, m.lastErrAt = err, time.Now()
-		m.mu.Unlock()
-		return nil, err
-	}
-	return res, nil
-}
-
-func (m *Manager) read(ctx context.Context, name string, o ReadOptions) (*card.Result, error) {
-	ctx, cancel := context.WithTimeout(ctx, m.cfg.ReadTimeout.D())
-	defer cancel()
-	m.mu.Lock()
-	sys, r := m.sys, m.readers[name]
-	var info ReaderInfo
-	if r != nil {
-		info = r.info
-	}
-	m.mu.Unlock()
-	switch {
-	case sys == nil:
-		return nil, &card.Error{Code: card.CodeReaderConnect, Prompt: card.PromptService, Op: "read",
-			Err: fmt.Errorf("reader service not connected: %w", drivers.ErrNoService)}
-	case r == nil:
-		return nil, &card.Error{Code: card.CodeReaderConnect, Prompt: card.PromptNoReader, Op: "read",
-			Err: fmt.Errorf("%q: %w", name, drivers.ErrNoReader)}
-	case info.Role != RoleHolder:
-		return nil, &card.Error{Code: card.CodeBadParameter, Prompt: card.PromptNoReader, Op: "read",
-			Err: fmt.Errorf("%q is not a holder-card reader (role %q)", name, info.Role)}
-	case !info.Present:
-		return nil, &card.Error{Code: card.CodeNoCard, Op: "read", Err: fmt.Errorf("%q: %w", name, drivers.ErrNoCard)}
-	}
-	ps, psamErr := m.psamFor(ctx, sys)
-	c, err := sys.Connect(ctx, name, false)
-	if err != nil {
-		return nil, card.AsError("connect", err)
-	}
-	defer c.Close(true)
-	opts := card.Options{SkipAuth: o.SkipAuth, AllowTestCards: m.o.TestTerminal, DeviceNo: m.cfg.DeviceNo,
-		AuthAttempts: m.cfg.HSM.Attempts}
-	if ps != nil {
-		opts.Authorities = append(opts.Authorities, ps.p)
-		opts.TerminalNo = ps.p.Info().TerminalNo
-	}
-	if m.o.HSM != nil && m.cfg.HSM.Enabled {
-		opts.Authorities = append(opts.Authorities, &psam.HSM{Auth: m.o.HSM, Timeout: m.cfg.HSM.Timeout.D(), DeviceNo: m.cfg.DeviceNo})
-	}
-	res, err := card.Read(ctx, c, c.ATR(), opts)
-	if err != nil {
-		var ce *card.Error
-		if errors.As(err, &ce) && ce.Code == card.CodeNoPSAM && ce.Prompt == 0 && psamErr != nil {
-			// No PSAM to use because the one inserted was refused or broken: say so.
-			ce.Prompt = card.AsError("psam", psamErr).PromptCode()
-		}
-		return nil, err
-	}
-	res.Reader = name
-	return res, nil
-}
-
-// psamFor returns the PSAM session to use, retrying a failed PSAM once in a while.
-func (m *Manager) psamFor(ctx context.Context, sys drivers.System) (*psamSession, error) {
-	m.mu.Lock()
-	ps, perr, slot, seq, tried := m.ps, m.psamErr, m.psamSlot, m.psamSeq, m.psamTried
-	retry := ps == nil && perr != nil && time.Since(tried) > 5*time.Second && card.AsError("", perr).PromptCode() != card.PromptTestPSAM
-	m.mu.Unlock()
-	if retry {
-		m.openPSAM(ctx, sys, slot, seq)
-		m.mu.Lock()
-		ps, perr = m.ps, m.psamErr
-		m.mu.Unlock()
-	}
-	return ps, perr
-}
-
-// Readers returns every attached reader, ordered by name.
-func (m *Manager) Readers() []ReaderInfo {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.readersLocked()
-}
-
-func (m *Manager) readersLocked() []ReaderInfo {
-	out := make([]ReaderInfo, 0, len(m.readers))
-	for _, r := range m.readers {
-		out = append(out, r.info)
-	}
-	slices.SortFunc(out, func(a, b ReaderInfo) int {
-		if a.Name < b.Name {
-			return -1
-		}
-		if a.Name > b.Name {
-			return 1
-		}
-		return 0
-	})
-	return out
-}
-
-// Health reports the readers, the PSAM and the last error, for telemetry.
-func (m *Manager) Health() Health {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	h := Health{Service: m.service, Readers: m.readersLocked()}
-	for _, r := range h.Readers {
-		if r.Role == RoleHolder {
-			h.HolderReaders++
-		}
-		if r.Role == RolePSAM && r.Present {
-			h.PSAM.Present = true
-			if h.PSAM.Reader == "" {
-				h.PSAM.Reader = r.Name
-			}
-		}
-	}
-	if m.ps != nil {
-		info := m.ps.p.Info()
-		h.PSAM.Usable, h.PSAM.Reader, h.PSAM.TerminalNo, h.PSAM.Serial, h.PSAM.Test = true, m.ps.reader, info.TerminalNo, info.Serial, info.Test
-	} else if m.psamErr != nil {
-		h.PSAM.Error = m.psamErr.Error()
-	}
-	h.HSM = m.o.HSM != nil && m.cfg.HSM.Enabled
-	if m.lastErr != nil {
-		h.LastError, h.LastErrorAt = m.lastErr.Error(), m.lastErrAt
-	}
-	return h
 }
