@@ -27,7 +27,6 @@ package backflow
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -35,83 +34,7 @@ import (
 	"github.com/sscagent/sscagent/internal/backoff"
 	"github.com/sscagent/sscagent/internal/config"
 	"github.com/sscagent/sscagent/internal/mask"
-	"github.com/sscagent/sscagent/internal/prompt"
-	"github.com/sscagent/sscagent/platform"
-	"github.com/sscagent/sscagent/queue"
 )
-
-// Item is one record offered to the platform.
-type Item struct {
-	// ID is the record's stable id (terminal id + "-" + sequence); the platform
-	// de-duplicates on it.
-	ID string
-	// Kind is the record kind ("credential", "payment", "benefit", "event").
-	Kind string
-	// Body is the record as queued.
-	Body []byte
-}
-
-// AckStatus is the platform's answer for one record.
-type AckStatus uint8
-
-// Ack statuses.
-const (
-	// Accepted: the platform stored the record.
-	Accepted AckStatus = iota + 1
-	// Duplicate: the platform had it already (an earlier send got through); as good as
-	// Accepted.
-	Duplicate
-	// Rejected: the platform refuses the record for good; Reason says why.
-	Rejected
-)
-
-var ackNames = [...]string{"", "accepted", "duplicate", "rejected"}
-
-func (s AckStatus) String() string {
-	if int(s) < len(ackNames) && s > 0 {
-		return ackNames[s]
-	}
-	return fmt.Sprintf("ack(%d)", uint8(s))
-}
-
-// Ack is the platform's business acknowledgement of one record.
-type Ack struct {
-	ID     string
-	Status AckStatus
-	Reason string
-}
-
-// Submitter sends one batch to the platform. A nil error means the platform answered
-// verifiably; the acks then say what happened to each record (a record without an ack is
-// sent again later). An error is classified with platform.ClassOf; every class is
-// retried later with the same ids.
-type Submitter interface {
-	Submit(ctx context.Context, items []Item) ([]Ack, error)
-}
-
-// Store is the queue as the uploader uses it. *queue.Queue implements it.
-type Store interface {
-	Oldest(ctx context.Context, max int, skip func(seq uint64) bool) ([]queue.Record, error)
-	Ack(ctx context.Context, seqs ...uint64) error
-	Retry(ctx context.Context, reason string, seqs ...uint64) error
-	Quarantine(ctx context.Context, seq uint64, reason string) error
-	Added() <-chan struct{}
-}
-
-var _ Store = (*queue.Queue)(nil)
-
-// Notice is something a person should hear about: the agent publishes it as an event
-// with its prompt.
-type Notice struct {
-	// Code is the prompt code (see prompts.go).
-	Code prompt.Code
-	// Kind is the event kind: "backflow.outage", "backflow.resumed", "backflow.quarantined".
-	Kind string
-	// Count is the number of records concerned.
-	Count int
-	// Detail is the cause, masked.
-	Detail string
-}
 
 // Options configure an Uploader. Store, Submitter and Config are required.
 type Options struct {
@@ -125,31 +48,6 @@ type Options struct {
 	OnNotice func(Notice)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-}
-
-// Stats is a snapshot for management telemetry and the local API.
-type Stats struct {
-	// Uploaded counts records acknowledged (accepted or duplicate) since start.
-	Uploaded uint64 `json:"uploaded"`
-	// Duplicates counts the acknowledgements that were duplicates.
-	Duplicates uint64 `json:"duplicates"`
-	// Quarantined counts records moved to quarantine since start.
-	Quarantined uint64 `json:"quarantined"`
-	// Batches counts Submit calls.
-	Batches uint64 `json:"batches"`
-	// InFlight is the number of records being uploaded now.
-	InFlight int `json:"inFlight"`
-	// Outage reports that the last call failed and the uploader is backing off.
-	Outage bool `json:"outage"`
-	// Failures counts consecutive failed calls.
-	Failures int `json:"failures"`
-	// LastSuccess and LastFailure are the times of the last calls of each kind.
-	LastSuccess time.Time `json:"lastSuccess,omitzero"`
-	LastFailure time.Time `json:"lastFailure,omitzero"`
-	// LastError is the last failure's cause (masked).
-	LastError string `json:"lastError,omitempty"`
-	// NextAttempt is when the next probe goes out during an outage.
-	NextAttempt time.Time `json:"nextAttempt,omitzero"`
 }
 
 // Uploader drains a Store into a Submitter. It implements agent.Part.
@@ -204,13 +102,6 @@ func signal(c chan struct{}) {
 	case c <- struct{}{}:
 	default:
 	}
-}
-
-// Stats returns a snapshot.
-func (u *Uploader) Stats() Stats {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return u.stats
 }
 
 type result struct {
@@ -343,159 +234,4 @@ func (u *Uploader) limit(outage bool) int {
 		return 1
 	}
 	return u.c.Concurrency
-}
-
-// quarantineDamaged moves records that cannot be read back to quarantine and returns the
-// others.
-func (u *Uploader) quarantineDamaged(ctx context.Context, recs []queue.Record) []queue.Record {
-	out := recs[:0]
-	for _, r := range recs {
-		if r.Damaged == "" {
-			out = append(out, r)
-			continue
-		}
-		reason := "damaged at rest: " + r.Damaged
-		if err := u.o.Store.Quarantine(ctx, r.Seq, reason); err != nil {
-			u.log.Error("backflow: quarantine of a damaged record failed", "seq", r.Seq, "err", err)
-			continue
-		}
-		u.log.Error("backflow: damaged record quarantined", "seq", r.Seq, "id", r.ID, "reason", reason)
-		u.count(func(s *Stats) { s.Quarantined++ })
-		u.notice(Notice{Code: queue.CodeQuarantined, Kind: "backflow.quarantined", Count: 1, Detail: reason})
-	}
-	return out
-}
-
-// upload submits one batch and books the outcome in the store.
-func (u *Uploader) upload(ctx context.Context, recs []queue.Record) result {
-	r := result{seqs: make([]uint64, len(recs))}
-	items := make([]Item, len(recs))
-	byID := make(map[string]uint64, len(recs))
-	for i, rec := range recs {
-		r.seqs[i] = rec.Seq
-		items[i] = Item{ID: rec.ID, Kind: rec.Kind, Body: rec.Body}
-		byID[rec.ID] = rec.Seq
-	}
-	sctx, cancel := context.WithTimeout(ctx, u.c.SubmitTimeout.D())
-	acks, err := u.o.Submitter.Submit(sctx, items)
-	cancel()
-	u.count(func(s *Stats) { s.Batches++ })
-	// Book the outcome even while shutting down: an acknowledged record that is not
-	// deleted would only be sent again (and de-duplicated), but why send it twice.
-	bctx, bcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer bcancel()
-	if err != nil {
-		if ctx.Err() != nil && platform.IsCanceled(err) {
-			r.failed = ctx.Err()
-			return r
-		}
-		r.failed = fmt.Errorf("%s: %w", platform.ClassOf(err), err)
-		if rerr := u.o.Store.Retry(bctx, r.failed.Error(), r.seqs...); rerr != nil {
-			u.log.Error("backflow: recording the failed attempt", "err", rerr)
-		}
-		return r
-	}
-	var ack, missing []uint64
-	for _, a := range acks {
-		seq, ok := byID[a.ID]
-		if !ok {
-			continue // not ours: ignore
-		}
-		delete(byID, a.ID)
-		switch a.Status {
-		case Accepted, Duplicate:
-			ack = append(ack, seq)
-			if a.Status == Duplicate {
-				r.dups++
-			}
-		case Rejected:
-			reason := "rejected by the platform: " + a.Reason
-			if qerr := u.o.Store.Quarantine(bctx, seq, reason); qerr != nil {
-				u.log.Error("backflow: quarantine failed", "seq", seq, "err", qerr)
-				continue
-			}
-			r.quar++
-			u.log.Warn("backflow: record rejected, quarantined", "id", a.ID, "reason", mask.Text(a.Reason))
-			u.notice(Notice{Code: queue.CodeQuarantined, Kind: "backflow.quarantined", Count: 1, Detail: mask.Text(a.Reason)})
-		default:
-			missing = append(missing, seq)
-		}
-	}
-	for _, seq := range byID {
-		missing = append(missing, seq)
-	}
-	if err := u.o.Store.Ack(bctx, ack...); err != nil {
-		u.log.Error("backflow: deleting acknowledged records", "err", err)
-	} else {
-		r.acked = len(ack)
-	}
-	if len(missing) > 0 {
-		_ = u.o.Store.Retry(bctx, "no acknowledgement for this record", missing...)
-	}
-	if len(ack)+r.quar == 0 {
-		// An answer that settles nothing is no progress: back off rather than spin.
-		r.failed = errors.New("the platform acknowledged none of the batch")
-	}
-	return r
-}
-
-func (u *Uploader) record(r result, next time.Time) {
-	now := u.now()
-	u.count(func(s *Stats) {
-		s.Uploaded += uint64(r.acked)
-		s.Duplicates += uint64(r.dups)
-		s.Quarantined += uint64(r.quar)
-		if r.failed == nil {
-			s.LastSuccess, s.Outage, s.Failures, s.NextAttempt = now, false, 0, time.Time{}
-			return
-		}
-		s.LastFailure, s.Outage, s.LastError = now, true, mask.Text(r.failed.Error())
-		s.Failures++
-		if !next.IsZero() {
-			s.NextAttempt = next
-		}
-	})
-}
-
-func (u *Uploader) setInFlight(n int) { u.count(func(s *Stats) { s.InFlight = n }) }
-
-func (u *Uploader) count(f func(*Stats)) {
-	u.mu.Lock()
-	f(&u.stats)
-	u.mu.Unlock()
-}
-
-func (u *Uploader) notice(n Notice) {
-	if u.o.OnNotice != nil {
-		u.o.OnNotice(n)
-	}
-}
-
-// tokenBucket limits records per second. Only the Run goroutine uses it.
-type tokenBucket struct {
-	rate, burst, tokens float64
-	last                time.Time
-	now                 func() time.Time
-}
-
-func newTokenBucket(rate float64, burst int, now func() time.Time) *tokenBucket {
-	return &tokenBucket{rate: rate, burst: float64(burst), tokens: float64(burst), last: now(), now: now}
-}
-
-// wait takes n tokens (at most a burst), sleeping until they are there.
-func (t *tokenBucket) wait(ctx context.Context, n int) error {
-	need := min(float64(n), t.burst)
-	for {
-		now := t.now()
-		t.tokens = min(t.burst, t.tokens+now.Sub(t.last).Seconds()*t.rate)
-		t.last = now
-		if t.tokens >= need {
-			t.tokens -= need
-			return nil
-		}
-		d := time.Duration((need - t.tokens) / t.rate * float64(time.Second))
-		if !backoff.Sleep(ctx, max(d, time.Millisecond)) {
-			return ctx.Err()
-		}
-	}
 }
