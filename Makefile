@@ -6,11 +6,14 @@ COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null)
 LDFLAGS := -X $(MODULE)/internal/version.Version=$(VERSION) -X $(MODULE)/internal/version.Commit=$(COMMIT)
 FUZZTIME ?= 10s
 TEST_FUZZTIME ?= 4s
+FLAKY_COUNT ?= 5
+PKG     ?= ./...
+RUN     ?=
 
-.PHONY: help build test lint cover fuzz demo clean
+.PHONY: help build test test-flaky lint cover fuzz demo clean
 
 help: ## list targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
 build: ## build bin/sscagent and bin/sscsim
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/ ./cmd/...
@@ -19,6 +22,27 @@ test: ## vet, every test of every package with the race detector, then each fuzz
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 30m ./...
 	$(MAKE) --no-print-directory fuzz FUZZTIME=$(TEST_FUZZTIME)
+
+# Each run is one go test -count; test2json's "fail" events are counted per test. A
+# package that failed outside any test (build error, panic, timeout) is listed as
+# "(package: ...)". The JSON of the runs stays in FLAKY_LOG.
+FLAKY_LOG ?= $(or $(TMPDIR),/tmp)/sscagent-test-flaky.json
+test-flaky: ## run the tests FLAKY_COUNT times (default 5; PKG, RUN narrow them) and list each failing test with its count
+	@echo "go test -race -count=$(FLAKY_COUNT) $(if $(RUN),-run '$(RUN)' )$(PKG) (JSON in $(FLAKY_LOG))"
+	@$(GO) test -race -count=$(FLAKY_COUNT) -timeout 60m -json $(if $(RUN),-run '$(RUN)') $(PKG) >$(FLAKY_LOG); \
+	rc=$$?; \
+	fails=$$(jq -rs '[.[] | select(.Action == "fail")] | group_by(.Package)[] | \
+		(map(select(.Test)) | group_by(.Test) | map("\(length)/$(FLAKY_COUNT) \(.[0].Package) \(.[0].Test)")) as $$t | \
+		if ($$t | length) > 0 then $$t[] else "- \(.[0].Package) (package: build error, panic or timeout)" end' \
+		$(FLAKY_LOG) | sort -k1,1nr -k2); \
+	if [ -n "$$fails" ]; then \
+		echo "failures in $(FLAKY_COUNT) runs (failed runs, package, test):"; echo "$$fails"; \
+		echo "output of one: jq -r 'select(.Test == \"TestName\") | .Output // empty' $(FLAKY_LOG)"; \
+		exit 1; \
+	elif [ $$rc -ne 0 ]; then \
+		jq -r 'select(.Action == "build-output" or (.Action == "output" and .Test == null)) | .Output' $(FLAKY_LOG) | tail -40; \
+		echo "go test failed (exit $$rc) without a failing test; output above, JSON in $(FLAKY_LOG)"; exit $$rc; \
+	else echo "no flaky tests in $(FLAKY_COUNT) runs"; fi
 
 lint: ## gofmt check, go vet, staticcheck when it can be installed
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }

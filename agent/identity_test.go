@@ -332,6 +332,14 @@ func TestQueueFull(t *testing.T) {
 	r.sb.ClearFaults()
 	waitLedger(t, r.sb, "every record", func(string, map[string]string) bool { return len(r.sb.Ledger().Records) == posted })
 	r.expect("platform.up", nil)
+	// The platform stores a batch before the agent has its answer and deletes the
+	// records: only a drained local queue has room again.
+	for deadline := time.Now().Add(15 * time.Second); !drained(r.base); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			_, q := r.call("GET", "/v1/queue", nil)
+			t.Fatalf("the local queue did not drain within 15s: %v", q)
+		}
+	}
 	seq = r.lastSeq()
 	insert(t, r, "lisi")
 	r.expect("record.queued", after(seq, nil))

@@ -6,7 +6,9 @@ import (
 	"context"
 	"errors"
 	"os"
+	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -205,25 +207,34 @@ func TestExclusiveAndConcurrent(t *testing.T) {
 	}
 }
 
+// TestWatchCancelled: a Watch returns the changes it reports, or, once its context ends
+// or the System is closed, DeadlineExceeded or ErrClosed; a Watch blocked in the daemon
+// is interrupted at once by either.
+//
+// The test first waits until every slot of the test's readers is reported empty: the
+// cards of earlier tests were removed in their cleanup, but pcscd sees a removal only at
+// its next 400 ms poll, and such a late report would end a Watch before its context or
+// Close does. With empty readers the daemon is quiet and Watch blocks.
 func TestWatchCancelled(t *testing.T) {
 	daemon(t)
 	s := open(t)
-	if _, err := s.Watch(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	waitState(t, s, holder, empty)
+	waitState(t, s, slot2, empty)
+
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	if _, err := s.Watch(ctx); !errors.Is(err, context.DeadlineExceeded) {
+	if err := watchUntilError(ctx, s); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("watch: %v", err)
 	}
 	if d := time.Since(start); d > 2*time.Second {
 		t.Fatalf("cancel took %s", d)
 	}
+
 	// Close interrupts a blocked Watch too.
 	errc := make(chan error, 1)
-	go func() { _, err := s.Watch(context.Background()); errc <- err }()
-	time.Sleep(50 * time.Millisecond) // let it block in the daemon
+	go func() { errc <- watchUntilError(context.Background(), s) }()
+	waitInStatusChange(t)
 	s.Close()
 	select {
 	case err := <-errc:
@@ -232,6 +243,35 @@ func TestWatchCancelled(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Close did not interrupt Watch")
+	}
+}
+
+// watchUntilError calls Watch until it fails and returns the error: what a Watch
+// guarantees is that it returns reported changes until its context ends or the System
+// is closed, and then that error.
+func watchUntilError(ctx context.Context, s drivers.System) error {
+	for {
+		if _, err := s.Watch(ctx); err != nil {
+			return err
+		}
+	}
+}
+
+// waitInStatusChange waits, for at most 5 s, until a goroutine of this process is
+// blocked in SCardGetStatusChange (the Watch of TestWatchCancelled: no other System is
+// open then), so that Close interrupts a Watch waiting in the daemon rather than one
+// that has not started.
+func waitInStatusChange(t *testing.T) {
+	t.Helper()
+	buf := make([]byte, 1<<20)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		n := runtime.Stack(buf, true)
+		if strings.Contains(string(buf[:n]), "scard.(*Context).GetStatusChange(") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no Watch blocked in SCardGetStatusChange within 5s:\n%s", buf[:n])
+		}
 	}
 }
 
