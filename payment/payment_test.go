@@ -93,16 +93,19 @@ type harness struct {
 	m       *Manager
 	mu      sync.Mutex
 	changes []Order
+	changed chan struct{} // closed and replaced at each change
 	stop    func()
 }
 
 // run opens a manager on path and runs it until stop (or the end of the test).
 func run(t *testing.T, path string, gw Gateway, c Config) *harness {
 	t.Helper()
-	h := &harness{}
+	h := &harness{changed: make(chan struct{})}
 	m, err := Open(path, Options{Terminal: "POS-01", Gateway: gw, Config: c, OnChange: func(o Order) {
 		h.mu.Lock()
 		h.changes = append(h.changes, o)
+		close(h.changed)
+		h.changed = make(chan struct{})
 		h.mu.Unlock()
 	}})
 	if err != nil {
@@ -140,16 +143,31 @@ func run(t *testing.T, path string, gw Gateway, c Config) *harness {
 	return h
 }
 
+// states returns the states OnChange reported for an order, once it has reported the
+// order's stored state: the manager wakes Wait before it calls OnChange, so a test that
+// waited for the order can be ahead of its OnChange.
 func (h *harness) states(no string) []State {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	var out []State
-	for _, o := range h.changes {
-		if o.No == no && (len(out) == 0 || out[len(out)-1] != o.State) {
-			out = append(out, o.State)
+	cur, err := h.m.Get(no)
+	timeout := time.After(10 * time.Second)
+	for {
+		h.mu.Lock()
+		var out []State
+		for _, o := range h.changes {
+			if o.No == no && (len(out) == 0 || out[len(out)-1] != o.State) {
+				out = append(out, o.State)
+			}
+		}
+		changed := h.changed
+		h.mu.Unlock()
+		if err != nil || len(out) > 0 && out[len(out)-1] == cur.State {
+			return out
+		}
+		select {
+		case <-changed:
+		case <-timeout:
+			return out // the caller's comparison fails and shows what was reported
 		}
 	}
-	return out
 }
 
 // payAndWait creates an order, pays it with code and waits for the end.
