@@ -87,6 +87,8 @@ type Agent struct {
 	link  *link
 	gw    *gateway
 	reads *readStore
+	// twoSteps are the reader library's HSM two-steps waiting for Step 2.
+	twoSteps twoStepStore
 	waits *payWaits
 	held  heldStore // the queue as the uploader sees it
 
