@@ -89,8 +89,8 @@ type Agent struct {
 	reads *readStore
 	// twoSteps are the reader library's HSM two-steps waiting for Step 2.
 	twoSteps twoStepStore
-	waits *payWaits
-	held  heldStore // the queue as the uploader sees it
+	waits    *payWaits
+	held     heldStore // the queue as the uploader sees it
 
 	rollout *rollout.Engine
 	mgmt    *mgmt.Session

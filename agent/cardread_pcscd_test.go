@@ -191,4 +191,3 @@ func callAPIToken(t testing.TB, base, path, token string) int {
 	resp.Body.Close()
 	return resp.StatusCode
 }
-
