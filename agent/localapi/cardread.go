@@ -64,19 +64,16 @@ func (s *Server) cardReader(w http.ResponseWriter) bool {
 }
 
 func (s *Server) readCard(w http.ResponseWriter, r *http.Request) {
-	var req CardReadRequest
-	if !s.cardReader(w) || !decodeBody(w, r, &req) {
-		return
-	}
-	if inv := req.invalid(); inv != nil {
-		s.fail(w, inv)
-		return
-	}
-	v, err := s.o.Cards.ReadCard(r.Context(), req)
-	s.answer(w, http.StatusOK, v, err)
+	s.cardRead(w, r, CardReader.ReadCard)
 }
 
 func (s *Server) hsmStep1(w http.ResponseWriter, r *http.Request) {
+	s.cardRead(w, r, CardReader.HSMStep1)
+}
+
+// cardRead serves a read that starts at the card (iReadCardBas, HSM Step 1) with op.
+func (s *Server) cardRead(w http.ResponseWriter, r *http.Request,
+	op func(CardReader, context.Context, CardReadRequest) (CardReadResult, error)) {
 	var req CardReadRequest
 	if !s.cardReader(w) || !decodeBody(w, r, &req) {
 		return
@@ -85,7 +82,7 @@ func (s *Server) hsmStep1(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, inv)
 		return
 	}
-	v, err := s.o.Cards.HSMStep1(r.Context(), req)
+	v, err := op(s.o.Cards, r.Context(), req)
 	s.answer(w, http.StatusOK, v, err)
 }
 
