@@ -87,8 +87,10 @@ type Agent struct {
 	link  *link
 	gw    *gateway
 	reads *readStore
-	waits *payWaits
-	held  heldStore // the queue as the uploader sees it
+	// twoSteps are the reader library's HSM two-steps waiting for Step 2.
+	twoSteps twoStepStore
+	waits    *payWaits
+	held     heldStore // the queue as the uploader sees it
 
 	rollout *rollout.Engine
 	mgmt    *mgmt.Session

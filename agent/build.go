@@ -128,7 +128,7 @@ func (a *Agent) build(cfg Config, old *generation) (*generation, error) {
 		}
 		api := apiServices{a}
 		s, err := localapi.New(localapi.Options{Config: cfg.LocalAPI, Token: strings.TrimSpace(string(tok)), Events: a.events,
-			Payments: api, Records: api, Status: api, Queue: api, Reads: api, Logger: a.log.With("component", "localapi")})
+			Payments: api, Records: api, Status: api, Queue: api, Reads: api, Cards: api, Logger: a.log.With("component", "localapi")})
 		if err != nil {
 			return nil, fmt.Errorf("agent: %w", err)
 		}
@@ -153,7 +153,7 @@ func (a *Agent) buildInputs(g *generation) error {
 			return fmt.Errorf("agent: scene %s: %w", sc.Name, err)
 		}
 		s := &sceneRun{a: a, cfg: sc, all: cfg.Scenes, gate: op, cards: g.cards, scans: make(chan qrscan.Scan, 1)}
-		if sc.takesCards() && g.cards != nil {
+		if sc.takesCards() && g.cards != nil && sc.Kind != SceneReader {
 			s.cardW = g.cards.Waiter(readers.Filter{Readers: sc.Readers})
 		}
 		g.scenes = append(g.scenes, s)

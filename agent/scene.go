@@ -29,10 +29,14 @@ const (
 	// SceneKiosk reads and authenticates, and leaves every decision to the kiosk
 	// application, which sees all events on the local API.
 	SceneKiosk SceneKind = "kiosk"
+	// SceneReader lends its readers to the national reader interface library
+	// (cmd/libsscreader, POST /v1/card/read): a card is read when the business
+	// application asks, never on insertion alone, and the application authenticates it.
+	SceneReader SceneKind = "reader"
 )
 
 // SceneKinds lists the valid kinds.
-var SceneKinds = []SceneKind{SceneIdentity, ScenePayment, SceneMedical, SceneKiosk}
+var SceneKinds = []SceneKind{SceneIdentity, ScenePayment, SceneMedical, SceneKiosk, SceneReader}
 
 // Payment methods of a payment scene.
 const (
@@ -159,7 +163,7 @@ func validateScenes(scenes []Scene, scanners []string, ps *config.Problems) {
 		}
 		seen[s.Name] = true
 		if !slices.Contains(SceneKinds, s.Kind) {
-			ps.Addf(j("kind"), "must be identity, payment, medical or kiosk, got %q", s.Kind)
+			ps.Addf(j("kind"), "must be identity, payment, medical, kiosk or reader, got %q", s.Kind)
 		}
 		if len(s.Readers) == 0 && len(s.Scanners) == 0 && s.Kind != ScenePayment {
 			ps.Addf(p, "takes no input: list readers and/or scanners")
@@ -179,6 +183,9 @@ func validateScenes(scenes []Scene, scanners []string, ps *config.Problems) {
 			default:
 				scannerOwner[name] = s.Name
 			}
+		}
+		if s.Kind == SceneReader && len(s.Scanners) > 0 {
+			ps.Addf(j("scanners"), "a reader scene lends card readers to the reader library: it takes no scanners")
 		}
 		if s.Gate.Kind != "" && s.Gate.Kind != gate.KindNone && s.Kind != SceneIdentity {
 			ps.Addf(j("gate.kind"), "a gate is opened by identity scenes only, this scene is %q", s.Kind)

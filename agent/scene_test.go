@@ -18,6 +18,7 @@ func TestSceneValidation(t *testing.T) {
 		{Name: "d", Kind: ScenePayment, Scanners: []string{"back"}, Payment: PaymentSettings{Method: MethodMerchantQR}},
 		{Name: "e", Kind: SceneMedical, Readers: []string{"["}, ECardBusinessType: "05", Payment: PaymentSettings{Method: MethodScan}},
 		{Name: "a", Kind: "atm"},
+		{Name: "f", Kind: SceneReader, Readers: []string{"*"}, Scanners: []string{"back"}},
 	}
 	for i := range scenes {
 		scenes[i] = scenes[i].withDefaults("02")
@@ -39,7 +40,8 @@ func TestSceneValidation(t *testing.T) {
 		`scenes[4].ecardBusinessType: must be 01, 02, 03, 04 or empty`,
 		`scenes[4].payment: only payment scenes take payment settings`,
 		`scenes[5].name: "a" is used by another scene`,
-		`scenes[5].kind: must be identity, payment, medical or kiosk`,
+		`scenes[5].kind: must be identity, payment, medical, kiosk or reader`,
+		`scenes[6].scanners: a reader scene lends card readers to the reader library: it takes no scanners`,
 		`scenes[5]: takes no input`,
 	} {
 		if !strings.Contains(got, want) {

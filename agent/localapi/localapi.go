@@ -33,6 +33,7 @@ type Options struct {
 	Status   StatusSource
 	Queue    QueueSource
 	Reads    ReadSource
+	Cards    CardReader
 	Logger   *slog.Logger
 }
 
@@ -78,6 +79,9 @@ func (s *Server) routes() map[string]http.HandlerFunc {
 		"POST /v1/records":              s.postRecord,
 		"GET /v1/queue":                 s.queue,
 		"GET /v1/reads/{id}":            s.read,
+		"POST /v1/card/read":            s.readCard,
+		"POST /v1/card/hsm/step1":       s.hsmStep1,
+		"POST /v1/card/hsm/step2":       s.hsmStep2,
 	}
 }
 

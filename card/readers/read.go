@@ -16,6 +16,10 @@ type ReadOptions struct {
 	// SkipAuth reads without internal authentication (diagnostics, card emulators
 	// without the national keys). The result says Authenticated false.
 	SkipAuth bool
+	// TwoStep, when set, authenticates the card through this exchange only (no PSAM, no
+	// restart): the caller drives the national iReadCardBas_HSM_Step1/Step2 itself, so
+	// it receives the Step 1 string and answers with pKey within the read's time.
+	TwoStep psam.InternalAuthenticator
 }
 
 // Read reads the card in a holder-card reader (iReadCardBas): the result, or a
@@ -54,7 +58,11 @@ func (m *Manager) read(ctx context.Context, name string, o ReadOptions) (*card.R
 	case !info.Present:
 		return nil, &card.Error{Code: card.CodeNoCard, Op: "read", Err: fmt.Errorf("%q: %w", name, drivers.ErrNoCard)}
 	}
-	ps, psamErr := m.psamFor(ctx, sys)
+	var ps *psamSession
+	var psamErr error
+	if o.TwoStep == nil {
+		ps, psamErr = m.psamFor(ctx, sys)
+	}
 	c, err := sys.Connect(ctx, name, false)
 	if err != nil {
 		return nil, card.AsError("connect", err)
@@ -66,7 +74,13 @@ func (m *Manager) read(ctx context.Context, name string, o ReadOptions) (*card.R
 		opts.Authorities = append(opts.Authorities, ps.p)
 		opts.TerminalNo = ps.p.Info().TerminalNo
 	}
-	if m.o.HSM != nil && m.cfg.HSM.Enabled {
+	switch {
+	case o.TwoStep != nil:
+		// The caller's exchange has the whole read's time; a second Step 1 would
+		// reach nobody, so no restart.
+		opts.AuthAttempts = 1
+		opts.Authorities = []card.Authority{&psam.HSM{Auth: o.TwoStep, Timeout: m.cfg.ReadTimeout.D(), DeviceNo: m.cfg.DeviceNo}}
+	case m.o.HSM != nil && m.cfg.HSM.Enabled:
 		opts.Authorities = append(opts.Authorities, &psam.HSM{Auth: m.o.HSM, Timeout: m.cfg.HSM.Timeout.D(), DeviceNo: m.cfg.DeviceNo})
 	}
 	res, err := card.Read(ctx, c, c.ATR(), opts)
