@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"bytes"
 	"errors"
 	"testing"
 )
@@ -138,6 +139,38 @@ func FuzzParseKeys(f *testing.F) {
 		}
 		if s, err := ParseSM4Key(b); err == nil && len(s) != 16 {
 			t.Fatal("sm4 key length")
+		}
+	})
+}
+
+// FuzzParseProfile: any document either fails with an error or gives a profile that
+// compiles, whose YAML reads back to the same profile.
+func FuzzParseProfile(f *testing.F) {
+	for _, name := range BuiltinProfiles() {
+		b, _ := BuiltinProfile(name)
+		f.Add(b)
+	}
+	f.Add([]byte(provinceX))
+	f.Add([]byte("profile: {operations: {cardAuth: {fields: {idNumber: x}}}}"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, err := ParseProfile(b)
+		if err != nil {
+			return
+		}
+		d, err := Compile(p)
+		if err != nil {
+			t.Fatalf("parsed but does not compile: %v", err)
+		}
+		y, err := d.Profile().YAML()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p2, err := ParseProfile(y)
+		if err != nil {
+			t.Fatalf("shown profile does not parse: %v\n%s", err, y)
+		}
+		if y2, _ := p2.WithDefaults().YAML(); !bytes.Equal(y, y2) {
+			t.Fatalf("not stable:\n%s\n%s", y, y2)
 		}
 	})
 }

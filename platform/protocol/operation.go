@@ -35,7 +35,21 @@ type Field struct {
 	Sensitive mask.Kind
 	// Doc says what the value is and its format.
 	Doc string
+	// Value is the kind of value whose format the profile chooses (profile.values);
+	// zero: a value that travels verbatim.
+	Value ValueKind
 }
+
+// ValueKind is a kind of value whose wire format a profile chooses.
+type ValueKind uint8
+
+// Value kinds.
+const (
+	// ValueDate is a date, internally YYYYMMDD (profile.values.date).
+	ValueDate ValueKind = iota + 1
+	// ValueAmount is an amount, internally yuan with two decimals (profile.values.amount).
+	ValueAmount
+)
 
 // Operation is one service: its default path and its parameters.
 type Operation struct {
@@ -87,7 +101,7 @@ var (
 	fOrderNo  = Field{Path: "orderNo", ZH: "订单号", Required: true, Doc: "the terminal's order number: terminal id + counter, 1-32 letters, digits, '-' or '_'; the same for every retry, query and reversal of one attempt"}
 	fTrade    = Field{Path: "tradeState", ZH: "交易状态", Required: true, Doc: "SUCCESS | USERPAYING | FAILED | NOTPAY | REVERSED | CLOSED"}
 	fTradeNo  = Field{Path: "tradeNo", ZH: "平台交易流水号", Doc: "the platform's transaction number, once the order is paid"}
-	fAmount   = Field{Path: "amount", ZH: "交易金额", Doc: "yuan with exactly two decimals, e.g. \"12.50\""}
+	fAmount   = Field{Path: "amount", ZH: "交易金额", Value: ValueAmount, Doc: "yuan with exactly two decimals, e.g. \"12.50\""}
 	fPaidTime = Field{Path: "paidTime", ZH: "支付完成时间", Doc: "YYYY-MM-DD HH:MM:SS (Beijing time) when the order was paid"}
 	fFail     = Field{Path: "failReason", ZH: "失败原因", Doc: "why a FAILED order was declined"}
 	fPayerID  = Field{Path: "idNumber", ZH: "付款人社会保障号码", Sensitive: mask.KindIDNumber, Doc: "the payer, once the order is paid (for the C.4 record)"}
@@ -106,14 +120,14 @@ var operations = []Operation{
 			{Path: "regionCode", ZH: "发卡地区行政区划代码", Doc: "6 digits, the first six of the card identifier"},
 			{Path: "cardVersion", ZH: "规范版本", Doc: "e.g. \"3.00\" (EF05 03)"},
 			{Path: "atr", ZH: "卡复位信息", Doc: "historical bytes of the ATR, hex"},
-			{Path: "expiryDate", ZH: "卡有效期", Doc: "YYYYMMDD (EF05 06)"},
+			{Path: "expiryDate", ZH: "卡有效期", Value: ValueDate, Doc: "YYYYMMDD (EF05 06)"},
 			{Path: "authMode", ZH: "卡认证方式", Doc: "how the terminal authenticated the card: psam | hsm | none"},
 		},
 		Result: []Field{
 			{Path: "cardStatus", ZH: "卡状态", Required: true, Doc: "normal (any other state is a rejection msgCode)"},
 			{Path: "name", ZH: "姓名", Sensitive: mask.KindName, Doc: "the registered name"},
 			{Path: "regionCode", ZH: "参保地行政区划代码", Doc: "6 digits"},
-			{Path: "expiryDate", ZH: "卡有效期", Doc: "YYYYMMDD"},
+			{Path: "expiryDate", ZH: "卡有效期", Value: ValueDate, Doc: "YYYYMMDD"},
 		},
 	},
 	{
@@ -144,7 +158,7 @@ var operations = []Operation{
 		Op: OpMicropay, ZH: "电子社会保障卡被扫支付", Path: "/api/v1/pay/micropay",
 		Data: []Field{
 			fOrderNo,
-			{Path: "amount", ZH: "交易金额", Required: true, Doc: "yuan with exactly two decimals, 0.01-99999999.99"},
+			{Path: "amount", ZH: "交易金额", Required: true, Value: ValueAmount, Doc: "yuan with exactly two decimals, 0.01-99999999.99"},
 			fQR,
 			{Path: "subject", ZH: "商品描述", Required: true, Doc: "what is paid for, at most 120 characters"},
 			{Path: "payType", ZH: "支付结算类型", Doc: "table C.10 code, e.g. 01 普通消费/缴费支付"},
@@ -168,7 +182,7 @@ var operations = []Operation{
 		Op: OpMerchantQR, ZH: "主扫支付商户二维码", Path: "/api/v1/pay/merchant-qr",
 		Data: []Field{
 			fOrderNo,
-			{Path: "amount", ZH: "交易金额", Doc: "yuan with two decimals; absent: the holder enters the amount"},
+			{Path: "amount", ZH: "交易金额", Value: ValueAmount, Doc: "yuan with two decimals; absent: the holder enters the amount"},
 			{Path: "subject", ZH: "商品描述", Required: true, Doc: "at most 120 characters"},
 			{Path: "expireSeconds", ZH: "二维码有效期（秒）", Doc: "60-3600, default 300"},
 		},
