@@ -28,20 +28,20 @@ func TestConfigValidate(t *testing.T) {
 	c.ClientCert = "c.pem"
 	c.Signature.Format = "pem"
 	c.Signature.Encoding = "base32"
-	c.Signature.SignerID = ""
+	c.Signature.SignerID = strings.Repeat("x", 65)
 	c.SM4.Mode = "ctr"
 	c.SM4.Encoding = "raw"
 	c.TimestampWindow = 0
 	c.MaxClockOffset = config.Duration(1)
 	c.Operations = map[string]OperationConfig{"teleport": {}, "micropay": {Path: "pay"}}
-	c.MsgCodes = map[string]string{"000000": "retryable", "12345": "unknown", "100003": "success"}
+	c.MsgCodes = map[string]string{"000000": "retryable", "12 345": "unknown", "100003": "success"}
 	ps = config.Problems{}
 	c.Validate("platform", &ps)
 	got := ps.Err().Error()
 	for _, want := range []string{"platform.baseURL", "platform.channelNo", "platform.applicationNo", "platform.clientCert",
 		"platform.signature.format", "platform.signature.encoding", "platform.signature.signerId", "platform.sm4.mode",
 		"platform.sm4.encoding", "platform.timestampWindow", "platform.maxClockOffset", "platform.operations.teleport",
-		"platform.operations.micropay.path", "platform.msgCodes.000000", "platform.msgCodes.12345", "platform.msgCodes.100003"} {
+		"platform.operations.micropay.path", "platform.msgCodes.000000", "platform.msgCodes.12 345", "platform.msgCodes.100003"} {
 		if !strings.Contains(got, want+":") {
 			t.Errorf("missing %s in\n%s", want, got)
 		}

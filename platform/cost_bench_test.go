@@ -49,7 +49,7 @@ func BenchmarkClientCost(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		req, _, err := c.seal(text)
+		req, _, err := c.seal("", text)
 		if err != nil {
 			b.Fatal(err)
 		}

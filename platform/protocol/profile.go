@@ -6,10 +6,11 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"gopkg.in/yaml.v3"
 	"os"
 	"slices"
 	"strings"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/sscagent/sscagent/internal/config"
 )
