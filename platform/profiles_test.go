@@ -219,3 +219,50 @@ func TestAnswerInAnotherDialectIsUnverified(t *testing.T) {
 		})
 	}
 }
+
+// The sandbox's authorisation file: a service the channel is not registered for is
+// 900006, a terminal or address it is not registered for is 900005.
+func TestSandboxAuthorisation(t *testing.T) {
+	auth, err := platformsim.ParseAuthorisation([]byte(`channels:
+  "350100000001":
+    operations: [cardAuth, ecardDecode]
+    terminals: [SSC-TEST-0001]
+    addresses: [127.0.0.0/8]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := newLab(t, false, func(so *platformsim.StartOptions, _ *platform.Config) { so.Authorise = auth })
+	ctx := context.Background()
+	if _, err := l.client.CardAuth(ctx, zhangsanCard); err != nil {
+		t.Fatal(err)
+	}
+	_, err = l.client.QueryOrder(ctx, "A-1")
+	wantClass(t, err, platform.ClassRejected, protocol.CodeNoService)
+	other, err := platform.New(l.cfg, platform.Options{TerminalID: "SSC-TEST-0002"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	_, err = other.CardAuth(ctx, zhangsanCard)
+	wantClass(t, err, platform.ClassRejected, protocol.CodeNoChannel)
+
+	for doc, want := range map[string]string{
+		"channels:\n  \"35\": {}\n":                                  "channels.35",
+		"channels:\n  \"350100000001\": {operations: [teleport]}\n": "channels.350100000001.operations[0]",
+		"channels:\n  \"350100000001\": {addresses: [10.0.0.300]}\n": "channels.350100000001.addresses[0]",
+		"channel: {}\n": "channel",
+	} {
+		if _, err := platformsim.ParseAuthorisation([]byte(doc)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want a problem at %s", doc, err, want)
+		}
+	}
+	// The same sandbox address from another prefix is not authorised.
+	far, err := platformsim.ParseAuthorisation([]byte("channels:\n  \"350100000001\": {addresses: [10.0.0.0/8]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l2 := newLab(t, false, func(so *platformsim.StartOptions, _ *platform.Config) { so.Authorise = far })
+	_, err = l2.client.CardAuth(ctx, zhangsanCard)
+	wantClass(t, err, platform.ClassRejected, protocol.CodeNoChannel)
+}
