@@ -121,7 +121,7 @@ type checkRow struct {
 	Reachable  bool        `json:"reachable"`
 	Verified   bool        `json:"signatureVerified"`
 	Authorised bool        `json:"authorised"`
-	Millis     int64       `json:"ms"`
+	Millis     float64     `json:"ms"`
 	MsgCode    string      `json:"msgCode,omitempty"`
 	Note       string      `json:"note,omitempty"`
 }
@@ -169,7 +169,7 @@ func platformCheck(args []string, out, errOut io.Writer) int {
 		last = platform.Exchange{}
 		start := time.Now()
 		_, err := client.Call(ctx, cc.op, d)
-		row := checkRow{Op: cc.op, Millis: time.Since(start).Milliseconds(), Reachable: last.HTTPStatus != 0}
+		row := checkRow{Op: cc.op, Millis: float64(time.Since(start).Microseconds()/100) / 10, Reachable: last.HTTPStatus != 0}
 		var e *platform.Error
 		switch {
 		case err == nil:
@@ -195,7 +195,7 @@ func platformCheck(args []string, out, errOut io.Writer) int {
 		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 		fmt.Fprintf(tw, "operation\treachable\tsignature verified\tauthorised\tround trip\tmsgCode\tnote\n")
 		for _, r := range rows {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%dms\t%s\t%s\n", r.Op, yes[r.Reachable], yes[r.Verified], yes[r.Authorised], r.Millis, r.MsgCode, r.Note)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.1fms\t%s\t%s\n", r.Op, yes[r.Reachable], yes[r.Verified], yes[r.Authorised], r.Millis, r.MsgCode, r.Note)
 		}
 		tw.Flush()
 		fmt.Fprintf(out, "profile %s, %s\n", client.Profile().Name, cfg.Platform.BaseURL)
