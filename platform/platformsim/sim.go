@@ -272,6 +272,7 @@ func (s *Server) exchange(op protocol.Operation, body []byte, from string, fault
 	now := s.clock()
 	d := s.opts.Dialect
 	ex := exchange{status: http.StatusOK}
+	app := "" // the verified request's applicationNo
 	answer := func(code, msg string, result protocol.Data, ch *Channel) exchange {
 		if msg == "" {
 			if m, ok := protocol.LookupMsgCode(code); ok {
@@ -308,7 +309,7 @@ func (s *Server) exchange(op protocol.Operation, body []byte, from string, fault
 		}
 		ex.resp = resp
 		s.log.Info("request", "op", op.Op, "requestId", ex.requestID, "msgCode", code)
-		s.count(op.Op, code)
+		s.count(op.Op, code, app)
 		return ex
 	}
 	if len(body) > protocol.MaxMessage {
@@ -334,6 +335,7 @@ func (s *Server) exchange(op protocol.Operation, body []byte, from string, fault
 	if err := d.VerifyRequest(ch.PublicKey, fields); err != nil {
 		return answer(protocol.CodeBadSignature, "", protocol.Data{}, nil)
 	}
+	app = req.ApplicationNo
 	ts, _ := d.ParseTime(req.Timestamp) // CheckRequest parsed it
 	if dt := ts.Sub(now); dt > s.opts.Window || dt < -s.opts.Window {
 		return answer(protocol.CodeStaleTimestamp, "", protocol.Data{}, nil)
