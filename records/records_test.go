@@ -374,7 +374,7 @@ func TestNoCrossFieldRules(t *testing.T) {
 		{KindPayment, map[string]any{"longitude": nil, "coordinateSystem": nil}},
 		{KindPayment, map[string]any{"amount": "-798.86", "settlementType": "住院结算"}},
 		{KindBenefit, map[string]any{"creditedTime": "2022-01-01 14:28:35"}}, // before payoutTime
-		{KindBenefit, map[string]any{"payoutFailureReason": "账户不匹配"}},     // with 成功: the C.5 example row
+		{KindBenefit, map[string]any{"payoutFailureReason": "账户不匹配"}},        // with 成功: the C.5 example row
 	} {
 		if _, err := Parse(tc.kind, []byte(with(t, tc.kind, tc.set))); err != nil {
 			t.Errorf("%s %v: %v", tc.kind, tc.set, err)
