@@ -24,6 +24,8 @@ func FuzzParse(f *testing.F) {
 	f.Add(uint8(1), []byte(`{"amount":7.9886e2,"longitude":-0.00005,"x":[{}]}`))
 	f.Add(uint8(2), []byte(`{"payoutTime":"2022-01-01T06:28:36Z","creditedTime":"2022-01-01 14:28:35"}`))
 	f.Add(uint8(0), []byte(`{"scene":"０２／ 工伤","credentialType":"电子社会保障卡人脸识别 \n认证"}`))
+	f.Add(uint8(1), []byte(`{"amount":"-0.00","cardType":"社保卡","paymentScene":" 就业创业 ／x","coordinateSystem":"WGS84"}`))
+	f.Add(uint8(2), []byte(`{"amount":-600.86,"benefitType":"港澳","payoutStatus":"成功","payoutFailureReason":"账户不匹配"}`))
 	f.Add(uint8(1), []byte("\uFEFF{}"))
 	f.Add(uint8(3), []byte(`{}`))
 	f.Fuzz(func(t *testing.T, ki uint8, raw []byte) {

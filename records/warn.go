@@ -38,9 +38,12 @@ var warnings struct {
 // nil restores the default, a warning on slog.Default():
 //
 //	records: value not listed by the standard, accepted field=scene value=就业创业
+//
+// SetWarn also forgets the values already reported, so the new function hears of each.
 func SetWarn(fn func(field, value string)) {
 	warnings.Lock()
 	warnings.fn = fn
+	warnings.seen = nil
 	warnings.Unlock()
 }
 

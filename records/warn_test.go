@@ -16,8 +16,8 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// recorder collects warnings; tests filter by their own unique values, since the set of
-// values already reported is the package's.
+// recorder collects warnings. Installing it (SetWarn) also empties the set of values
+// already reported, so each test starts afresh; tests still use values of their own.
 type recorder struct {
 	mu  sync.Mutex
 	got []string
