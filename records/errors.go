@@ -37,7 +37,8 @@ type FieldError struct {
 	// for unknown or duplicate members, or FieldRecord for the record as a whole.
 	Field string `json:"field"`
 	// Rule is what failed: a C.2 format such as "n12", "an18", "..120", "n..12,2" or
-	// "datetime"; "GB 11643", "GB 32100" or "GB/T 2260"; a value range "C.6" to "C.10";
+	// "datetime"; "GB 11643", "GB 32100" or "GB/T 2260"; a closed value range "C.6", "C.8",
+	// "C.9" or "C.10" ("C.7" for a scene with nothing before its "/");
 	// or one of the Rule constants.
 	Rule string `json:"rule"`
 	// Reason says what is wrong in words, never echoing personal data.
