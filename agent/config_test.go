@@ -143,3 +143,24 @@ func TestValidateVersionAndDaemon(t *testing.T) {
 		}
 	}
 }
+
+func TestRecordsCoordinates(t *testing.T) {
+	for _, tc := range []struct {
+		c    RecordsConfig
+		want string
+	}{
+		{RecordsConfig{Longitude: "119.2965"}, "records.latitude"},
+		{RecordsConfig{Longitude: "119.2965", Latitude: "26.0745"}, "records.coordinateSystem"},
+		{RecordsConfig{Longitude: "119.2965", Latitude: "26.0745", CoordinateSystem: "GCJ-02"}, ""},
+	} {
+		var ps config.Problems
+		tc.c.Validate("records", "91350100M000100Y43", &ps)
+		got := ""
+		if err := ps.Err(); err != nil {
+			got = err.Error()
+		}
+		if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
+			t.Errorf("%+v: %q, want a problem at %q", tc.c, got, tc.want)
+		}
+	}
+}

@@ -19,8 +19,9 @@ type RecordsConfig struct {
 	InstitutionType string `yaml:"institutionType"`
 	// Channel is 渠道 (C.3), e.g. 线下自助终端.
 	Channel string `yaml:"channel"`
-	// CoordinateSystem is 坐标系 of the coordinates below: GCJ-02, WGS-84 or BD-09.
-	// Required with coordinates.
+	// CoordinateSystem is 坐标系 of the coordinates below, e.g. GCJ-02 or BD09 (the
+	// standard's examples; others are accepted with a warning). Required with
+	// coordinates.
 	CoordinateSystem string `yaml:"coordinateSystem"`
 	// Longitude and Latitude are the terminal's position, decimal degrees (written with
 	// 4 decimals). Both or neither.
@@ -28,9 +29,16 @@ type RecordsConfig struct {
 	Latitude  string `yaml:"latitude"`
 }
 
-// Validate checks the fields with the records' own rules (formats, C.8, coordinates
-// together with their system); creditCode is terminal.creditCode.
+// Validate checks the fields with the records' own rules (formats, C.8) and, as a rule
+// of this configuration (the standard states none), coordinates given together and
+// with their system; creditCode is terminal.creditCode.
 func (c RecordsConfig) Validate(path, creditCode string, ps *config.Problems) {
+	if (c.Longitude == "") != (c.Latitude == "") {
+		ps.Addf(config.Join(path, "latitude"), "longitude and latitude go together: give both or neither")
+	}
+	if c.Longitude != "" && c.CoordinateSystem == "" {
+		ps.Addf(config.Join(path, "coordinateSystem"), "required with coordinates")
+	}
 	rec := sampleCredential()
 	rec.InstitutionAddress, rec.InstitutionType, rec.Channel = c.InstitutionAddress, c.InstitutionType, c.Channel
 	rec.CoordinateSystem, rec.Longitude, rec.Latitude = c.CoordinateSystem, c.Longitude, c.Latitude

@@ -16,6 +16,7 @@ import (
 	"github.com/sscagent/sscagent/cmd/internal/cli"
 	"github.com/sscagent/sscagent/internal/logging"
 	"github.com/sscagent/sscagent/internal/sysservice"
+	"github.com/sscagent/sscagent/records"
 )
 
 // exitRestart ends a process that must be started again (a restart requested by
@@ -44,6 +45,11 @@ func cmdRun(args []string, out, errOut io.Writer) int {
 		return cli.ExitFail
 	}
 	log, level := logging.New(errOut, cfg.Log, *asService)
+	// Record values outside the standard's example lists are accepted and reported once
+	// each, in the agent's log (masked like every line).
+	records.SetWarn(func(field, value string) {
+		log.Warn("record value not listed by the standard, accepted", "component", "records", "field", field, "value", value)
+	})
 	restart := make(chan string, 1)
 	var adjust func(*agent.Config)
 	if *stateDir != "" {
