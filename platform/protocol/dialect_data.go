@@ -31,6 +31,7 @@ type scope struct {
 	fromWire map[string]string
 	items    map[string]*scope // by internal list name
 	listWire map[string]string // wire list name -> internal
+	identity bool              // every name, also in lists, is its own wire name
 }
 
 func newScope() *scope {
@@ -71,6 +72,7 @@ func compileOp(o Operation, p OperationProfile) *opDialect {
 			it.fields = append(it.fields, Field{Path: Path(field), Value: f.Value})
 			it.add(field, wire(string(f.Path), field))
 		}
+		sc.identity = sc.isIdentity()
 		od.scopes[i] = *sc
 		for _, e := range p.Encrypt {
 			if containsField(fs, e) {
@@ -79,6 +81,20 @@ func compileOp(o Operation, p OperationProfile) *opDialect {
 		}
 	}
 	return od
+}
+
+func (s *scope) isIdentity() bool {
+	for k, v := range s.toWire {
+		if k != v {
+			return false
+		}
+	}
+	for _, it := range s.items {
+		if !it.isIdentity() {
+			return false
+		}
+	}
+	return true
 }
 
 func containsField(fs []Field, p Path) bool {
@@ -193,6 +209,9 @@ func unknownNames(sc *scope, wire Data) []string {
 // rename maps names; unknown names pass unchanged unless they would collide with a
 // mapped name, in which case they are dropped (and were reported by unknownNames).
 func rename(sc *scope, in Data, fromWire bool) Data {
+	if sc.identity {
+		return in // nothing is renamed, nothing can clash
+	}
 	m, taken := sc.toWire, sc.fromWire
 	if fromWire {
 		m, taken = sc.fromWire, sc.toWire

@@ -2,7 +2,9 @@ package protocol
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -171,6 +173,27 @@ func FuzzParseProfile(f *testing.F) {
 		}
 		if y2, _ := p2.WithDefaults().YAML(); !bytes.Equal(y, y2) {
 			t.Fatalf("not stable:\n%s\n%s", y, y2)
+		}
+	})
+}
+
+// FuzzJSONString: writeJSONString writes exactly what encoding/json does without HTML
+// escaping.
+func FuzzJSONString(f *testing.F) {
+	for _, s := range []string{"", "张三", "a\"b\\c", "\n\r\t\b\f\x00\x1f\x7f", "<>&", "\u2028\u2029", "\xff\xfe", "ok"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var want bytes.Buffer
+		enc := json.NewEncoder(&want)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(s); err != nil {
+			t.Fatal(err)
+		}
+		var got strings.Builder
+		writeJSONString(&got, s)
+		if w := strings.TrimSuffix(want.String(), "\n"); got.String() != w {
+			t.Fatalf("%q: wrote %s, encoding/json %s", s, got.String(), w)
 		}
 	})
 }
