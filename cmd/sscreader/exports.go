@@ -12,8 +12,9 @@ import (
 	"github.com/sscagent/sscagent/card"
 )
 
-// lib is the loaded library's state (the HSM session between Step 1 and Step 2).
-var lib = newLibrary(os.Getenv, selfPath)
+// lib is the loaded library's state (the HSM session between Step 1 and Step 2),
+// made when the library is loaded.
+var lib = newLibrary(os.Getenv, selfPath())
 
 //export sscrReadCardBas
 func sscrReadCardBas(iType C.int, out *C.char, size C.int) C.long {

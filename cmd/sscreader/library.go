@@ -53,19 +53,26 @@ func fail(code card.Code, format string, args ...any) outcome {
 
 // library is the state of the loaded library: the HSM Step 1 waiting for its Step 2.
 type library struct {
-	getenv   func(string) string
-	selfPath func() string // the library file's path, "" when unknown
-	client   *http.Client
+	getenv func(string) string
+	self   string // the library file's absolute path, "" when unknown
+	client *http.Client
 
 	mu      sync.Mutex // guards session
 	session string     // the agent's session of the last Step 1, until its Step 2
 }
 
-func newLibrary(getenv func(string) string, selfPath func() string) *library {
+// newLibrary returns the library's state; self is the library file's path (made absolute
+// here, at load time, before the host application changes directory).
+func newLibrary(getenv func(string) string, self string) *library {
+	if self != "" {
+		if abs, err := filepath.Abs(self); err == nil {
+			self = abs
+		}
+	}
 	// Loopback only, never through a proxy the host application's environment names.
 	tr := &http.Transport{Proxy: nil, DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
 		MaxIdleConns: 2, IdleConnTimeout: 30 * time.Second}
-	return &library{getenv: getenv, selfPath: selfPath, client: &http.Client{Transport: tr}}
+	return &library{getenv: getenv, self: self, client: &http.Client{Transport: tr}}
 }
 
 // readBas is iReadCardBas.
@@ -231,11 +238,10 @@ func answer(status int, body []byte, res *localapi.CardReadResult) (outcome, boo
 func (l *library) token() (string, error) {
 	path := l.getenv(envTokenFile)
 	if path == "" {
-		self := l.selfPath()
-		if self == "" {
+		if l.self == "" {
 			return "", fmt.Errorf("未设置 %s，且找不到库文件所在目录", envTokenFile)
 		}
-		path = filepath.Join(filepath.Dir(self), tokenFileName)
+		path = filepath.Join(filepath.Dir(l.self), tokenFileName)
 	}
 	f, err := os.Open(path)
 	if err != nil {
