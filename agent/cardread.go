@@ -15,7 +15,7 @@ import (
 	"github.com/sscagent/sscagent/internal/prompt"
 )
 
-// The national reader interface (cmd/libsscreader) reads cards on demand through the
+// The national reader interface (cmd/sscreader) reads cards on demand through the
 // local API: the readers of reader scenes only, through the reader manager (which keeps
 // exclusive use of the reader), each read published as a masked card.read event. The
 // caller gets the 11-field string in clear, as the national DLL gives it.
