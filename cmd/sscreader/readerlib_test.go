@@ -127,7 +127,8 @@ func docLine(t *testing.T, prefix string) string {
 // gives the 11-field strings of docs/card.md byte for byte (GBK), the HSM two-step
 // carries 张三 from Step 1 to Step 2 across two calls, and a missing card, a wrong card,
 // a busy reader, a refused token, an agent that is not running and a Step 2 without
-// Step 1 give the interface's codes. Every call's output stays within its size.
+// Step 1 give the interface's codes; a Step 1 never followed by Step 2 does not hold the
+// card from the next read. Every call's output stays within its size.
 func TestReaderLibrary(t *testing.T) {
 	r := buildReaderTest(t, t.TempDir())
 	ta := startAgent(t)
@@ -171,6 +172,10 @@ func TestReaderLibrary(t *testing.T) {
 	r.hsm("hsm two-step", false, "1", "0", "^"+step1, "0", "="+zhangsan)
 	r.hsm("hsm forged pKey", true, "3", "0", "^"+step1, "-21", "=内部认证失败(用户卡不合法)")
 	r.run("step 2 again", "step2", "00", "-12", "^未建立连接：")
+	// A program that ends after Step 1 leaves the agent holding the card for Step 2;
+	// the next read takes the card over at once (not after cards.readTimeout).
+	r.run("step 1 only", "step1", "1", "0", "^"+step1)
+	r.run("read after an abandoned step 1", "read", "1", "0", "^350100|350102199003077898|")
 
 	// The token beside the library, a refused token, no agent.
 	beside := *r

@@ -9,6 +9,7 @@
  *   readertest LIB read ITYPE CODE EXPECT
  *   readertest LIB hsm ITYPE CODE1 EXPECT1 CODE2 EXPECT2   (prints "step1 <out>",
  *                                                            reads pKey from stdin)
+ *   readertest LIB step1 ITYPE CODE EXPECT                  (Step 1 only)
  *   readertest LIB step2 PKEY CODE EXPECT
  *   readertest LIB unsupported
  *   readertest LIB args
@@ -121,6 +122,14 @@ static void step2_case(const char *pKey, long want, const char *expect) {
 	free(out);
 }
 
+static void step1_case(int iType, long want, const char *expect) {
+	read_fn f = (read_fn)sym("iReadCardBas_HSM_Step1");
+	char *out = buffer(SSCR_OUT_SIZE);
+	long code = f(iType, out);
+	check("iReadCardBas_HSM_Step1", code, want, out, SSCR_OUT_SIZE, expect);
+	free(out);
+}
+
 static void hsm_case(int iType, long want1, const char *expect1, long want2, const char *expect2) {
 	read_fn step1 = (read_fn)sym("iReadCardBas_HSM_Step1");
 	char *out = buffer(SSCR_OUT_SIZE);
@@ -219,7 +228,7 @@ static void args_case(void) {
 
 int main(int argc, char **argv) {
 	if (argc < 3) {
-		fprintf(stderr, "usage: readertest LIB read|hsm|step2|unsupported|args ...\n");
+		fprintf(stderr, "usage: readertest LIB read|hsm|step1|step2|unsupported|args ...\n");
 		return 2;
 	}
 	lib = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
@@ -231,6 +240,7 @@ int main(int argc, char **argv) {
 	if (!strcmp(c, "read") && argc == 6) read_case(atoi(argv[3]), atol(argv[4]), argv[5]);
 	else if (!strcmp(c, "hsm") && argc == 8)
 		hsm_case(atoi(argv[3]), atol(argv[4]), argv[5], atol(argv[6]), argv[7]);
+	else if (!strcmp(c, "step1") && argc == 6) step1_case(atoi(argv[3]), atol(argv[4]), argv[5]);
 	else if (!strcmp(c, "step2") && argc == 6) step2_case(argv[3], atol(argv[4]), argv[5]);
 	else if (!strcmp(c, "unsupported") && argc == 3) unsupported_case();
 	else if (!strcmp(c, "args") && argc == 3) args_case();
