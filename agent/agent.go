@@ -179,6 +179,10 @@ func (a *Agent) newClient(cfg Config) (*platform.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent: platform client: %w", err)
 	}
+	for _, w := range cfg.Platform.Deprecations() {
+		a.log.Warn("deprecated setting", "detail", w)
+	}
+	a.log.Info("platform profile", "profile", c.Profile().Name)
 	return c, nil
 }
 

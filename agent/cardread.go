@@ -13,6 +13,7 @@ import (
 	"github.com/sscagent/sscagent/card"
 	"github.com/sscagent/sscagent/card/readers"
 	"github.com/sscagent/sscagent/internal/prompt"
+	"github.com/sscagent/sscagent/platform"
 )
 
 // The national reader interface (cmd/sscreader) reads cards on demand through the
@@ -37,8 +38,22 @@ func (s apiServices) ReadCard(ctx context.Context, r localapi.CardReadRequest) (
 		return failed(name, err), nil
 	}
 	s.a.twoSteps.abandon(name)
-	res, err := m.Read(ctx, name, readers.ReadOptions{})
+	res, err := m.Read(s.a.sceneContext(ctx, scene), name, readers.ReadOptions{})
 	return s.a.cardReadDone(scene, name, res, err), nil
+}
+
+// sceneContext returns ctx for the platform calls of a scene: they carry the scene's
+// applicationNo.
+func (a *Agent) sceneContext(ctx context.Context, scene string) context.Context {
+	a.mu.Lock()
+	scenes := a.gen.cfg.Scenes
+	a.mu.Unlock()
+	for _, s := range scenes {
+		if s.Name == scene {
+			return platform.WithApplicationNo(ctx, s.ApplicationNo)
+		}
+	}
+	return ctx
 }
 
 // HSMStep1 implements localapi.CardReader (iReadCardBas_HSM_Step1): the read starts and
@@ -53,7 +68,7 @@ func (s apiServices) HSMStep1(ctx context.Context, r localapi.CardReadRequest) (
 	}
 	a.twoSteps.abandon(name)
 	// The read outlives this request: Step 2 is another one.
-	readCtx, cancel := context.WithCancel(context.Background())
+	readCtx, cancel := context.WithCancel(a.sceneContext(context.Background(), scene))
 	ts := &twoStep{reader: name, cancel: cancel,
 		step1: make(chan string, 1), pKey: make(chan string, 1), done: make(chan localapi.CardReadResult, 1)}
 	go func() {

@@ -11,6 +11,7 @@ import (
 	"github.com/sscagent/sscagent/mgmt"
 	"github.com/sscagent/sscagent/payment"
 	"github.com/sscagent/sscagent/platform"
+	"github.com/sscagent/sscagent/platform/protocol"
 	"github.com/sscagent/sscagent/qrscan"
 	"github.com/sscagent/sscagent/queue"
 	"github.com/sscagent/sscagent/queue/backflow"
@@ -158,6 +159,9 @@ func (c *Config) resolvePaths(dir string) {
 	c.Platform.CAFile = abs(c.Platform.CAFile)
 	c.Platform.ClientCert = abs(c.Platform.ClientCert)
 	c.Platform.ClientKey = config.SecretFile(abs(string(c.Platform.ClientKey)))
+	if _, builtin := protocol.BuiltinProfile(c.Platform.Profile); !builtin {
+		c.Platform.Profile = abs(c.Platform.Profile)
+	}
 	c.LocalAPI.TokenFile = config.SecretFile(abs(string(c.LocalAPI.TokenFile)))
 	c.Mgmt.Resolve(abs)
 	c.Queue.KeyFile = config.SecretFile(abs(string(c.Queue.KeyFile)))

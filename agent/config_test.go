@@ -44,6 +44,9 @@ func TestExampleDocumentsEveryField(t *testing.T) {
 	}
 }
 
+// deprecatedKeys are read for one release; the example names them in a comment only.
+var deprecatedKeys = map[string]bool{"platform.signature": true, "platform.sm4": true, "platform.operations": true, "platform.msgCodes": true}
+
 func walkFields(t reflect.Type, n *yaml.Node, path string, missing *[]string) {
 	if t.Kind() != reflect.Struct || t == reflect.TypeOf(config.Duration(0)) {
 		return
@@ -55,6 +58,9 @@ func walkFields(t reflect.Type, n *yaml.Node, path string, missing *[]string) {
 			continue
 		}
 		p := config.Join(path, name)
+		if deprecatedKeys[p] {
+			continue // documented in a comment, not set
+		}
 		var child *yaml.Node
 		if n != nil && n.Kind == yaml.MappingNode {
 			for j := 0; j+1 < len(n.Content); j += 2 {

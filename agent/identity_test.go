@@ -46,6 +46,7 @@ func gateScene(hook string) string {
 	return `  - name: gate
     kind: identity
     readers: ["*"]
+    applicationNo: "05"
     label: "02/闸机"
     gate:
       kind: http
@@ -100,6 +101,10 @@ func TestIdentityCardSim(t *testing.T) {
 		if c3[k] != v {
 			t.Errorf("C.3 %s = %q, want %q", k, c3[k], v)
 		}
+	}
+	// The card authentication carried the scene's applicationNo, not platform.applicationNo.
+	if apps := r.sb.Ledger().ApplicationNos; apps["cardAuth/05"] != 1 || len(apps) != 2 {
+		t.Errorf("requests by applicationNo %v, want cardAuth/05 (and the backflow's)", apps)
 	}
 
 	// 赵六's card is reported lost: refused by the platform, recorded as 失败.

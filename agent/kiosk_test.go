@@ -165,14 +165,14 @@ func TestLocalAPIErrors(t *testing.T) {
 
 	bad := map[string]any{"accessNo": "0101", "regionCode": "350100", "cardType": "电子社会保障卡",
 		"paymentScene": "02", "amount": "1.001", "paidTime": "2026-01-05 10:20:30", "settlementMethod": "01",
-		"settlementType": "01", "payerSocialSecurityNo": "350102199003077899"}
+		"settlementType": "99", "payerSocialSecurityNo": "350102199003077899"}
 	code, e := r.call("POST", "/v1/records", map[string]any{"type": "payment", "record": bad})
 	if code != http.StatusUnprocessableEntity {
 		t.Fatalf("invalid record: %d %v", code, e)
 	}
 	body := fmt.Sprint(e)
 	for _, want := range []string{"record.accessNo", "n12", "record.amount", "record.payerSocialSecurityNo", "GB 11643",
-		"record.cardType", "consistency", "600001"} {
+		"record.settlementType", "C.10", "600001"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("422 body lacks %q: %s", want, body)
 		}

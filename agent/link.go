@@ -148,9 +148,19 @@ func newGateway(l *link) *gateway {
 	return &gateway{l: l, payers: map[string]payer{}, qrs: map[string]platform.MerchantQRResult{}, qrNew: make(chan struct{})}
 }
 
+// scene returns the scene of an order and a context whose platform calls carry the
+// scene's applicationNo (an order of no known scene: platform.applicationNo).
+func (g *gateway) scene(ctx context.Context, orderNo string) (Scene, context.Context) {
+	sc, ok := g.sceneOf(orderNo)
+	if !ok {
+		return sc, ctx
+	}
+	return sc, platform.WithApplicationNo(ctx, sc.ApplicationNo)
+}
+
 // Pay implements payment.Gateway.
 func (g *gateway) Pay(ctx context.Context, r payment.PayRequest) (payment.Result, error) {
-	sc, _ := g.sceneOf(r.OrderNo)
+	sc, ctx := g.scene(ctx, r.OrderNo)
 	subject := truncateRunes(r.Subject, 120)
 	if strings.HasPrefix(r.Code, merchantMarker) {
 		qr, err := g.l.client().MerchantQR(ctx, platform.MerchantQRRequest{OrderNo: r.OrderNo,
@@ -185,6 +195,7 @@ func (g *gateway) Pay(ctx context.Context, r payment.PayRequest) (payment.Result
 // Query implements payment.Gateway. An order the platform never received is
 // StatusNotFound.
 func (g *gateway) Query(ctx context.Context, orderNo string) (payment.Result, error) {
+	_, ctx = g.scene(ctx, orderNo)
 	res, err := g.l.client().QueryOrder(ctx, orderNo)
 	g.l.note(err)
 	var e *platform.Error
@@ -199,6 +210,7 @@ func (g *gateway) Query(ctx context.Context, orderNo string) (payment.Result, er
 
 // Reverse implements payment.Gateway.
 func (g *gateway) Reverse(ctx context.Context, orderNo string) (payment.ReverseResult, error) {
+	_, ctx = g.scene(ctx, orderNo)
 	res, err := g.l.client().Reverse(ctx, orderNo)
 	g.l.note(err)
 	if err != nil {

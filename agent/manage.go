@@ -216,8 +216,13 @@ func (a *Agent) newMgmt(cfg Config) (*mgmt.Session, error) {
 			return map[string]any{"reloaded": true}, nil
 		})
 	}
+	profile := "sscsim"
+	if c := a.link.client(); c != nil {
+		profile = c.Profile().Name
+	}
 	s, err := mgmt.New(mgmt.Options{Config: cfg.Mgmt, Identity: cfg.Terminal, Scenes: scenes, StateDir: cfg.Agent.StateDir,
-		Source: mgmt.SourceFunc(a.devices), Events: a.events, Rollout: a.rollout, Level: a.level, Restart: a.restart,
+		Platform: &mgmt.PlatformInfo{ChannelNo: cfg.Platform.ChannelNo, Profile: profile},
+		Source:   mgmt.SourceFunc(a.devices), Events: a.events, Rollout: a.rollout, Level: a.level, Restart: a.restart,
 		Commands: cmds, Diagnostics: func(context.Context) map[string]any {
 			return map[string]any{"status": a.status(time.Now())}
 		}, Logger: a.log.With("component", "mgmt")})

@@ -67,6 +67,7 @@ func (at *attempt) ecardMedium() bool { return at.medium == mediumECard }
 
 // cardInserted runs the pipeline for a card inserted into one of the scene's readers.
 func (a *Agent) cardInserted(ctx context.Context, s *sceneRun, in readers.Insertion) {
+	ctx = platform.WithApplicationNo(ctx, s.cfg.ApplicationNo)
 	at := &attempt{s: s, source: in.Reader, medium: mediumCard, start: time.Now()}
 	if !a.admit(at) || !a.readCard(ctx, at) {
 		return
@@ -77,6 +78,7 @@ func (a *Agent) cardInserted(ctx context.Context, s *sceneRun, in readers.Insert
 // scanned runs the pipeline (or the payment path) for a code from one of the scene's
 // scanners.
 func (a *Agent) scanned(ctx context.Context, s *sceneRun, sc qrscan.Scan) {
+	ctx = platform.WithApplicationNo(ctx, s.cfg.ApplicationNo)
 	at := &attempt{s: s, source: sc.Source, medium: mediumECard, start: time.Now(), code: sc.Code}
 	switch {
 	case s.cfg.Kind == ScenePayment:

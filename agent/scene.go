@@ -58,9 +58,12 @@ type Scene struct {
 	Readers []string `yaml:"readers"`
 	// Scanners are the names of the scanners (see "scanners") this scene takes codes from.
 	Scanners []string `yaml:"scanners"`
+	// ApplicationNo is the 2-digit table C.7 应用场景 code the envelope of the scene's
+	// platform calls carries (D.1 applicationNo). Default: platform.applicationNo.
+	ApplicationNo string `yaml:"applicationNo"`
 	// Label is the 应用场景 (C.3) or 支付场景 (C.4) of the scene's records: a table C.7
 	// value (code or label), optionally followed by "/" and free text. Default: the C.7
-	// value of platform.applicationNo, else 99 其他业务领域应用.
+	// value of the scene's applicationNo, else 99 其他业务领域应用.
 	Label string `yaml:"label"`
 	// ECardBusinessType is the businessType sent when an e-card code is decoded: 01 查询,
 	// 02 缴费支付, 03 其他, 04 异地就医. Empty sends none.
@@ -90,9 +93,12 @@ type PaymentSettings struct {
 
 // withDefaults fills the zero fields of a scene; applicationNo is platform.applicationNo.
 func (s Scene) withDefaults(applicationNo string) Scene {
+	if s.ApplicationNo == "" {
+		s.ApplicationNo = applicationNo
+	}
 	if s.Label == "" {
 		s.Label = "99"
-		if v, ok := records.RangeScene.Lookup(applicationNo); ok && applicationNo != "" {
+		if v, ok := records.RangeScene.Lookup(s.ApplicationNo); ok && s.ApplicationNo != "" {
 			s.Label = v.Code
 		}
 	}
@@ -193,6 +199,9 @@ func validateScenes(scenes []Scene, scanners []string, ps *config.Problems) {
 		s.Gate.Validate(j("gate"), ps)
 		if s.Label != "" {
 			checkField(records.KindCredential, "scene", s.Label, j("label"), ps)
+		}
+		if a := s.ApplicationNo; a != "" && (len(a) != 2 || strings.Trim(a, "0123456789") != "") {
+			ps.Addf(j("applicationNo"), "must be 2 digits (table C.7) or empty, got %q", a)
 		}
 		switch s.ECardBusinessType {
 		case "", "01", "02", "03", "04":

@@ -12,7 +12,7 @@ import (
 // TestSceneValidation: every mistake in the scenes list is reported at its path.
 func TestSceneValidation(t *testing.T) {
 	scenes := []Scene{
-		{Name: "a", Kind: SceneIdentity, Scanners: []string{"front", "nope"}, Label: "就业创业/x"},
+		{Name: "a", Kind: SceneIdentity, Scanners: []string{"front", "nope"}, Label: "/x"},
 		{Name: "b", Kind: SceneKiosk, Scanners: []string{"front"}, Gate: gate.Config{Kind: gate.KindHTTP, Timeout: config.Duration(time.Second), HTTP: gate.HTTPConfig{URL: "http://h/"}}},
 		{Name: "c", Kind: ScenePayment, Readers: []string{"*"}, Payment: PaymentSettings{Method: "cash", SettlementType: "99", MerchantID: "12"}},
 		{Name: "d", Kind: ScenePayment, Scanners: []string{"back"}, Payment: PaymentSettings{Method: MethodMerchantQR}},

@@ -20,7 +20,13 @@ import (
 // waits and flows once it recovers), a payment the platform refuses (an identity-only
 // e-card), the local API commands, and :quit, after which Run has stopped everything
 // and removed its directory.
-func TestRun(t *testing.T) {
+func TestRun(t *testing.T) { testRun(t, "") }
+
+// TestRunAppendixD is the whole demo with both sides speaking the standard's text
+// literally (platform.profile: appendix-d; docs/platform-profiles.md).
+func TestRunAppendixD(t *testing.T) { testRun(t, "appendix-d") }
+
+func testRun(t *testing.T, profile string) {
 	dir := filepath.Join(t.TempDir(), "demo")
 	inR, inW := io.Pipe()
 	var out labtest.Output
@@ -28,7 +34,7 @@ func TestRun(t *testing.T) {
 	res := make(chan error, 1)
 	go func() {
 		res <- demo.Run(context.Background(), demo.Options{
-			EnvOptions: demo.EnvOptions{Dir: dir, ListenAPI: "127.0.0.1:0"},
+			EnvOptions: demo.EnvOptions{Dir: dir, ListenAPI: "127.0.0.1:0", Profile: profile},
 			In:         inR,
 			Out:        &out,
 			Ready:      func(e *demo.Env, _ *agent.Agent) { ready <- e },
@@ -54,6 +60,13 @@ func TestRun(t *testing.T) {
 		}
 	})
 
+	want := profile
+	if want == "" {
+		want = "sscsim"
+	}
+	if p := env.Config.Platform.Profile; p != profile || env.Sandbox.Dialect().Name() != want {
+		t.Fatalf("the agent speaks %q, the sandbox %q; want %q", p, env.Sandbox.Dialect().Name(), profile)
+	}
 	send(":fault backflow:http:count=1")
 	send(":insert lisi")
 	out.WaitFor(t, "gate opened for scene "+demo.SceneGate)

@@ -65,6 +65,9 @@ type EnvOptions struct {
 	ListenAPI string
 	// TelemetryInterval is the management telemetry period. Zero: 30s (the default).
 	TelemetryInterval time.Duration
+	// Profile is the platform profile both the sandbox and the agent speak: a built-in
+	// name or a profile file (docs/platform-profiles.md). Empty: sscsim.
+	Profile string
 	// Logger receives the sandbox's and the broker's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -120,6 +123,7 @@ func Setup(ctx context.Context, o EnvOptions) (env *Env, err error) {
 	env.Sandbox, err = platformsim.Start(ctx, filepath.Join(dir, SandboxDir), platformsim.StartOptions{
 		Options:  platformsim.Options{HSM: cardsim.HSM{}, Logger: log.With("component", "sandbox")},
 		TestKeys: true,
+		Profile:  o.Profile,
 	})
 	if err != nil {
 		return env, fmt.Errorf("demo: sandbox platform: %w", err)
@@ -243,6 +247,7 @@ func (e *Env) writeConfig(api string, telemetry time.Duration) error {
 		"Terminal":    TerminalID,
 		"StateDir":    StateDir,
 		"BaseURL":     pc.BaseURL,
+		"Profile":     pc.Profile,
 		"Channel":     pc.ChannelNo,
 		"PrivateKey":  rel(string(pc.PrivateKey)),
 		"PublicKey":   rel(pc.PlatformPublicKey),
@@ -303,6 +308,9 @@ platform:
   baseURL: {{.BaseURL}}
   channelNo: "{{.Channel}}"
   applicationNo: "02"
+{{- if .Profile}}
+  profile: {{.Profile}}
+{{- end}}
   privateKey: {{.PrivateKey}}
   platformPublicKey: {{.PublicKey}}
   sm4Key: {{.SM4Key}}

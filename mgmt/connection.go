@@ -141,7 +141,7 @@ func (s *Session) usesTLS() bool {
 func (s *Session) birth(epoch uint64) []byte {
 	started := s.started.UTC()
 	st := State{V: ProtocolVersion, Status: StatusOnline, Epoch: epoch, Boot: s.boot, Time: time.Now().UTC(),
-		StartedAt: &started, Terminal: RegistrationOf(s.o.Identity), Scenes: s.o.Scenes,
+		StartedAt: &started, Terminal: RegistrationOf(s.o.Identity), Scenes: s.o.Scenes, Platform: s.o.Platform,
 		Software: software(), Config: s.configState()}
 	b, _ := json.Marshal(st)
 	return b

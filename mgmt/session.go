@@ -27,6 +27,8 @@ type Options struct {
 	Identity terminal.Identity
 	// Scenes are announced in the birth.
 	Scenes []Scene
+	// Platform is the platform connection announced in the birth; nil: none.
+	Platform *PlatformInfo
 	// StateDir is the agent's state directory; the session keeps its epoch counter
 	// and the ids of recent commands in StateDir/mgmt.
 	StateDir string

@@ -49,6 +49,7 @@ type State struct {
 	// The registration (birth only).
 	Terminal *Registration `json:"terminal,omitempty"`
 	Scenes   []Scene       `json:"scenes,omitempty"`
+	Platform *PlatformInfo `json:"platform,omitempty"`
 	Software *Software     `json:"software,omitempty"`
 	Config   *ConfigState  `json:"config,omitempty"`
 }
@@ -78,6 +79,13 @@ func RegistrationOf(id terminal.Identity) *Registration {
 type Scene struct {
 	Name string `json:"name"`
 	Kind string `json:"kind"`
+}
+
+// PlatformInfo is the platform connection of the birth: the channel (应用系统, spec
+// 6.3 c) and the platform profile spoken (docs/platform-profiles.md).
+type PlatformInfo struct {
+	ChannelNo string `json:"channelNo"`
+	Profile   string `json:"profile"`
 }
 
 // Software is the agent's build identity.

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptrace"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -58,8 +59,12 @@ func (c *Client) call(ctx context.Context, op protocol.Op, data protocol.Data) (
 	if err != nil {
 		return nil, err
 	}
+	app := c.cfg.ApplicationNo
+	if v, ok := ctx.Value(applicationNoKey{}).(string); ok {
+		app = v
+	}
 	for attempt := 1; ; attempt++ {
-		reply, stale, err := c.attempt(ctx, rt, text)
+		reply, stale, err := c.attempt(ctx, rt, app, text)
 		if err == nil {
 			reply.Attempts = attempt
 			return reply, nil
@@ -72,7 +77,17 @@ func (c *Client) call(ctx context.Context, op protocol.Op, data protocol.Data) (
 	}
 }
 
-// prepare completes, checks and encrypts the data of one call and returns its text.
+type applicationNoKey struct{}
+
+// WithApplicationNo returns a context whose calls carry applicationNo (a table C.7
+// code, or "" for none) in their envelope instead of platform.applicationNo: a
+// scene's calls carry the scene's code.
+func WithApplicationNo(ctx context.Context, applicationNo string) context.Context {
+	return context.WithValue(ctx, applicationNoKey{}, applicationNo)
+}
+
+// prepare completes, checks and encrypts the data of one call and returns its wire
+// text in the platform's dialect.
 func (c *Client) prepare(op protocol.Op, data protocol.Data) (route, string, error) {
 	rt, ok := c.routes[op]
 	if !ok {
@@ -88,10 +103,11 @@ func (c *Client) prepare(op protocol.Op, data protocol.Data) (route, string, err
 	if err := checkRequired(rt.op.Data, data); err != nil {
 		return rt, "", &Error{Op: string(op), Class: ClassRejected, Err: fmt.Errorf("%w: %v", ErrInvalidRequest, err)}
 	}
-	if err := data.EncryptFields(c.cipher, rt.data); err != nil {
-		return rt, "", &Error{Op: string(op), Class: ClassRejected, Err: err}
+	wire, err := c.dialect.ToWire(op, protocol.SideData, data, c.cipher)
+	if err != nil {
+		return rt, "", &Error{Op: string(op), Class: ClassRejected, Err: fmt.Errorf("%w: %v", ErrInvalidRequest, err)}
 	}
-	return rt, data.Encode(), nil
+	return rt, wire.Encode(), nil
 }
 
 // ErrInvalidRequest is wrapped by the ClassRejected errors of requests the client
@@ -124,8 +140,8 @@ func checkRequired(fs []protocol.Field, d protocol.Data) error {
 
 // attempt sends one signed request. stale reports a verified stale-timestamp refusal
 // (the offset has been corrected; the caller may send once more).
-func (c *Client) attempt(ctx context.Context, rt route, text string) (reply *Reply, stale bool, err error) {
-	req, body, err := c.seal(text)
+func (c *Client) attempt(ctx context.Context, rt route, app, text string) (reply *Reply, stale bool, err error) {
+	req, body, err := c.seal(app, text)
 	if err != nil {
 		return nil, false, &Error{Op: string(rt.op.Op), Class: ClassRejected, Err: err}
 	}
@@ -146,18 +162,18 @@ func (c *Client) attempt(ctx context.Context, rt route, text string) (reply *Rep
 }
 
 // seal builds and signs the envelope of one attempt.
-func (c *Client) seal(text string) (*protocol.Request, []byte, error) {
+func (c *Client) seal(app, text string) (*protocol.Request, []byte, error) {
 	req := &protocol.Request{
-		RequestID:     protocol.NewRequestID(),
-		Timestamp:     protocol.FormatTime(c.now().Add(c.offset())),
+		RequestID:     c.dialect.NewRequestID(),
+		Timestamp:     c.dialect.FormatTime(c.now().Add(c.offset())),
 		ChannelNo:     c.cfg.ChannelNo,
-		ApplicationNo: c.cfg.ApplicationNo,
+		ApplicationNo: app,
 		Data:          text,
 	}
-	if err := c.scheme.SignRequest(c.keys.Channel, req); err != nil {
+	if err := c.dialect.SignRequest(c.keys.Channel, req); err != nil {
 		return nil, nil, err
 	}
-	body, err := protocol.Marshal(req)
+	body, err := c.dialect.MarshalRequest(req)
 	return req, body, err
 }
 
@@ -228,17 +244,17 @@ func (c *Client) open(rt route, req *protocol.Request, ans answer) (*Reply, bool
 	if len(ans.body) > protocol.MaxMessage {
 		return failCheck(fmt.Errorf("%w: answer larger than %d bytes", ErrUnverified, protocol.MaxMessage))
 	}
-	env, fields, err := protocol.ParseResponse(ans.body)
+	env, fields, err := c.dialect.ParseResponse(ans.body)
 	if err != nil {
 		return failCheck(fmt.Errorf("%w: %v", ErrUnverified, err))
 	}
-	if !ok2xx && fields[protocol.SignatureField] == "" {
+	if !ok2xx && env.Signature == "" {
 		return failCheck(fmt.Errorf("%w: HTTP %d without a signed envelope", ErrUnverified, ans.status))
 	}
-	if err := env.CheckFields(); err != nil {
+	if err := c.dialect.CheckResponse(env); err != nil {
 		return fail(ClassUnverified, fmt.Errorf("%w: %v", ErrUnverified, err))
 	}
-	if err := c.scheme.VerifyFields(c.keys.Platform, fields); err != nil {
+	if err := c.dialect.VerifyResponse(c.keys.Platform, fields); err != nil {
 		return fail(ClassUnverified, fmt.Errorf("%w: %v", ErrUnverified, err))
 	}
 	if env.RequestID != req.RequestID {
@@ -246,7 +262,7 @@ func (c *Client) open(rt route, req *protocol.Request, ans answer) (*Reply, bool
 	}
 	// Signed and echoing our fresh requestId: the answer is the platform's, made after
 	// our request, so its time is authentic (to within the round trip).
-	serverTime, _ := protocol.ParseTime(env.Timestamp) // CheckFields parsed it
+	serverTime, _ := c.dialect.ParseTime(env.Timestamp) // CheckResponse parsed it
 	kind, class := c.classify(env.MsgCode)
 	skew, adopted := c.observeClock(serverTime, ans.mid, ans.rtt)
 	verr := &Error{Op: op, MsgCode: env.MsgCode, Msg: env.Msg, RequestID: req.RequestID}
@@ -267,14 +283,20 @@ func (c *Client) open(rt route, req *protocol.Request, ans answer) (*Reply, bool
 		verr.Class = class
 		return nil, false, verr
 	}
-	result, err := protocol.ParseData(env.Result)
+	var result protocol.Data
+	var unknown []string
+	wire, err := protocol.ParseData(env.Result)
 	if err == nil {
-		err = result.DecryptFields(c.cipher, rt.res)
+		result, unknown, err = c.dialect.FromWire(rt.op.Op, protocol.SideResult, wire, c.cipher)
 	}
 	if err == nil {
 		err = checkRequired(rt.op.Result, result)
 	}
 	if err != nil {
+		if len(unknown) > 0 {
+			slices.Sort(unknown)
+			err = fmt.Errorf("%v (fields the profile does not map: %s)", err, strings.Join(unknown, ", "))
+		}
 		return fail(ClassUnverified, fmt.Errorf("%w: result: %v", ErrUnverified, err))
 	}
 	return &Reply{Op: rt.op.Op, RequestID: req.RequestID, MsgCode: env.MsgCode, Msg: env.Msg, Result: result, ServerTime: serverTime}, false, nil
@@ -290,37 +312,17 @@ var (
 	ErrStaleTimestamp = errors.New("request timestamp refused by the platform")
 )
 
-// classify maps a verified msgCode to its kind and class: the configured overrides
-// first, then the built-in table; unknown codes are business rejections.
+// classify maps a verified msgCode to its kind and class: the profile's success code
+// and overrides first, then the built-in table; unknown codes are business rejections.
 func (c *Client) classify(code string) (protocol.CodeKind, Class) {
-	if code == protocol.CodeOK {
-		return protocol.KindSuccess, ClassSuccess
-	}
-	if cl, ok := c.codes[code]; ok {
-		return kindOf(cl), cl
-	}
-	m, ok := protocol.LookupMsgCode(code)
-	if !ok {
-		return protocol.KindRejected, ClassRejected
-	}
-	switch m.Kind {
-	case protocol.KindRetryLater:
-		return m.Kind, ClassRetryable
+	kind, _ := c.dialect.Kind(code)
+	switch kind {
+	case protocol.KindSuccess:
+		return kind, ClassSuccess
+	case protocol.KindRetryLater, protocol.KindStaleTime:
+		return kind, ClassRetryable
 	case protocol.KindUnknown:
-		return m.Kind, ClassUnknown
-	case protocol.KindStaleTime:
-		return m.Kind, ClassRetryable
-	default:
-		return m.Kind, ClassRejected
+		return kind, ClassUnknown
 	}
-}
-
-func kindOf(cl Class) protocol.CodeKind {
-	switch cl {
-	case ClassRetryable:
-		return protocol.KindRetryLater
-	case ClassUnknown:
-		return protocol.KindUnknown
-	}
-	return protocol.KindRejected
+	return kind, ClassRejected
 }

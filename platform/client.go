@@ -32,6 +32,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the wall clock used for timestamps and the clock offset. Nil: time.Now.
 	Now func() time.Time
+	// Dialect, when set, is the platform's dialect, compiled from the profile by the
+	// caller (who then logs Config.Deprecations). Nil: compiled from the configuration.
+	Dialect *protocol.Dialect
 	// Observe, when set, is called after every attempt with the exact bytes exchanged.
 	// "sscagent platform call --save-request" uses it; nothing else should.
 	Observe func(Exchange)
@@ -91,18 +94,17 @@ func LoadKeys(cfg Config) (Keys, error) {
 // requestId). Retries, backoff and queues belong to the callers. A Client is safe for
 // concurrent use.
 type Client struct {
-	cfg    Config
-	opts   Options
-	keys   Keys
-	base   *url.URL
-	http   *http.Client
-	scheme protocol.Scheme
-	cipher *protocol.FieldCipher
-	routes map[protocol.Op]route
-	codes  map[string]Class
-	now    func() time.Time
-	log    *slog.Logger
-	ua     string
+	cfg     Config
+	opts    Options
+	keys    Keys
+	base    *url.URL
+	http    *http.Client
+	dialect *protocol.Dialect
+	cipher  *protocol.FieldCipher
+	routes  map[protocol.Op]route
+	now     func() time.Time
+	log     *slog.Logger
+	ua      string
 
 	mu    sync.Mutex // guards link and clock
 	link  Link
@@ -113,7 +115,6 @@ type route struct {
 	op          protocol.Operation
 	url         string
 	serviceCode string
-	data, res   []protocol.Path // sensitive fields
 }
 
 // New builds a client from a validated configuration, reading its key files.
@@ -155,9 +156,16 @@ func NewWithKeys(cfg Config, keys Keys, opts Options) (*Client, error) {
 			return nil, fmt.Errorf("platform.sm4Key: %w", ErrTestKey)
 		}
 	}
-	fc, err := protocol.NewFieldCipher(keys.SM4, cfg.SM4.Mode, cfg.SM4.Encoding)
+	d := opts.Dialect
+	if d == nil {
+		var err error
+		if d, err = cfg.Dialect(); err != nil {
+			return nil, err
+		}
+	}
+	fc, err := d.NewCipher(keys.SM4)
 	if err != nil {
-		return nil, fmt.Errorf("platform.sm4: %w", err)
+		return nil, fmt.Errorf("platform profile %s: sm4: %w", d.Name(), err)
 	}
 	base, _ := url.Parse(strings.TrimRight(cfg.BaseURL, "/")) // validated
 	tlsConf, err := tlsConfig(cfg)
@@ -165,10 +173,8 @@ func NewWithKeys(cfg Config, keys Keys, opts Options) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{
-		cfg: cfg, opts: opts, keys: keys, base: base, cipher: fc,
-		scheme: protocol.Scheme{SignerID: cfg.Signature.SignerID, Format: cfg.Signature.Format, Encoding: cfg.Signature.Encoding},
+		cfg: cfg, opts: opts, keys: keys, base: base, cipher: fc, dialect: d,
 		routes: map[protocol.Op]route{},
-		codes:  map[string]Class{},
 		now:    opts.Now,
 		log:    opts.Logger,
 		ua:     "sscagent/" + version.Version,
@@ -180,16 +186,7 @@ func NewWithKeys(cfg Config, keys Keys, opts Options) (*Client, error) {
 		c.log = slog.New(slog.DiscardHandler)
 	}
 	for _, op := range protocol.Operations() {
-		oc := cfg.Operations[string(op.Op)]
-		path := op.Path
-		if oc.Path != "" {
-			path = oc.Path
-		}
-		c.routes[op.Op] = route{op: op, url: base.String() + path, serviceCode: oc.ServiceCode,
-			data: protocol.Sensitive(op.Data), res: protocol.Sensitive(op.Result)}
-	}
-	for code, name := range cfg.MsgCodes {
-		c.codes[code] = classNamesForConfig[name]
+		c.routes[op.Op] = route{op: op, url: base.String() + d.Path(op.Op), serviceCode: d.ServiceCode(op.Op)}
 	}
 	step := min(cfg.Timeout.D(), 10*time.Second)
 	c.http = &http.Client{
@@ -240,6 +237,9 @@ func tlsConfig(cfg Config) (*tls.Config, error) {
 	}
 	return tc, nil
 }
+
+// Profile returns the effective platform profile the client speaks.
+func (c *Client) Profile() protocol.Profile { return c.dialect.Profile() }
 
 // Close releases idle connections.
 func (c *Client) Close() { c.http.CloseIdleConnections() }

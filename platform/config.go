@@ -1,6 +1,7 @@
 package platform
 
 import (
+	"errors"
 	"net/url"
 	"slices"
 	"sort"
@@ -19,8 +20,13 @@ type Config struct {
 	BaseURL string `yaml:"baseURL"`
 	// ChannelNo is the 12-digit channel number (渠道编号) the platform assigned.
 	ChannelNo string `yaml:"channelNo"`
-	// ApplicationNo is the optional 2-digit application scene code of table C.7.
+	// ApplicationNo is the optional 2-digit application scene code of table C.7, sent
+	// in the envelope of calls made outside any scene (a scene's applicationNo wins).
 	ApplicationNo string `yaml:"applicationNo"`
+	// Profile names the platform's dialect: a built-in profile (sscsim, appendix-d) or
+	// the path of a profile document, relative to the configuration file. Empty:
+	// sscsim. docs/platform-profiles.md documents profiles.
+	Profile string `yaml:"profile"`
 	// PrivateKey is the PKCS#8 PEM file of this channel's SM2 private key (mode 0600).
 	PrivateKey config.SecretFile `yaml:"privateKey"`
 	// PlatformPublicKey is the PEM file of the platform's SM2 public key.
@@ -40,9 +46,9 @@ type Config struct {
 	ClientCert string            `yaml:"clientCert"`
 	ClientKey  config.SecretFile `yaml:"clientKey"`
 
-	// Signature says how envelopes are signed.
+	// Signature is deprecated: profile.signature. When set it overrides the profile's.
 	Signature SignatureConfig `yaml:"signature"`
-	// SM4 says how sensitive fields are encrypted.
+	// SM4 is deprecated: profile.sm4. When set it overrides the profile's.
 	SM4 SM4Config `yaml:"sm4"`
 
 	// TimestampWindow is how far a response's timestamp may be from the (corrected)
@@ -52,34 +58,20 @@ type Config struct {
 	// responses; a larger difference is reported, not adopted. Default 24h.
 	MaxClockOffset config.Duration `yaml:"maxClockOffset"`
 
-	// Operations overrides the path or sets a service code per operation (keys:
-	// cardAuth, cardInternalAuth, ecardDecode, micropay, orderQuery, reverse,
-	// merchantQR, backflow). Operations not listed use the documented defaults.
+	// Operations is deprecated: profile.operations.OP.path and serviceCode. An entry
+	// overrides the profile's path or service code of its operation.
 	Operations map[string]OperationConfig `yaml:"operations"`
-	// MsgCodes overrides the class of platform msgCodes: code -> rejected | retryable |
-	// unknown. Codes not in the built-in table are otherwise business rejections.
+	// MsgCodes is deprecated: profile.msgCodes. Entries are added to the profile's.
 	MsgCodes map[string]string `yaml:"msgCodes"`
 }
 
-// SignatureConfig is platform.signature.
-type SignatureConfig struct {
-	// SignerID is the SM2 user id (ID_A). Default "1234567812345678".
-	SignerID string `yaml:"signerId"`
-	// Format is der (ASN.1 SEQUENCE{r, s}) or raw (r||s, 64 bytes). Default der.
-	Format protocol.SignatureFormat `yaml:"format"`
-	// Encoding is base64 or hex. Default base64.
-	Encoding protocol.Encoding `yaml:"encoding"`
-}
+// SignatureConfig is the deprecated platform.signature: profile.signature.
+type SignatureConfig = protocol.SignatureProfile
 
-// SM4Config is platform.sm4.
-type SM4Config struct {
-	// Mode is cbc (random IV in front), ecb or gcm (random nonce in front). Default cbc.
-	Mode protocol.SM4Mode `yaml:"mode"`
-	// Encoding is base64 or hex. Default base64.
-	Encoding protocol.Encoding `yaml:"encoding"`
-}
+// SM4Config is the deprecated platform.sm4: profile.sm4.
+type SM4Config = protocol.SM4Profile
 
-// OperationConfig is one entry of platform.operations.
+// OperationConfig is one entry of the deprecated platform.operations.
 type OperationConfig struct {
 	// Path below baseURL; empty: the default path of the operation.
 	Path string `yaml:"path"`
@@ -91,15 +83,10 @@ type OperationConfig struct {
 func DefaultConfig() Config {
 	return Config{
 		Timeout:         config.Duration(15 * time.Second),
-		Signature:       SignatureConfig{SignerID: protocol.DefaultSignerID, Format: protocol.FormatDER, Encoding: protocol.Base64},
-		SM4:             SM4Config{Mode: protocol.SM4CBC, Encoding: protocol.Base64},
 		TimestampWindow: config.Duration(300 * time.Second),
 		MaxClockOffset:  config.Duration(24 * time.Hour),
 	}
 }
-
-// classNamesForConfig are the classes platform.msgCodes may assign.
-var classNamesForConfig = map[string]Class{"rejected": ClassRejected, "retryable": ClassRetryable, "unknown": ClassUnknown}
 
 // Validate implements config.Validator.
 func (c Config) Validate(path string, ps *config.Problems) {
@@ -134,48 +121,20 @@ func (c Config) Validate(path string, ps *config.Problems) {
 	if (c.CAFile != "" || c.ClientCert != "") && strings.HasPrefix(c.BaseURL, "http://") {
 		ps.Addf(p("baseURL"), "caFile and clientCert need an https:// baseURL")
 	}
-	if n := len(c.Signature.SignerID); n == 0 || n > 64 {
-		ps.Addf(p("signature.signerId"), "must be 1-64 bytes, got %d", n)
-	}
-	if !c.Signature.Format.Valid() {
-		ps.Addf(p("signature.format"), "must be der or raw, got %q", c.Signature.Format)
-	}
-	if !c.Signature.Encoding.Valid() {
-		ps.Addf(p("signature.encoding"), "must be base64 or hex, got %q", c.Signature.Encoding)
-	}
-	if !c.SM4.Mode.Valid() {
-		ps.Addf(p("sm4.mode"), "must be cbc, ecb or gcm, got %q", c.SM4.Mode)
-	}
-	if !c.SM4.Encoding.Valid() {
-		ps.Addf(p("sm4.encoding"), "must be base64 or hex, got %q", c.SM4.Encoding)
-	}
 	if w := c.TimestampWindow.D(); w < time.Second || w > time.Hour {
 		ps.Addf(p("timestampWindow"), "must be between 1s and 1h, got %s", c.TimestampWindow)
 	}
 	if m := c.MaxClockOffset.D(); m < max(c.TimestampWindow.D(), time.Second) || m > 365*24*time.Hour {
 		ps.Addf(p("maxClockOffset"), "must be between timestampWindow and 8760h, got %s", c.MaxClockOffset)
 	}
-	for _, name := range sortedKeys(c.Operations) {
-		op := c.Operations[name]
-		fp := config.Join(p("operations"), name)
-		if _, ok := protocol.LookupOp(protocol.Op(name)); !ok {
-			ps.Addf(fp, "unknown operation; known: %s", strings.Join(opNames(), ", "))
-			continue
+	if _, err := c.Dialect(); err != nil {
+		var ce *config.Error
+		if !errors.As(err, &ce) {
+			ps.Add(p("profile"), err)
+			return
 		}
-		if op.Path != "" && (!strings.HasPrefix(op.Path, "/") || strings.ContainsAny(op.Path, "?# ")) {
-			ps.Addf(config.Join(fp, "path"), "must start with / and hold no query, fragment or space, got %q", op.Path)
-		}
-		if len(op.ServiceCode) > 64 || strings.ContainsAny(op.ServiceCode, "\"\\\x00\n\r\t") {
-			ps.Addf(config.Join(fp, "serviceCode"), "must be at most 64 printable characters")
-		}
-	}
-	for _, code := range sortedKeys(c.MsgCodes) {
-		fp := config.Join(p("msgCodes"), code)
-		if !digits(code, 6) || code == protocol.CodeOK {
-			ps.Addf(fp, "must be a 6-digit msgCode other than 000000")
-		}
-		if _, ok := classNamesForConfig[c.MsgCodes[code]]; !ok {
-			ps.Addf(fp, "must be rejected, retryable or unknown, got %q", c.MsgCodes[code])
+		for _, pr := range ce.Problems {
+			ps.Addf(pr.Path, "%s", pr.Reason)
 		}
 	}
 }

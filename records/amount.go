@@ -13,20 +13,35 @@ import (
 type Amount int64
 
 // MaxAmount is the largest amount the standard's widest format (n..12,2) can carry:
-// 999 999 999.99 yuan.
+// 999 999 999.99 yuan. -MaxAmount is the smallest.
 const MaxAmount Amount = 99_999_999_999
 
 // ParseAmount parses a non-negative amount in yuan written as decimal text: digits, an
 // optional decimal point with digits after it, an optional leading "+". At most two
 // decimals carry value (further decimals must be zeros: nothing is rounded); no sign
-// other than "+", no exponent, no grouping, at most MaxAmount.
+// other than "+", no exponent, no grouping, at most MaxAmount. It is for sums a holder
+// is asked to pay (an order); record amounts may be negative, see ParseSignedAmount.
 func ParseAmount(s string) (Amount, error) {
+	a, err := ParseSignedAmount(s)
+	if err != nil {
+		return 0, err
+	}
+	if a < 0 || strings.HasPrefix(s, "-") {
+		return 0, errors.New("must not be negative")
+	}
+	return a, nil
+}
+
+// ParseSignedAmount parses an amount in yuan as ParseAmount does, but also with a
+// leading "-": spec 8.1.1.1 d 1 lets a number carry "+", "-" and a decimal point. The
+// result is within -MaxAmount..MaxAmount; "-0" is 0.
+func ParseSignedAmount(s string) (Amount, error) {
 	neg, v, err := parseFixed(s, 2, false, 9)
 	if err != nil {
 		return 0, err
 	}
 	if neg {
-		return 0, errors.New("must not be negative")
+		v = -v
 	}
 	return Amount(v), nil
 }
@@ -41,18 +56,19 @@ func (a Amount) String() string {
 }
 
 // amount returns the check of an amount field whose format allows intDigits digits
-// before the decimal point (n..12,2: 9; n..9,2: 6). The amount must be above zero.
-func amount(format string, intDigits int) func(string) (string, error) {
+// before the decimal point (n..12,2: 9; n..9,2: 6). The format counts digits and the
+// point (C.2 "最长p个数字字符（含小数点）"), not the sign, which spec 8.1.1.1 d 1 allows
+// on any number ("可带'＋'号、'－'号、小数点等符号字节"): Appendix C sets no lower bound,
+// so zero and negative amounts (a refund, a reversal, a recovered benefit) are valid.
+// The canonical form has two decimals and a "-" only below zero.
+func amount(intDigits int) func(string) (string, error) {
 	return func(s string) (string, error) {
 		neg, v, err := parseFixed(s, 2, false, intDigits)
 		if err != nil {
 			return "", err
 		}
 		if neg {
-			return "", errors.New("must not be negative: " + quote(s))
-		}
-		if v == 0 {
-			return "", errors.New("must be greater than zero")
+			v = -v
 		}
 		return Amount(v).String(), nil
 	}

@@ -13,8 +13,9 @@ type Benefit struct {
 	BusinessSerialNo string `json:"businessSerialNo,omitempty"`
 	// RegionCode is 行政区划代码 (GB/T 2260). n6, required. "131000".
 	RegionCode string `json:"regionCode,omitempty"`
-	// BenefitType is 待遇类型: whether the card was issued in this province, 省内 or 省外.
-	// Required.
+	// BenefitType is 待遇类型: whether the card was issued in this province, "如：省内、
+	// 省外" (an open list: other values are accepted and reported once to the warning
+	// hook). Required.
 	BenefitType string `json:"benefitType,omitempty"`
 	// SubjectCategory is 科目大类 of the subsidy. ..ul, required. "就业补助资金".
 	SubjectCategory string `json:"subjectCategory,omitempty"`
@@ -22,8 +23,9 @@ type Benefit struct {
 	SubjectSubcategory string `json:"subjectSubcategory,omitempty"`
 	// PayoutDepartment is 发放部门: the paying department's full name. ..ul, required.
 	PayoutDepartment string `json:"payoutDepartment,omitempty"`
-	// Amount is 发放金额 in yuan (RMB), above zero, exact. n..9,2 (a JSON string or
-	// number; canonical: two decimals), required. "600.86".
+	// Amount is 发放金额 in yuan (RMB), exact, signed: zero and negative amounts are valid,
+	// as spec 8.1.1.1 d 1 lets numbers carry a sign. n..9,2 (a JSON string or number;
+	// canonical: two decimals), required. "600.86".
 	Amount string `json:"amount,omitempty"`
 	// SocialSecurityNo is 社会保障号码: GB 11643 with a valid check character. an18,
 	// required, personal data.
@@ -37,15 +39,15 @@ type Benefit struct {
 	BankAccount string `json:"bankAccount,omitempty"`
 	// PayoutTime is 发放时间. YYYY-MM-DD HH:MM:SS, required.
 	PayoutTime string `json:"payoutTime,omitempty"`
-	// PayoutStatus is 发放标志: 成功 or 失败. Required.
+	// PayoutStatus is 发放标志: "如：成功、失败" (an open list). Required.
 	PayoutStatus string `json:"payoutStatus,omitempty"`
-	// PayoutFailureReason is 发放失败原因, as the bank returned it; only with 失败. ..ul,
-	// optional. "账户不匹配".
+	// PayoutFailureReason is 发放失败原因, as the bank returned it. ..ul, optional.
+	// "账户不匹配" (the table's example row gives it next to 发放标志 成功).
 	PayoutFailureReason string `json:"payoutFailureReason,omitempty"`
 	// PayoutPeriod is 发放期次. ..ul, optional. "2022年第1期".
 	PayoutPeriod string `json:"payoutPeriod,omitempty"`
-	// CreditedTime is 到账时间, not before PayoutTime. YYYY-MM-DD HH:MM:SS, required
-	// (the table requires it for failed payouts too).
+	// CreditedTime is 到账时间. YYYY-MM-DD HH:MM:SS, required (the table requires it for
+	// failed payouts too). The standard does not order it after PayoutTime.
 	CreditedTime string `json:"creditedTime,omitempty"`
 	// PayoutBank is 发放银行: the card's service bank. ..ul, required. "**银行".
 	PayoutBank string `json:"payoutBank,omitempty"`
@@ -53,8 +55,9 @@ type Benefit struct {
 
 var _ Record = (*Benefit)(nil)
 
+// benefitTable is table C.5 row by row (see credentialTable).
 var benefitTable = newTable(KindBenefit, "C.5", "待遇发放数据",
-	func() Record { return new(Benefit) }, benefitCross,
+	func() Record { return new(Benefit) },
 	field{Field: Field{Name: "accessNo", Chinese: "接入编号", Format: FormatN12, Required: true}, check: digits(12)},
 	field{Field: Field{Name: "businessSerialNo", Chinese: "业务流水号", Format: FormatTextUL}, check: text(MaxText)},
 	field{Field: Field{Name: "regionCode", Chinese: "行政区划代码", Format: FormatN6, Required: true}, check: regionCode},
@@ -62,7 +65,7 @@ var benefitTable = newTable(KindBenefit, "C.5", "待遇发放数据",
 	field{Field: Field{Name: "subjectCategory", Chinese: "科目大类", Format: FormatTextUL, Required: true}, check: text(MaxText)},
 	field{Field: Field{Name: "subjectSubcategory", Chinese: "科目小类", Format: FormatTextUL, Required: true}, check: text(MaxText)},
 	field{Field: Field{Name: "payoutDepartment", Chinese: "发放部门", Format: FormatTextUL, Required: true}, check: text(MaxText)},
-	field{Field: Field{Name: "amount", Chinese: "发放金额", Format: FormatAmount9, Required: true}, number: true, check: amount(FormatAmount9, 6)},
+	field{Field: Field{Name: "amount", Chinese: "发放金额", Format: FormatAmount9, Required: true}, number: true, check: amount(6)},
 	field{Field: Field{Name: "socialSecurityNo", Chinese: "社会保障号码", Format: FormatAN18, Required: true, Personal: mask.KindIDNumber}, check: idNumber},
 	field{Field: Field{Name: "name", Chinese: "姓名", Format: FormatText50, Required: true, Personal: mask.KindName}, check: text(50)},
 	field{Field: Field{Name: "personCategory", Chinese: "人员分类", Format: FormatTextUL}, check: text(MaxText)},
@@ -101,12 +104,5 @@ func (r *Benefit) Masked() Record {
 	return &m
 }
 
-// AmountFen returns Amount as an exact Amount in fen.
-func (r *Benefit) AmountFen() (Amount, error) { return ParseAmount(r.Amount) }
-
-// benefitCross: the money arrives after it is paid out; only a failed payout has a
-// failure reason.
-func benefitCross(v view, p *problems) {
-	timeOrder(v, p, "payoutTime", "creditedTime")
-	payoutFailure(v, p)
-}
+// AmountFen returns Amount as an exact Amount in fen (negative for a negative amount).
+func (r *Benefit) AmountFen() (Amount, error) { return ParseSignedAmount(r.Amount) }

@@ -20,8 +20,10 @@ type Credential struct {
 	// RegionCode is 行政区划代码: the GB/T 2260 six-digit code of where the institution
 	// is. n6, required. "131000".
 	RegionCode string `json:"regionCode,omitempty"`
-	// Scene is 应用场景: a table C.7 value, optionally extended after "/" with free text.
-	// ..ul, required. "人力资源和社会保障应用/个人凭社会保障卡就业登记".
+	// Scene is 应用场景: a scene type, optionally extended after "/" with free text. The
+	// type is a table C.7 value (canonical: the label) or, C.7 being open, any other text,
+	// which is kept and reported once to the warning hook. ..ul, required.
+	// "人力资源和社会保障应用/个人凭社会保障卡就业登记", "就业创业/个人凭社会保障卡就业登记".
 	Scene string `json:"scene,omitempty"`
 	// InstitutionName is 应用机构名称. ..120 characters, required. "**就业服务中心".
 	InstitutionName string `json:"institutionName,omitempty"`
@@ -30,23 +32,23 @@ type Credential struct {
 	// AuthTime is 认证时间: when the holder was authenticated. YYYY-MM-DD HH:MM:SS,
 	// required. "2022-01-01 14:28:36".
 	AuthTime string `json:"authTime,omitempty"`
-	// BusinessTime is 业务办理时间: when the business was handled, not before AuthTime.
-	// YYYY-MM-DD HH:MM:SS, required. "2022-01-01 14:53:18".
+	// BusinessTime is 业务办理时间: when the business was handled. YYYY-MM-DD HH:MM:SS,
+	// required. "2022-01-01 14:53:18". The standard does not order it after AuthTime.
 	BusinessTime string `json:"businessTime,omitempty"`
-	// BusinessStatus is 业务处理状态: the serving system's response, such as 成功, 失败,
-	// 未响应. ..ul, optional.
+	// BusinessStatus is 业务处理状态: the serving system's response, "如成功、失败、未响应等"
+	// (an open list: other values are accepted and reported once to the warning hook).
+	// ..ul, optional.
 	BusinessStatus string `json:"businessStatus,omitempty"`
-	// CoordinateSystem is 坐标系: the map datum of the coordinates, such as GCJ-02 or
-	// BD09. ..ul, optional; required when coordinates are given.
+	// CoordinateSystem is 坐标系: the map datum of the coordinates, "如：GCJ-02、BD09等"
+	// (an open list). ..ul, optional.
 	CoordinateSystem string `json:"coordinateSystem,omitempty"`
 	// Longitude is 地理位置经度. n..8,4 (a JSON string or number; canonical: four
-	// decimals), -180..180, optional; given together with Latitude. "108.5377".
+	// decimals), -180..180, optional. "108.5377".
 	Longitude string `json:"longitude,omitempty"`
-	// Latitude is 地理位置纬度. n..7,4, -90..90, optional; given together with Longitude.
-	// "39.5377".
+	// Latitude is 地理位置纬度. n..7,4, -90..90, optional. "39.5377".
 	Latitude string `json:"latitude,omitempty"`
-	// InstitutionType is 应用机构类别: a table C.8 value (canonical: the label), agreeing
-	// with CreditCode's 机构类别 when both are given. Optional. "事业单位".
+	// InstitutionType is 应用机构类别: a table C.8 value (canonical: the label). Optional.
+	// "事业单位". InstitutionTypeOf derives it from a credit code.
 	InstitutionType string `json:"institutionType,omitempty"`
 	// Channel is 渠道: the channel the card was used through (GB/T XXXXX.1 table 16).
 	// ..ul, optional. "人社APP".
@@ -63,19 +65,21 @@ type Credential struct {
 
 var _ Record = (*Credential)(nil)
 
+// credentialTable is table C.3 row by row: each field's 数据格式 (C.2) and 是否必填, the
+// code rules its 说明 names (GB/T 2260, GB 11643, GB 32100) and the value ranges of C.4.
 var credentialTable = newTable(KindCredential, "C.3", "办事凭证数据",
-	func() Record { return new(Credential) }, credentialCross,
+	func() Record { return new(Credential) },
 	field{Field: Field{Name: "accessNo", Chinese: "接入编号", Format: FormatN12, Required: true}, check: digits(12)},
 	field{Field: Field{Name: "businessSerialNo", Chinese: "业务流水号", Format: FormatTextUL}, check: text(MaxText)},
 	rangeField("credentialType", "办事凭证类型", RangeCredentialType, true),
 	field{Field: Field{Name: "regionCode", Chinese: "行政区划代码", Format: FormatN6, Required: true}, check: regionCode},
-	field{Field: Field{Name: "scene", Chinese: "应用场景", Format: RangeScene.Rule(), Required: true}, check: scene},
+	sceneField("scene", "应用场景"),
 	field{Field: Field{Name: "institutionName", Chinese: "应用机构名称", Format: FormatText120, Required: true}, check: text(120)},
 	field{Field: Field{Name: "institutionAddress", Chinese: "应用机构地址", Format: FormatTextUL}, check: text(MaxText)},
 	field{Field: Field{Name: "authTime", Chinese: "认证时间", Format: FormatTime, Required: true}, check: dateTime},
 	field{Field: Field{Name: "businessTime", Chinese: "业务办理时间", Format: FormatTime, Required: true}, check: dateTime},
-	field{Field: Field{Name: "businessStatus", Chinese: "业务处理状态", Format: FormatTextUL}, check: text(MaxText)},
-	field{Field: Field{Name: "coordinateSystem", Chinese: "坐标系", Format: FormatTextUL}, check: text(MaxText)},
+	rangeField("businessStatus", "业务处理状态", RangeBusinessStatus, false),
+	rangeField("coordinateSystem", "坐标系", RangeCoordinateSystem, false),
 	field{Field: Field{Name: "longitude", Chinese: "地理位置经度", Format: FormatLon}, number: true, check: coordinate(180)},
 	field{Field: Field{Name: "latitude", Chinese: "地理位置纬度", Format: FormatLat}, number: true, check: coordinate(90)},
 	rangeField("institutionType", "应用机构类别", RangeInstitutionType, false),
@@ -111,14 +115,18 @@ func (c *Credential) Masked() Record {
 	return &m
 }
 
-// credentialCross: the business is handled after the authentication; coordinates come
-// in pairs with their datum; the institution type agrees with the credit code.
-func credentialCross(v view, p *problems) {
-	timeOrder(v, p, "authTime", "businessTime")
-	coordinates(v, p, "longitude", "latitude")
-	institution(v, p)
+// rangeField is the row of a field whose 说明 gives a value range (C.4) or a list (如：).
+func rangeField(name, chinese string, r Range, required bool) field {
+	f := field{Field: Field{Name: name, Chinese: chinese, Format: r.Rule(), Required: required}, check: r.check}
+	if r.Open() {
+		f.unlisted = r.unlisted
+	}
+	return f
 }
 
-func rangeField(name, chinese string, r Range, required bool) field {
-	return field{Field: Field{Name: name, Chinese: chinese, Format: r.Rule(), Required: required}, check: r.check}
+// sceneField is the row of 应用场景 (C.3 row 5) or 支付场景 (C.4 row 7): "取值范围见表C.7，
+// 上报时可进行扩展性描述，使用'/'隔开".
+func sceneField(name, chinese string) field {
+	return field{Field: Field{Name: name, Chinese: chinese, Format: RangeScene.Rule(), Required: true},
+		check: scene, unlisted: sceneUnlisted}
 }

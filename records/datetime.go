@@ -12,11 +12,12 @@ const DateTimeLayout = "2006-01-02 15:04:05"
 // beijing is China Standard Time, UTC+8 all year; the standard's datetimes carry no zone.
 var beijing = time.FixedZone("CST", 8*60*60)
 
-// Years outside this window are refused: the standard dates from the 2020s, and a
-// record dated 1970 or 2155 comes from a terminal whose clock is not set.
+// The years a datetime can hold: four digits (spec 8.1.1.1 d 3 "年 4 位"). The standard
+// sets no other bound, so a record dated 1970 (a terminal whose clock is not set) is as
+// valid as its format.
 const (
-	minYear = 2000
-	maxYear = 2099
+	minYear = 0
+	maxYear = 9999
 )
 
 // FormatDateTime formats t as the standard's datetime in Beijing time:
@@ -27,8 +28,9 @@ func FormatDateTime(t time.Time) string { return t.In(beijing).Format(DateTimeLa
 // standard's "YYYY-MM-DD HH:MM:SS" (Beijing time) and, as C.1 allows other GB/T 7408
 // forms, the same with "T" between date and time, optionally followed by "Z" or a UTC
 // offset "+hh:mm" / "-hh:mm" (converted to Beijing time). The date must exist (no
-// 2023-02-29), the time must be 00:00:00 to 23:59:59, the year 2000 to 2099, and there
-// are no fractional seconds: the standard counts in whole seconds.
+// 2023-02-29), the time must be 00:00:00 to 23:59:59, the year in Beijing time four
+// digits, and there are no fractional seconds: the standard counts in whole seconds
+// ("精确到秒", tables C.3-C.5).
 func ParseDateTime(s string) (time.Time, error) {
 	if len(s) < 19 {
 		return time.Time{}, fmt.Errorf("must be YYYY-MM-DD HH:MM:SS, got %s", quote(s))
@@ -70,7 +72,7 @@ func ParseDateTime(s string) (time.Time, error) {
 	}
 	t := time.Date(y, time.Month(mo), d, h, mi, sec, 0, loc).In(beijing)
 	if t.Year() < minYear || t.Year() > maxYear {
-		return time.Time{}, fmt.Errorf("year %d is outside %d-%d (is the terminal clock set?)", t.Year(), minYear, maxYear)
+		return time.Time{}, fmt.Errorf("%s is outside the years %04d-%d in Beijing time", quote(s), minYear, maxYear)
 	}
 	return t, nil
 }

@@ -7,8 +7,8 @@ import (
 )
 
 // TestDocsDescribeEveryField keeps docs/records.md in step with the tables: every field's
-// JSON name with its Chinese name and format on one table row, every range value, every
-// prompt code.
+// JSON name with its Chinese name and format on one table row, every range value and
+// whether the range is closed or open, every prompt code.
 func TestDocsDescribeEveryField(t *testing.T) {
 	b, err := os.ReadFile("../docs/records.md")
 	if err != nil {
@@ -46,11 +46,28 @@ func TestDocsDescribeEveryField(t *testing.T) {
 			}
 		}
 	}
-	for r := RangeCredentialType; r <= RangePayoutStatus; r++ {
+	for _, r := range Ranges() {
 		for _, v := range r.Values() {
 			if !strings.Contains(doc, strings.TrimSpace(v.Code+" "+v.Label)) {
 				t.Errorf("docs: %s value %s %s missing", r.Rule(), v.Code, v.Label)
 			}
+		}
+		// The closed-and-open table says which the range is.
+		want := "| closed |"
+		if r.Open() {
+			want = "| open |"
+		}
+		found := false
+		for line := range rows {
+			if strings.HasPrefix(line, "| `"+r.Rule()+"` (`Range") {
+				found = true
+				if !strings.Contains(line, want) {
+					t.Errorf("docs: %s is %s, the table row says otherwise: %s", r.Rule(), want, line)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("docs: no closed/open row for %s", r.Rule())
 		}
 	}
 	for _, c := range []string{"600001", "600002", "600003"} {

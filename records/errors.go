@@ -28,10 +28,7 @@ const (
 	RuleType      = "type"      // a JSON value of the wrong type (object, array, bool, misplaced number)
 	RuleRequired  = "required"  // a required field is absent, null or blank
 	RuleText      = "text"      // a control, bidi-override or replacement character in text
-	RuleTimeOrder = "time order"
-	RuleTogether  = "together"    // fields that only make sense together
-	RuleConsists  = "consistency" // fields that contradict each other
-	RuleLimit     = "limit"       // more problems than a ValidationError lists
+	RuleLimit     = "limit"     // more problems than a ValidationError lists
 )
 
 // FieldError is one problem with a record.
@@ -40,7 +37,8 @@ type FieldError struct {
 	// for unknown or duplicate members, or FieldRecord for the record as a whole.
 	Field string `json:"field"`
 	// Rule is what failed: a C.2 format such as "n12", "an18", "..120", "n..12,2" or
-	// "datetime"; "GB 11643", "GB 32100" or "GB/T 2260"; a value range "C.6" to "C.10";
+	// "datetime"; "GB 11643", "GB 32100" or "GB/T 2260"; a closed value range "C.6", "C.8",
+	// "C.9" or "C.10" ("C.7" for a scene with nothing before its "/");
 	// or one of the Rule constants.
 	Rule string `json:"rule"`
 	// Reason says what is wrong in words, never echoing personal data.
@@ -100,10 +98,12 @@ func (e *ValidationError) PromptCode() prompt.Code {
 // thousands of unknown members cannot make an answer larger than the record itself.
 const maxProblems = 100
 
-// problems collects FieldErrors up to maxProblems.
+// problems collects FieldErrors up to maxProblems, and the values outside open lists
+// that a valid record reports to the warning hook.
 type problems struct {
-	list    []FieldError
-	dropped int
+	list     []FieldError
+	dropped  int
+	unlisted []unlistedValue
 }
 
 func (p *problems) add(field, rule, reason string) {
@@ -116,8 +116,11 @@ func (p *problems) add(field, rule, reason string) {
 
 func (p *problems) full() bool { return len(p.list) >= maxProblems }
 
+// err returns the problems as a *ValidationError, or nil when there are none; then it
+// reports the unlisted values of the (valid) record to the warning hook.
 func (p *problems) err(k Kind) *ValidationError {
 	if len(p.list) == 0 {
+		warn(p.unlisted)
 		return nil
 	}
 	list := p.list

@@ -38,7 +38,7 @@ func ExampleValidationError() {
 	// accessNo [n12] must be exactly 12 digits, got "0101"
 	// regionCode [required] 行政区划代码 is required
 	// benefitType [required] 待遇类型 is required
-	// 15 problems, prompt [600001]
+	// 14 problems, prompt [600001]
 }
 
 func ExampleRange_Lookup() {
@@ -49,4 +49,20 @@ func ExampleRange_Lookup() {
 	// Output:
 	// 02 人力资源和社会保障应用 true
 	// 06 电子社会保障卡展码结算 true
+}
+
+func ExampleSetWarn() {
+	records.SetWarn(func(field, value string) { fmt.Println("unlisted", field, value) })
+	defer records.SetWarn(nil)
+	// 就医 is not a C.7 value, and C.7 is open: accepted, reported once.
+	for i := 0; i < 2; i++ {
+		rec, err := records.Parse(records.KindPayment, []byte(`{"accessNo":"010122310011","regionCode":"350100",
+			"cardType":"电子社会保障卡","paymentScene":"就医/药店购药","amount":"-12.50","paidTime":"2024-05-06 07:08:09",
+			"settlementMethod":"04","settlementType":"08","payerSocialSecurityNo":"350103197001011235"}`))
+		fmt.Println(rec.(*records.Payment).PaymentScene, rec.(*records.Payment).Amount, err)
+	}
+	// Output:
+	// unlisted paymentScene 就医
+	// 就医/药店购药 -12.50 <nil>
+	// 就医/药店购药 -12.50 <nil>
 }

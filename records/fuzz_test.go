@@ -24,6 +24,8 @@ func FuzzParse(f *testing.F) {
 	f.Add(uint8(1), []byte(`{"amount":7.9886e2,"longitude":-0.00005,"x":[{}]}`))
 	f.Add(uint8(2), []byte(`{"payoutTime":"2022-01-01T06:28:36Z","creditedTime":"2022-01-01 14:28:35"}`))
 	f.Add(uint8(0), []byte(`{"scene":"０２／ 工伤","credentialType":"电子社会保障卡人脸识别 \n认证"}`))
+	f.Add(uint8(1), []byte(`{"amount":"-0.00","cardType":"社保卡","paymentScene":" 就业创业 ／x","coordinateSystem":"WGS84"}`))
+	f.Add(uint8(2), []byte(`{"amount":-600.86,"benefitType":"港澳","payoutStatus":"成功","payoutFailureReason":"账户不匹配"}`))
 	f.Add(uint8(1), []byte("\uFEFF{}"))
 	f.Add(uint8(3), []byte(`{}`))
 	f.Fuzz(func(t *testing.T, ki uint8, raw []byte) {
@@ -80,21 +82,30 @@ func mustParseF(k Kind, raw string) Record {
 }
 
 // FuzzAmount checks amounts against math/big: an accepted amount is exactly the decimal
-// value of its text, and its canonical form parses to the same amount.
+// value of its text, its canonical form parses to the same amount, the field check
+// accepts exactly what ParseSignedAmount accepts, and ParseAmount the non-negative part.
 func FuzzAmount(f *testing.F) {
-	for _, s := range []string{"798.86", "0", "+0798.860", "999999999.99", "1000000000", "1.005", "-1", "1e2", ".5", "5.", "00000000000000000001.10"} {
+	for _, s := range []string{"798.86", "0", "+0798.860", "999999999.99", "1000000000", "1.005", "-1", "-0.00", "-999999999.99", "1e2", ".5", "5.", "00000000000000000001.10", "--1"} {
 		f.Add(s)
 	}
-	check := amount(FormatAmount12, 9)
+	check := amount(9)
 	f.Fuzz(func(t *testing.T, s string) {
-		a, err := ParseAmount(s)
+		a, err := ParseSignedAmount(s)
+		c, cerr := check(s)
+		if (err == nil) != (cerr == nil) {
+			t.Fatalf("%q: ParseSignedAmount %v, field check %v", s, err, cerr)
+		}
+		u, uerr := ParseAmount(s)
+		if uerr == nil && (err != nil || u != a || strings.HasPrefix(s, "-")) {
+			t.Fatalf("%q: ParseAmount %d accepts what ParseSignedAmount gives as %d, %v", s, u, a, err)
+		}
 		if err != nil {
-			if _, err2 := check(s); err2 == nil {
-				t.Fatalf("field check accepts %q that ParseAmount refuses", s)
-			}
 			return
 		}
-		if a < 0 || a > MaxAmount {
+		if uerr != nil && !strings.HasPrefix(s, "-") {
+			t.Fatalf("%q: ParseAmount refuses an unsigned amount: %v", s, uerr)
+		}
+		if a < -MaxAmount || a > MaxAmount {
 			t.Fatalf("%q -> %d out of range", s, a)
 		}
 		want, ok := new(big.Rat).SetString(strings.TrimPrefix(s, "+"))
@@ -104,20 +115,14 @@ func FuzzAmount(f *testing.F) {
 		if got := new(big.Rat).SetFrac64(int64(a), 100); got.Cmp(want) != 0 {
 			t.Fatalf("%q -> %s, exact value %s", s, got.FloatString(4), want.FloatString(4))
 		}
-		if a2, err := ParseAmount(a.String()); err != nil || a2 != a {
+		if a2, err := ParseSignedAmount(a.String()); err != nil || a2 != a {
 			t.Fatalf("%q -> %s -> %d, %v", s, a, a2, err)
 		}
-		c, err := check(s)
-		if (err == nil) != (a > 0) {
-			t.Fatalf("field check of %q (%d): %v", s, a, err)
+		if c != a.String() || c == "-0.00" {
+			t.Fatalf("canonical %q, want %q", c, a.String())
 		}
-		if err == nil {
-			if c != a.String() {
-				t.Fatalf("canonical %q, want %q", c, a.String())
-			}
-			if c2, err := check(c); err != nil || c2 != c {
-				t.Fatalf("not idempotent: %q -> %q -> %q, %v", s, c, c2, err)
-			}
+		if c2, err := check(c); err != nil || c2 != c {
+			t.Fatalf("not idempotent: %q -> %q -> %q, %v", s, c, c2, err)
 		}
 	})
 }
@@ -159,10 +164,10 @@ func FuzzCoordinate(f *testing.F) {
 	})
 }
 
-// FuzzDateTime: an accepted datetime is a real time in the window, its canonical form
+// FuzzDateTime: an accepted datetime is a real time with a four-digit year, its canonical form
 // parses with time.Parse to the same instant and re-parses to itself.
 func FuzzDateTime(f *testing.F) {
-	for _, s := range []string{"2022-01-01 14:28:36", "2022-01-01T06:28:36Z", "2024-02-29T23:59:59-14:00", "2023-02-29 00:00:00", "2022-01-01 14:28:36.5", "2099-12-31T23:00:00-05:00"} {
+	for _, s := range []string{"2022-01-01 14:28:36", "2022-01-01T06:28:36Z", "2024-02-29T23:59:59-14:00", "2023-02-29 00:00:00", "2022-01-01 14:28:36.5", "2099-12-31T23:00:00-05:00", "1970-01-01 08:00:00", "0000-01-01T00:00:00+08:00", "9999-12-31T15:59:59Z"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -175,7 +180,7 @@ func FuzzDateTime(f *testing.F) {
 			t.Fatalf("ParseDateTime accepts %q, the field check does not: %v", s, err)
 		}
 		if tm.Year() < minYear || tm.Year() > maxYear {
-			t.Fatalf("%q: year %d outside the window", s, tm.Year())
+			t.Fatalf("%q: year %d is not four digits", s, tm.Year())
 		}
 		ref, err := time.ParseInLocation(DateTimeLayout, c, beijing)
 		if err != nil || !ref.Equal(tm) {
@@ -190,10 +195,10 @@ func FuzzDateTime(f *testing.F) {
 	})
 }
 
-// FuzzScene: the C.7-with-extension parser is idempotent and its head is always a C.7
-// label.
+// FuzzScene: the 应用场景 parser is idempotent, its head is a C.7 label or reported as
+// unlisted, and only the head is ever reported.
 func FuzzScene(f *testing.F) {
-	for _, s := range []string{"02/工伤医疗费用结算", "人力资源和社会保障服务／ x ", "交通出行应用/", "就业创业/登记", "０３"} {
+	for _, s := range []string{"02/工伤医疗费用结算", "人力资源和社会保障服务／ x ", "交通出行应用/", "就业创业/登记", "０３", "人社服务", "/x", " 就业 创业 /a/b"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -202,8 +207,16 @@ func FuzzScene(f *testing.F) {
 			return
 		}
 		head, _, _ := cutSlash(c)
-		if v, ok := RangeScene.Lookup(head); !ok || v.Label != head {
-			t.Fatalf("%q -> %q: head is not a C.7 label", s, c)
+		if head == "" || head != strings.TrimSpace(head) {
+			t.Fatalf("%q -> %q: bad head", s, c)
+		}
+		u := sceneUnlisted(c)
+		if v, ok := RangeScene.Lookup(head); ok {
+			if v.Label != head || u != "" {
+				t.Fatalf("%q -> %q: listed head not canonical or reported (%q)", s, c, u)
+			}
+		} else if u != head {
+			t.Fatalf("%q -> %q: unlisted head reported as %q", s, c, u)
 		}
 		if c2, err := scene(c); err != nil || c2 != c {
 			t.Fatalf("not idempotent: %q -> %q -> %q, %v", s, c, c2, err)

@@ -13,21 +13,22 @@ type Payment struct {
 	BusinessSerialNo string `json:"businessSerialNo,omitempty"`
 	// RegionCode is 行政区划代码 (GB/T 2260). n6, required. "131000".
 	RegionCode string `json:"regionCode,omitempty"`
-	// CardType is 用卡类型: 电子社会保障卡 or 实体社会保障卡, agreeing with
-	// SettlementMethod. Required.
+	// CardType is 用卡类型: "如：电子社会保障卡、实体社会保障卡" (an open list: other values
+	// are accepted and reported once to the warning hook). Required.
 	CardType string `json:"cardType,omitempty"`
 	// MerchantName is 商户名称. ..120 characters, optional. "**市人民医院".
 	MerchantName string `json:"merchantName,omitempty"`
 	// MerchantID is 商户ID: the six-digit number the national platform assigned to the
 	// merchant. n6, optional. "102142".
 	MerchantID string `json:"merchantId,omitempty"`
-	// PaymentScene is 支付场景: a table C.7 value, optionally extended after "/".
-	// ..ul, required. "人力资源和社会保障应用/工伤医疗费用结算".
+	// PaymentScene is 支付场景: a scene type (C.7, open), optionally extended after "/";
+	// see Credential.Scene. ..ul, required. "人力资源和社会保障应用/工伤医疗费用结算".
 	PaymentScene string `json:"paymentScene,omitempty"`
 	// OrderDescription is 订单名称或描述. ..ul, optional. "工伤医疗费用结算单".
 	OrderDescription string `json:"orderDescription,omitempty"`
-	// Amount is 支付金额 in yuan (RMB), above zero, exact. n..12,2 (a JSON string or
-	// number; canonical: two decimals), required. "798.86".
+	// Amount is 支付金额 in yuan (RMB), exact, signed: zero and negative amounts (a
+	// 退费/退款) are valid, as spec 8.1.1.1 d 1 lets numbers carry a sign. n..12,2 (a
+	// JSON string or number; canonical: two decimals), required. "798.86", "-12.50".
 	Amount string `json:"amount,omitempty"`
 	// PaidTime is 支付完成时间. YYYY-MM-DD HH:MM:SS, required. "2022-01-01 14:53:18".
 	PaidTime string `json:"paidTime,omitempty"`
@@ -47,28 +48,28 @@ type Payment struct {
 	PayerName string `json:"payerName,omitempty"`
 	// TerminalInfo is 终端信息: the scanning terminal's maker and model. ..ul, optional.
 	TerminalInfo string `json:"terminalInfo,omitempty"`
-	// CoordinateSystem is 坐标系 (GCJ-02, BD09, ...). ..ul, optional; required when
-	// coordinates are given.
+	// CoordinateSystem is 坐标系: "如：GCJ-02、BD09等" (an open list). ..ul, optional.
 	CoordinateSystem string `json:"coordinateSystem,omitempty"`
-	// Longitude is 交易位置经度. n..8,4, -180..180, optional; with Latitude.
+	// Longitude is 交易位置经度. n..8,4, -180..180, optional.
 	Longitude string `json:"longitude,omitempty"`
-	// Latitude is 交易位置纬度. n..7,4, -90..90, optional; with Longitude.
+	// Latitude is 交易位置纬度. n..7,4, -90..90, optional.
 	Latitude string `json:"latitude,omitempty"`
 }
 
 var _ Record = (*Payment)(nil)
 
+// paymentTable is table C.4 row by row (see credentialTable).
 var paymentTable = newTable(KindPayment, "C.4", "支付结算数据",
-	func() Record { return new(Payment) }, paymentCross,
+	func() Record { return new(Payment) },
 	field{Field: Field{Name: "accessNo", Chinese: "接入编号", Format: FormatN12, Required: true}, check: digits(12)},
 	field{Field: Field{Name: "businessSerialNo", Chinese: "业务流水号", Format: FormatTextUL}, check: text(MaxText)},
 	field{Field: Field{Name: "regionCode", Chinese: "行政区划代码", Format: FormatN6, Required: true}, check: regionCode},
 	rangeField("cardType", "用卡类型", RangeCardType, true),
 	field{Field: Field{Name: "merchantName", Chinese: "商户名称", Format: FormatText120}, check: text(120)},
 	field{Field: Field{Name: "merchantId", Chinese: "商户ID", Format: FormatN6}, check: digits(6)},
-	field{Field: Field{Name: "paymentScene", Chinese: "支付场景", Format: RangeScene.Rule(), Required: true}, check: scene},
+	sceneField("paymentScene", "支付场景"),
 	field{Field: Field{Name: "orderDescription", Chinese: "订单名称或描述", Format: FormatTextUL}, check: text(MaxText)},
-	field{Field: Field{Name: "amount", Chinese: "支付金额", Format: FormatAmount12, Required: true}, number: true, check: amount(FormatAmount12, 9)},
+	field{Field: Field{Name: "amount", Chinese: "支付金额", Format: FormatAmount12, Required: true}, number: true, check: amount(9)},
 	field{Field: Field{Name: "paidTime", Chinese: "支付完成时间", Format: FormatTime, Required: true}, check: dateTime},
 	rangeField("settlementMethod", "支付结算方式", RangeSettlementMethod, true),
 	rangeField("settlementType", "支付结算类型", RangeSettlementType, true),
@@ -76,7 +77,7 @@ var paymentTable = newTable(KindPayment, "C.4", "支付结算数据",
 	field{Field: Field{Name: "payerSocialSecurityNo", Chinese: "付款人社会保障号码", Format: FormatAN18, Required: true, Personal: mask.KindIDNumber}, check: idNumber},
 	field{Field: Field{Name: "payerName", Chinese: "付款人姓名", Format: FormatText50, Personal: mask.KindName}, check: text(50)},
 	field{Field: Field{Name: "terminalInfo", Chinese: "终端信息", Format: FormatTextUL}, check: text(MaxText)},
-	field{Field: Field{Name: "coordinateSystem", Chinese: "坐标系", Format: FormatTextUL}, check: text(MaxText)},
+	rangeField("coordinateSystem", "坐标系", RangeCoordinateSystem, false),
 	field{Field: Field{Name: "longitude", Chinese: "交易位置经度", Format: FormatLon}, number: true, check: coordinate(180)},
 	field{Field: Field{Name: "latitude", Chinese: "交易位置纬度", Format: FormatLat}, number: true, check: coordinate(90)},
 )
@@ -107,12 +108,5 @@ func (r *Payment) Masked() Record {
 	return &m
 }
 
-// AmountFen returns Amount as an exact Amount in fen.
-func (r *Payment) AmountFen() (Amount, error) { return ParseAmount(r.Amount) }
-
-// paymentCross: the card form agrees with the settlement method; coordinates come in
-// pairs with their datum.
-func paymentCross(v view, p *problems) {
-	cardForm(v, p)
-	coordinates(v, p, "longitude", "latitude")
-}
+// AmountFen returns Amount as an exact Amount in fen (negative for a negative amount).
+func (r *Payment) AmountFen() (Amount, error) { return ParseSignedAmount(r.Amount) }

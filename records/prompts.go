@@ -5,7 +5,7 @@ import "github.com/sscagent/sscagent/internal/prompt"
 // Prompt codes of records (range 600000-609999).
 const (
 	// CodeInvalid: a record has fields that break Appendix C (format, value range,
-	// check digit, required field, cross-field rule); ValidationError lists them.
+	// check digit, required field); ValidationError lists them.
 	CodeInvalid prompt.Code = 600001
 	// CodeMalformed: what was sent as a record is not one JSON object in UTF-8 within
 	// MaxSize.
@@ -20,7 +20,7 @@ func init() {
 		prompt.Message{Code: CodeInvalid,
 			Holder:     holder,
 			Operator:   prompt.Text{ZH: "业务记录未保存，原因为字段不符合数据共享目录要求，请核对后重新提交", EN: "Record not saved: fields do not meet the data catalogue (Appendix C); correct them and resubmit"},
-			Maintainer: prompt.Text{ZH: "业务记录字段校验失败（格式、取值范围、校验位、必填或字段间关系），详见字段错误列表", EN: "Record field validation failed (format, value range, check digit, required or cross-field rule); see the field errors"}},
+			Maintainer: prompt.Text{ZH: "业务记录字段校验失败（格式、取值范围、校验位或必填），详见字段错误列表", EN: "Record field validation failed (format, value range, check digit or required field); see the field errors"}},
 		prompt.Message{Code: CodeMalformed,
 			Holder:     holder,
 			Operator:   prompt.Text{ZH: "业务记录未保存，原因为记录格式错误，请联系维护人员", EN: "Record not saved: it is not a well-formed record; call maintenance"},

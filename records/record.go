@@ -216,7 +216,7 @@ type Field struct {
 	// Chinese is the standard's 字段名称, e.g. "社会保障号码".
 	Chinese string
 	// Format is the C.2 format or rule: "n12", "an18", "..120", "..ul", "n..12,2",
-	// "n..8,4", "datetime", "C.6" ... "C.10", or the name of a closed value set.
+	// "n..8,4", "datetime", "C.6" ... "C.10", or the name of a value list ("C.4 用卡类型").
 	Format string
 	// Required is the table's 是否必填.
 	Required bool

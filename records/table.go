@@ -18,6 +18,9 @@ type field struct {
 	// check validates a trimmed, non-empty value and returns its canonical form. A
 	// *ruleError names a rule other than Format.
 	check func(s string) (string, error)
+	// unlisted, for a field of an open list, returns the part of a canonical value that
+	// the list does not hold ("" when it does), for the warning hook.
+	unlisted func(canonical string) string
 }
 
 // ruleError is a check failure under a rule other than the field's Format.
@@ -34,13 +37,14 @@ type table struct {
 	index  map[string]int // JSON name -> field
 	hint   map[string]int // lower-case JSON name and Chinese name -> field, for "did you mean"
 	new    func() Record
-	// cross checks rules between fields on the normalised values; only fields that are
-	// present and valid are visible through the view.
-	cross func(v view, p *problems)
 }
 
-func newTable(kind Kind, number, title string, newRec func() Record, cross func(view, *problems), fields ...field) *table {
-	t := &table{kind: kind, number: number, title: title, fields: fields, new: newRec, cross: cross,
+// The standard states no rule between the fields of a record (no order of times, no
+// agreement between 用卡类型 and 支付结算方式 or between 应用机构类别 and the credit code,
+// no pairing of coordinates), so each field is checked on its own.
+
+func newTable(kind Kind, number, title string, newRec func() Record, fields ...field) *table {
+	t := &table{kind: kind, number: number, title: title, fields: fields, new: newRec,
 		index: map[string]int{}, hint: map[string]int{}}
 	for i, f := range fields {
 		t.index[f.Name] = i
@@ -62,48 +66,13 @@ func tableOf(k Kind) *table {
 	return nil
 }
 
-// state is what check found in a field.
-type state uint8
-
-const (
-	stateAbsent  state = iota // not sent, null or blank
-	stateInvalid              // sent and refused (a problem is already listed)
-	stateValid
-)
-
-// view gives cross-field rules the normalised value of each present, valid field.
-type view struct {
-	t     *table
-	norm  []string
-	state []state
-}
-
-// get returns the normalised value of the named field and whether it is present and
-// valid. An unknown name is a programming error.
-func (v view) get(name string) (string, bool) {
-	i := v.field(name)
-	return v.norm[i], v.state[i] == stateValid
-}
-
-// absent reports whether the named field was not sent at all (as opposed to invalid).
-func (v view) absent(name string) bool { return v.state[v.field(name)] == stateAbsent }
-
-func (v view) field(name string) int {
-	i, found := v.t.index[name]
-	if !found {
-		panic("records: no field " + name + " in " + v.t.number)
-	}
-	return i
-}
-
-// check validates and normalises the values in table order, then applies the table's
-// cross-field rules. skip marks fields whose decoding already failed. It returns the
-// normalised values ("" for absent or invalid fields).
+// check validates and normalises the values in table order. skip marks fields whose
+// decoding already failed. It returns the normalised values ("" for absent or invalid
+// fields) and notes in p the values outside open lists.
 func check(t *table, vs []*string, skip []bool, p *problems) []string {
-	v := view{t: t, norm: make([]string, len(t.fields)), state: make([]state, len(t.fields))}
+	norm := make([]string, len(t.fields))
 	for i, f := range t.fields {
 		if skip != nil && skip[i] {
-			v.state[i] = stateInvalid
 			continue
 		}
 		s := strings.TrimFunc(*vs[i], unicode.IsSpace)
@@ -115,7 +84,6 @@ func check(t *table, vs []*string, skip []bool, p *problems) []string {
 		}
 		c, err := f.check(s)
 		if err != nil {
-			v.state[i] = stateInvalid
 			var re *ruleError
 			if errors.As(err, &re) {
 				p.add(f.Name, re.rule, re.reason)
@@ -124,12 +92,14 @@ func check(t *table, vs []*string, skip []bool, p *problems) []string {
 			}
 			continue
 		}
-		v.norm[i], v.state[i] = c, stateValid
+		norm[i] = c
+		if f.unlisted != nil {
+			if u := f.unlisted(c); u != "" {
+				p.unlisted = append(p.unlisted, unlistedValue{f.Name, u})
+			}
+		}
 	}
-	if t.cross != nil {
-		t.cross(v, p)
-	}
-	return v.norm
+	return norm
 }
 
 // decode fills vs from the JSON object raw, reporting problems to p. It returns the

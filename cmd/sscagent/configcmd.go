@@ -41,8 +41,20 @@ func cmdConfig(args []string, out, errOut io.Writer) int {
 			return cli.ExitFail
 		}
 	}
-	fmt.Fprintf(out, "%s: valid (terminal %s)\n", *path, cfg.Terminal.ID)
+	for _, w := range cfg.Platform.Deprecations() {
+		fmt.Fprintf(errOut, "%s: warning: %s\n", *path, w)
+	}
+	fmt.Fprintf(out, "%s: valid (terminal %s, platform profile %s)\n", *path, cfg.Terminal.ID, profileName(cfg))
 	return cli.ExitOK
+}
+
+// profileName is the name of the profile the configuration's platform section speaks.
+func profileName(cfg agent.Config) string {
+	p, err := cfg.Platform.EffectiveProfile()
+	if err != nil {
+		return "?"
+	}
+	return p.Name
 }
 
 // printConfigError prints a configuration error with every problem on its own line.

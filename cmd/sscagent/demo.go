@@ -22,10 +22,11 @@ func init() {
 // the console prints the flow and takes commands. The first SIGINT/SIGTERM stops it
 // cleanly within the agent's shutdown bound; a second one exits at once.
 func cmdDemo(args []string, out, errOut io.Writer) int {
-	fs := newFlags("demo", "demo [--dir DIR] [--keep] [--listen-api ADDR] [--no-color]", errOut)
+	fs := newFlags("demo", "demo [--dir DIR] [--keep] [--listen-api ADDR] [--profile NAME|FILE] [--no-color]", errOut)
 	dir := fs.String("dir", ".demo", "scratch directory for the configuration, keys, state and logs")
 	keep := fs.Bool("keep", false, "reuse the keys and state an earlier run kept, and keep the directory at the end")
 	listen := fs.String("listen-api", "", "local API address (default "+demo.DefaultAPIAddr+", or a free port when it is taken)")
+	profile := fs.String("profile", "", "platform profile the sandbox and the agent speak: sscsim (default), appendix-d, or a profile file")
 	noColor := fs.Bool("no-color", false, "no colours (also NO_COLOR=1; colours only on a terminal anyway)")
 	if rc := cli.ParseFlags(fs, args); rc >= 0 {
 		return rc
@@ -43,7 +44,7 @@ func cmdDemo(args []string, out, errOut io.Writer) int {
 	res := make(chan error, 1)
 	go func() {
 		res <- demo.Run(ctx, demo.Options{
-			EnvOptions: demo.EnvOptions{Dir: *dir, Keep: *keep, ListenAPI: *listen},
+			EnvOptions: demo.EnvOptions{Dir: *dir, Keep: *keep, ListenAPI: *listen, Profile: *profile},
 			Out:        out,
 			Color:      color,
 		})

@@ -21,19 +21,24 @@ import (
 	"github.com/sscagent/sscagent/platform/protocol"
 )
 
-const platformUsage = "platform call OPERATION --config FILE --data JSON [--save-request FILE] [--json] | platform ops"
+const platformUsage = "platform call OPERATION --config FILE --data JSON [--save-request FILE] [--json] | platform ops | platform check [--config FILE] | platform profile show [--config FILE]"
 
 func init() {
-	prog.Register("platform", "call the platform: platform call OPERATION --config FILE --data JSON | platform ops", cmdPlatform)
+	prog.Register("platform", "the platform: platform call OPERATION --config FILE --data JSON | ops | check | profile show", cmdPlatform)
 }
 
 func cmdPlatform(args []string, out, errOut io.Writer) int {
-	sub, rc := prog.Subcommand(args, platformUsage, errOut, "call", "ops")
+	sub, rc := prog.Subcommand(args, platformUsage, errOut, "call", "ops", "check", "profile")
 	if rc >= 0 {
 		return rc
 	}
-	if sub == "ops" {
+	switch sub {
+	case "ops":
 		return platformOps(out)
+	case "check":
+		return platformCheck(args[1:], out, errOut)
+	case "profile":
+		return platformProfile(args[1:], out, errOut)
 	}
 	args = args[1:]
 	if _, rc := prog.Subcommand(args, platformUsage+"\n\nOPERATION is one of: "+strings.Join(opNames(), ", "), errOut, opNames()...); rc >= 0 {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -23,19 +24,26 @@ import (
 // pointing at it over HTTPS.
 func platformConfig(t *testing.T, testKeys bool) (*platformsim.Sandbox, string) {
 	t.Helper()
-	sb, err := platformsim.Start(context.Background(), t.TempDir(), platformsim.StartOptions{TestKeys: testKeys})
+	return sandboxConfig(t, platformsim.StartOptions{TestKeys: testKeys})
+}
+
+// sandboxConfig is platformConfig with the sandbox's options, and further
+// replacements in the example.
+func sandboxConfig(t *testing.T, so platformsim.StartOptions, repl ...string) (*platformsim.Sandbox, string) {
+	t.Helper()
+	sb, err := platformsim.Start(context.Background(), t.TempDir(), so)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sb.Close() })
 	c := sb.ClientConfig(platformsim.DefaultChannel, true)
-	cfg := writeConfig(t,
-		"baseURL: https://127.0.0.1:8443", "baseURL: "+c.BaseURL,
-		"privateKey: keys/channel.key.pem", "privateKey: "+string(c.PrivateKey),
-		"platformPublicKey: keys/platform.pub.pem", "platformPublicKey: "+c.PlatformPublicKey,
-		"sm4Key: keys/sm4.key", "sm4Key: "+string(c.SM4Key),
-		"caFile: keys/tls.crt", "caFile: "+c.CAFile,
-	)
+	cfg := writeConfig(t, append([]string{
+		"baseURL: https://127.0.0.1:8443", "baseURL: " + c.BaseURL,
+		"privateKey: keys/channel.key.pem", "privateKey: " + string(c.PrivateKey),
+		"platformPublicKey: keys/platform.pub.pem", "platformPublicKey: " + c.PlatformPublicKey,
+		"sm4Key: keys/sm4.key", "sm4Key: " + string(c.SM4Key),
+		"caFile: keys/tls.crt", "caFile: " + c.CAFile,
+	}, repl...)...)
 	return sb, cfg
 }
 
@@ -207,5 +215,71 @@ func TestKeysGen(t *testing.T) {
 	out, errOut, rc = runCLI(t, "keys", "show", "--config", cfg)
 	if rc != 0 || strings.Count(out, "PUBLISHED TEST KEY") != 3 {
 		t.Fatalf("exit %d\n%s%s", rc, out, errOut)
+	}
+}
+
+// TestPlatformCheckAndProfile runs "platform check" and "platform profile show" against
+// a sandbox speaking appendix-d, and shows both failing loudly.
+func TestPlatformCheckAndProfile(t *testing.T) {
+	auth, err := platformsim.ParseAuthorisation([]byte("channels:\n  \"350100000001\": {operations: [cardAuth, cardInternalAuth, ecardDecode, orderQuery, reverse, merchantQR, backflow]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, cfg := sandboxConfig(t, platformsim.StartOptions{Profile: "appendix-d"}, "profile: sscsim", "profile: appendix-d")
+	out, errOut, rc := runCLI(t, "platform", "check", "--config", cfg)
+	if rc != 0 {
+		t.Fatalf("exit %d\n%s%s", rc, out, errOut)
+	}
+	for _, op := range []string{"cardAuth", "cardInternalAuth", "ecardDecode", "orderQuery", "micropay", "reverse", "merchantQR", "backflow"} {
+		if !regexp.MustCompile(`(?m)^` + op + ` +yes +yes +yes +[0-9.]+ms`).MatchString(out) {
+			t.Errorf("no passing row for %s:\n%s", op, out)
+		}
+	}
+	if !strings.Contains(out, "profile appendix-d") {
+		t.Errorf("no profile line:\n%s", out)
+	}
+	out, errOut, rc = runCLI(t, "platform", "profile", "show", "--config", cfg)
+	if rc != 0 || !strings.Contains(out, "name: appendix-d") || !strings.Contains(out, "payload: object") || !strings.Contains(out, "date: YYYY-MM-DD") {
+		t.Fatalf("profile show: exit %d\n%s%s", rc, out, errOut)
+	}
+	// The shown profile is a profile document: it parses back to the same dialect.
+	body := out[strings.Index(out, "\nprofile:")+1:]
+	if _, err := protocol.ParseProfile([]byte(body)); err != nil {
+		t.Fatalf("shown profile does not parse: %v\n%s", err, body)
+	}
+
+	// Not authorised for micropay: that row says so, and check fails.
+	_, cfg2 := sandboxConfig(t, platformsim.StartOptions{Options: platformsim.Options{Authorise: auth}})
+	out, _, rc = runCLI(t, "platform", "check", "--config", cfg2)
+	if rc != 1 || !regexp.MustCompile(`(?m)^micropay +yes +yes +NO .*900006`).MatchString(out) {
+		t.Fatalf("exit %d\n%s", rc, out)
+	}
+	// A terminal in another dialect than its platform: nothing verifies.
+	_, cfg3 := sandboxConfig(t, platformsim.StartOptions{}, "profile: sscsim", "profile: appendix-d")
+	out, _, rc = runCLI(t, "platform", "check", "--config", cfg3)
+	if rc != 1 || strings.Contains(out, " yes  yes  yes ") {
+		t.Fatalf("exit %d\n%s", rc, out)
+	}
+
+	// A broken profile file: config check names the file and the YAML path.
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(bad, []byte("profile:\n  values: {amount: li}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg4 := writeConfig(t, "profile: sscsim", "profile: "+bad)
+	_, errOut, rc = runCLI(t, "config", "check", "--config", cfg4)
+	if rc != 1 || !strings.Contains(errOut, "platform.profile: "+bad+": profile.values.amount: must be") {
+		t.Fatalf("config check: exit %d\n%s", rc, errOut)
+	}
+	_, errOut, rc = runCLI(t, "platform", "profile", "show", "--profile", bad)
+	if rc != 1 || !strings.Contains(errOut, "profile.values.amount") {
+		t.Fatalf("profile show: exit %d\n%s", rc, errOut)
+	}
+	// Deprecated settings still work, with a warning naming the new key.
+	cfg5 := writeConfig(t, "  profile: sscsim", "  profile: sscsim\n  signature: {encoding: base64}")
+	out, errOut, rc = runCLI(t, "config", "check", "--config", cfg5)
+	if rc != 0 || !strings.Contains(errOut, "warning: platform.signature is deprecated: set profile.signature") ||
+		!strings.Contains(out, "platform profile sscsim") {
+		t.Fatalf("config check: exit %d\n%s%s", rc, out, errOut)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/sscagent/sscagent/cmd/internal/cli"
 	"github.com/sscagent/sscagent/internal/logging"
 	"github.com/sscagent/sscagent/platform/platformsim"
+	"github.com/sscagent/sscagent/platform/protocol"
 )
 
 const platformUsage = `Usage: sscsim platform --listen ADDR --keys DIR [flags]
@@ -78,6 +79,8 @@ func runPlatform(ctx context.Context, args []string, out, errOut io.Writer) int 
 	qrLife := fs.Duration("qr-lifetime", 60*time.Second, "validity of the e-card codes the sandbox issues")
 	tokenFile := fs.String("control-token", "", "file holding a bearer token for /_sim (required to reach it from other hosts)")
 	logLevel := fs.String("log", "info", "log level: debug | info | warn | error")
+	profile := fs.String("profile", "", "platform profile to speak: a built-in name ("+strings.Join(protocol.BuiltinProfiles(), ", ")+") or a profile file (default sscsim)")
+	authorise := fs.String("authorise", "", "authorisation file: per channel the operations, terminal ids and addresses allowed (900005/900006; default: everything)")
 	if rc := cli.ParseFlags(fs, args); rc >= 0 {
 		return rc
 	}
@@ -93,7 +96,13 @@ func runPlatform(ctx context.Context, args []string, out, errOut io.Writer) int 
 	}
 	log := slog.New(logging.Masking(slog.NewTextHandler(errOut, &slog.HandlerOptions{Level: level})))
 
-	so := platformsim.StartOptions{Listen: *listen, Channels: channels, TestKeys: *testKeys, TLSHosts: hosts}
+	so := platformsim.StartOptions{Listen: *listen, Channels: channels, TestKeys: *testKeys, TLSHosts: hosts, Profile: *profile}
+	if *authorise != "" {
+		if so.Authorise, err = platformsim.LoadAuthorisation(*authorise); err != nil {
+			fmt.Fprintf(errOut, "sscsim platform: --authorise: %v\n", err)
+			return 1
+		}
+	}
 	so.Seed = *randSeed
 	so.Window = *window
 	so.UserPaying = *userPaying
@@ -147,7 +156,7 @@ func runPlatform(ctx context.Context, args []string, out, errOut io.Writer) int 
 // section a terminal needs.
 func describe(w io.Writer, sb *platformsim.Sandbox, so platformsim.StartOptions) {
 	kd := sb.Keys
-	fmt.Fprintf(w, "sandbox platform listening on %s (HTTP and HTTPS)\n", sb.Addr)
+	fmt.Fprintf(w, "sandbox platform listening on %s (HTTP and HTTPS), profile %s\n", sb.Addr, sb.Dialect().Name())
 	for _, f := range kd.Created {
 		fmt.Fprintf(w, "created %s\n", filepath.Join(kd.Dir, f))
 	}
@@ -170,6 +179,9 @@ func describe(w io.Writer, sb *platformsim.Sandbox, so platformsim.StartOptions)
 	dir := filepath.Join(kd.Dir, "channels", no)
 	fmt.Fprintf(w, "\nplatform section for a terminal of channel %s:\n", no)
 	fmt.Fprintf(w, "platform:\n  baseURL: %s\n  channelNo: %q\n", sb.URL(true), no)
+	if sb.Profile != "" {
+		fmt.Fprintf(w, "  profile: %s\n", sb.Profile)
+	}
 	if _, err := os.Stat(filepath.Join(dir, "channel.key.pem")); err == nil {
 		fmt.Fprintf(w, "  privateKey: %s\n", filepath.Join(dir, "channel.key.pem"))
 	} else {

@@ -4,6 +4,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"strings"
@@ -24,6 +25,9 @@ type Ledger struct {
 	Payments map[string]LedgerPayment `json:"payments"`
 	// Requests counts the requests answered 000000, per operation.
 	Requests map[string]int `json:"requests"`
+	// ApplicationNos counts the requests answered 000000 per operation and envelope
+	// applicationNo ("cardAuth/02"; "cardAuth/" without one).
+	ApplicationNos map[string]int `json:"applicationNos"`
 	// Answers counts every answer per msgCode (refusals included).
 	Answers map[string]int `json:"answers"`
 }
@@ -104,6 +108,7 @@ func (s *Server) Ledger() Ledger {
 	for k, v := range st.answers {
 		l.Answers[k] = v
 	}
+	l.ApplicationNos = maps.Clone(st.apps)
 	return l
 }
 

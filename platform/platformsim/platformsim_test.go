@@ -350,6 +350,32 @@ func FuzzParseRegistry(f *testing.F) {
 	})
 }
 
+func FuzzParseAuthorisation(f *testing.F) {
+	f.Add([]byte("channels:\n  \"350100000001\":\n    operations: [cardAuth]\n    terminals: [T1]\n    addresses: [127.0.0.1, 10.0.0.0/8, \"::1\"]\n"))
+	f.Add([]byte("channels: {}\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		a, err := ParseAuthorisation(b)
+		if err != nil {
+			return
+		}
+		for no, ch := range a.Channels {
+			if len(ch.prefixes) != len(ch.Addresses) {
+				t.Fatalf("channel %s: %d prefixes for %d addresses", no, len(ch.prefixes), len(ch.Addresses))
+			}
+			// An authorised channel answers for every listed operation from a listed address.
+			for _, op := range ch.Operations {
+				from := "192.0.2.1"
+				if len(ch.prefixes) > 0 {
+					from = ch.prefixes[0].Addr().String()
+				}
+				if code, _ := a.check(no, protocol.Op(op), "", from); code != "" {
+					t.Fatalf("channel %s op %s from %s refused %s", no, op, from, code)
+				}
+			}
+		}
+	})
+}
+
 // FuzzServeOp: whatever a client sends, the sandbox answers a signed envelope.
 func FuzzServeOp(f *testing.F) {
 	kd, err := OpenKeyDir(f.TempDir(), []string{DefaultChannel}, nil, true)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sscagent/sscagent/internal/config"
 	"github.com/sscagent/sscagent/platform"
+	"github.com/sscagent/sscagent/platform/protocol"
 )
 
 // DefaultChannel is the channel number of the example configuration and the demo.
@@ -22,6 +23,8 @@ type Sandbox struct {
 	Keys *KeyDir
 	// Addr is the host:port serving both HTTP and HTTPS.
 	Addr string
+	// Profile is the profile reference the sandbox speaks (StartOptions.Profile).
+	Profile string
 
 	cancel context.CancelFunc
 	done   chan error
@@ -41,6 +44,9 @@ type StartOptions struct {
 	TestKeys bool
 	// TLSHosts are extra host names or addresses for the TLS certificate.
 	TLSHosts []string
+	// Profile is the platform profile to speak (built-in name or file) when
+	// Options.Dialect is nil. Empty: sscsim.
+	Profile string
 }
 
 // Start opens (or creates) the key directory dir and runs a sandbox until ctx ends
@@ -55,6 +61,15 @@ func Start(ctx context.Context, dir string, so StartOptions) (*Sandbox, error) {
 		return nil, err
 	}
 	opts := so.Options
+	if opts.Dialect == nil {
+		p, err := protocol.LoadProfile(so.Profile)
+		if err != nil {
+			return nil, err
+		}
+		if opts.Dialect, err = protocol.Compile(p); err != nil {
+			return nil, err
+		}
+	}
 	if opts.PlatformKey == nil {
 		opts.PlatformKey = kd.Platform
 	}
@@ -74,7 +89,7 @@ func Start(ctx context.Context, dir string, so StartOptions) (*Sandbox, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	sb := &Sandbox{Server: srv, Keys: kd, Addr: ln.Addr().String(), cancel: cancel, done: make(chan error, 1)}
+	sb := &Sandbox{Server: srv, Keys: kd, Addr: ln.Addr().String(), Profile: so.Profile, cancel: cancel, done: make(chan error, 1)}
 	tlsConf := &tls.Config{Certificates: []tls.Certificate{kd.TLS}, MinVersion: tls.VersionTLS12}
 	go func() { sb.done <- srv.Serve(ctx, ln, tlsConf) }()
 	return sb, nil
@@ -107,6 +122,7 @@ func (sb *Sandbox) ClientConfig(channel string, https bool) platform.Config {
 	c.BaseURL = sb.URL(https)
 	c.ChannelNo = channel
 	c.ApplicationNo = "02"
+	c.Profile = sb.Profile
 	dir := filepath.Join(sb.Keys.Dir, "channels", channel)
 	c.PrivateKey = config.SecretFile(filepath.Join(dir, "channel.key.pem"))
 	c.SM4Key = config.SecretFile(filepath.Join(dir, "sm4.key"))

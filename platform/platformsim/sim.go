@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -47,11 +49,12 @@ type Options struct {
 	PlatformKey *protocol.PrivateKey
 	// Channels are the registered channels by channel number. At least one.
 	Channels map[string]Channel
-	// Scheme, SM4Mode and SM4Encoding must match the terminals' platform.signature and
-	// platform.sm4 settings. Zero: the defaults (DER, base64; CBC, base64).
-	Scheme      protocol.Scheme
-	SM4Mode     protocol.SM4Mode
-	SM4Encoding protocol.Encoding
+	// Dialect is the platform's dialect (a compiled profile), which the terminals'
+	// platform.profile must match. Nil: the built-in sscsim.
+	Dialect *protocol.Dialect
+	// Authorise, when set, restricts channels to services and terminals (900005,
+	// 900006). Nil: every channel may call every operation from anywhere.
+	Authorise *Authorisation
 	// Window is the accepted distance of a request's timestamp from the sandbox clock.
 	// Zero: 300s. Request ids are remembered for twice the window.
 	Window time.Duration
@@ -78,8 +81,6 @@ type Options struct {
 	// ControlToken, when set, is the bearer token the /_sim control endpoints require
 	// from any client. When empty they answer loopback clients only.
 	ControlToken string
-	// Paths overrides operation paths (as a terminal's platform.operations does).
-	Paths map[protocol.Op]string
 	// Logger receives one line per request (operation, channel, requestId, msgCode; no
 	// personal data). Nil: discard.
 	Logger *slog.Logger
@@ -108,6 +109,9 @@ func New(opts Options) (*Server, error) {
 	if len(opts.Channels) == 0 {
 		return nil, errors.New("platformsim: at least one channel is required")
 	}
+	if opts.Dialect == nil {
+		opts.Dialect = protocol.MustDialect(protocol.ProfileSSCSim)
+	}
 	for no, ch := range opts.Channels {
 		if len(no) != 12 || strings.Trim(no, "0123456789") != "" {
 			return nil, fmt.Errorf("platformsim: channel number %q is not 12 digits", no)
@@ -115,7 +119,7 @@ func New(opts Options) (*Server, error) {
 		if ch.PublicKey == nil {
 			return nil, fmt.Errorf("platformsim: channel %s has no public key", no)
 		}
-		if _, err := protocol.NewFieldCipher(ch.SM4Key, opts.SM4Mode, opts.SM4Encoding); err != nil {
+		if _, err := opts.Dialect.NewCipher(ch.SM4Key); err != nil {
 			return nil, fmt.Errorf("platformsim: channel %s: %w", no, err)
 		}
 	}
@@ -153,10 +157,7 @@ func New(opts Options) (*Server, error) {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	for _, op := range protocol.Operations() {
-		p := op.Path
-		if o, ok := opts.Paths[op.Op]; ok && o != "" {
-			p = o
-		}
+		p := opts.Dialect.Path(op.Op)
 		if _, dup := s.routes[p]; dup {
 			return nil, fmt.Errorf("platformsim: two operations on path %s", p)
 		}
@@ -231,7 +232,7 @@ func (s *Server) serveOp(w http.ResponseWriter, r *http.Request, op protocol.Ope
 	if err != nil {
 		return // the client went away
 	}
-	ex := s.exchange(op, body, fault, faulty)
+	ex := s.exchange(op, body, remoteIP(r.RemoteAddr), fault, faulty)
 	if faulty {
 		switch fault.Kind {
 		case FaultDropAfter:
@@ -248,7 +249,7 @@ func (s *Server) serveOp(w http.ResponseWriter, r *http.Request, op protocol.Ope
 			return
 		}
 	}
-	out, err := protocol.Marshal(ex.resp)
+	out, err := s.opts.Dialect.MarshalResponse(ex.resp)
 	if err != nil {
 		http.Error(w, "encode", http.StatusInternalServerError)
 		return
@@ -266,33 +267,41 @@ type exchange struct {
 }
 
 // exchange verifies the request, runs the operation and builds the signed answer with
-// any "after" fault applied to it.
-func (s *Server) exchange(op protocol.Operation, body []byte, fault Fault, faulty bool) exchange {
+// any "after" fault applied to it. from is the client's IP address.
+func (s *Server) exchange(op protocol.Operation, body []byte, from string, fault Fault, faulty bool) exchange {
 	now := s.clock()
+	d := s.opts.Dialect
 	ex := exchange{status: http.StatusOK}
+	app := "" // the verified request's applicationNo
 	answer := func(code, msg string, result protocol.Data, ch *Channel) exchange {
 		if msg == "" {
 			if m, ok := protocol.LookupMsgCode(code); ok {
 				msg = m.ZH
 			}
 		}
-		if ch != nil && code == protocol.CodeOK {
-			fc, _ := protocol.NewFieldCipher(ch.SM4Key, s.opts.SM4Mode, s.opts.SM4Encoding) // checked in New
-			if err := result.EncryptFields(fc, protocol.Sensitive(op.Result)); err != nil {
-				code, msg, result = protocol.CodeSystemError, "系统异常", protocol.Data{}
-			}
+		wireCode := code
+		if code == protocol.CodeOK {
+			wireCode = d.SuccessCode()
 		}
-		resp := &protocol.Response{MsgCode: code, Msg: msg, Result: result.Encode(), RequestID: ex.requestID,
-			Timestamp: protocol.FormatTime(now)}
+		if ch != nil && code == protocol.CodeOK {
+			fc, _ := d.NewCipher(ch.SM4Key) // checked in New
+			wire, err := d.ToWire(op.Op, protocol.SideResult, result, fc)
+			if err != nil {
+				code, wireCode, msg, wire = protocol.CodeSystemError, protocol.CodeSystemError, "系统异常", protocol.Data{}
+			}
+			result = wire
+		}
+		resp := &protocol.Response{MsgCode: wireCode, Msg: msg, Result: result.Encode(), RequestID: ex.requestID,
+			Timestamp: d.FormatTime(now)}
 		if faulty {
 			switch fault.Kind {
 			case FaultWrongRequestID:
-				resp.RequestID = protocol.NewRequestID()
+				resp.RequestID = d.NewRequestID()
 			case FaultStaleResponse:
-				resp.Timestamp = protocol.FormatTime(now.Add(time.Duration(fault.Skew)))
+				resp.Timestamp = d.FormatTime(now.Add(time.Duration(fault.Skew)))
 			}
 		}
-		if err := s.opts.Scheme.SignResponse(s.opts.PlatformKey, resp); err != nil {
+		if err := d.SignResponse(s.opts.PlatformKey, resp); err != nil {
 			ex.status = http.StatusInternalServerError
 		}
 		if faulty && fault.Kind == FaultBadSignature {
@@ -300,22 +309,22 @@ func (s *Server) exchange(op protocol.Operation, body []byte, fault Fault, fault
 		}
 		ex.resp = resp
 		s.log.Info("request", "op", op.Op, "requestId", ex.requestID, "msgCode", code)
-		s.count(op.Op, code)
+		s.count(op.Op, code, app)
 		return ex
 	}
 	if len(body) > protocol.MaxMessage {
 		ex.status = http.StatusRequestEntityTooLarge
 		return answer(protocol.CodeBadRequest, "报文过大", protocol.Data{}, nil)
 	}
-	req, fields, err := protocol.ParseRequest(body)
+	req, fields, err := d.ParseRequest(body)
 	if err != nil {
 		ex.status = http.StatusBadRequest
 		return answer(protocol.CodeBadRequest, "报文格式错误", protocol.Data{}, nil)
 	}
-	if protocol.IsRequestID(req.RequestID) {
+	if d.IsRequestID(req.RequestID) {
 		ex.requestID = req.RequestID
 	}
-	if err := req.CheckFields(); err != nil {
+	if err := d.CheckRequest(req); err != nil {
 		ex.status = http.StatusBadRequest
 		return answer(protocol.CodeBadRequest, "公共参数格式错误", protocol.Data{}, nil)
 	}
@@ -323,11 +332,12 @@ func (s *Server) exchange(op protocol.Operation, body []byte, fault Fault, fault
 	if !ok {
 		return answer(protocol.CodeNoChannel, "", protocol.Data{}, nil)
 	}
-	if err := s.opts.Scheme.VerifyFields(ch.PublicKey, fields); err != nil {
+	if err := d.VerifyRequest(ch.PublicKey, fields); err != nil {
 		return answer(protocol.CodeBadSignature, "", protocol.Data{}, nil)
 	}
-	ts, _ := protocol.ParseTime(req.Timestamp) // CheckFields parsed it
-	if d := ts.Sub(now); d > s.opts.Window || d < -s.opts.Window {
+	app = req.ApplicationNo
+	ts, _ := d.ParseTime(req.Timestamp) // CheckRequest parsed it
+	if dt := ts.Sub(now); dt > s.opts.Window || dt < -s.opts.Window {
 		return answer(protocol.CodeStaleTimestamp, "", protocol.Data{}, nil)
 	}
 	switch s.nonces.add(req.ChannelNo+"/"+req.RequestID, now) {
@@ -336,30 +346,58 @@ func (s *Server) exchange(op protocol.Operation, body []byte, fault Fault, fault
 	case nonceFull:
 		return answer(protocol.CodeBusy, "", protocol.Data{}, nil)
 	}
+	if code, msg := s.opts.Authorise.check(req.ChannelNo, op.Op, "", from); code != "" {
+		return answer(code, msg, protocol.Data{}, nil)
+	}
 	if faulty && fault.Kind == FaultMsgCode {
 		return answer(fault.MsgCode, "", protocol.Data{}, nil)
 	}
-	data, err := protocol.ParseData(req.Data)
+	wire, err := protocol.ParseData(req.Data)
 	if err != nil {
 		return answer(protocol.CodeBadRequest, "data 格式错误", protocol.Data{}, nil)
 	}
-	fc, _ := protocol.NewFieldCipher(ch.SM4Key, s.opts.SM4Mode, s.opts.SM4Encoding)
-	if err := data.DecryptFields(fc, protocol.Sensitive(op.Data)); err != nil {
-		return answer(protocol.CodeBadCiphertext, "", protocol.Data{}, nil)
+	fc, _ := d.NewCipher(ch.SM4Key)
+	data, unknown, err := d.FromWire(op.Op, protocol.SideData, wire, fc)
+	if err != nil {
+		if errors.Is(err, protocol.ErrDecrypt) {
+			return answer(protocol.CodeBadCiphertext, "", protocol.Data{}, nil)
+		}
+		return answer(protocol.CodeBadRequest, "参数格式错误："+err.Error(), protocol.Data{}, nil)
 	}
-	if missing := missingFields(op.Data, data); missing != "" {
-		return answer(protocol.CodeBadRequest, "缺少参数："+missing, protocol.Data{}, nil)
+	// The sandbox is strict where a real platform may only ignore: a name it does not
+	// know is refused, so a profile mapped wrongly shows at once.
+	var bad []string
+	if missing := s.missingFields(op, data); missing != "" {
+		bad = append(bad, "缺少参数："+missing)
 	}
-	if data.Get("terminalId") == "" {
-		return answer(protocol.CodeBadRequest, "缺少参数：terminalId", protocol.Data{}, nil)
+	if len(unknown) > 0 {
+		slices.Sort(unknown)
+		bad = append(bad, "未知参数："+strings.Join(unknown, ", "))
+	}
+	if len(bad) > 0 {
+		return answer(protocol.CodeBadRequest, strings.Join(bad, "；"), protocol.Data{}, nil)
+	}
+	if code, msg := s.opts.Authorise.check(req.ChannelNo, op.Op, data.Get("terminalId"), from); code != "" {
+		return answer(code, msg, protocol.Data{}, nil)
 	}
 	recall := faulty && fault.Kind == FaultRecall
 	result, code, msg := s.run(op.Op, req.ChannelNo, data, now, recall)
 	return answer(code, msg, result, &ch)
 }
 
-func missingFields(fs []protocol.Field, d protocol.Data) string {
-	var missing []string
+// missingFields lists the required fields of op's data that data lacks, by their
+// names on the wire.
+func (s *Server) missingFields(op protocol.Operation, data protocol.Data) string {
+	d := s.opts.Dialect
+	var names []string
+	for _, p := range missingFields(append(slices.Clone(op.Data), protocol.Field{Path: "terminalId", Required: true}), data) {
+		names = append(names, d.WireName(op.Op, protocol.SideData, p))
+	}
+	return strings.Join(names, ", ")
+}
+
+func missingFields(fs []protocol.Field, d protocol.Data) []protocol.Path {
+	var missing []protocol.Path
 	for _, f := range fs {
 		if !f.Required {
 			continue
@@ -367,17 +405,25 @@ func missingFields(fs []protocol.Field, d protocol.Data) string {
 		if list, field, inList := strings.Cut(string(f.Path), "[]."); inList {
 			for _, e := range d.Lists[list] {
 				if e[field] == "" {
-					missing = append(missing, string(f.Path))
+					missing = append(missing, f.Path)
 					break
 				}
 			}
 			continue
 		}
 		if d.Get(string(f.Path)) == "" && len(d.Lists[string(f.Path)]) == 0 {
-			missing = append(missing, string(f.Path))
+			missing = append(missing, f.Path)
 		}
 	}
-	return strings.Join(missing, ", ")
+	return missing
+}
+
+// remoteIP is the IP address of a request's RemoteAddr.
+func remoteIP(addr string) string {
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		return host
+	}
+	return addr
 }
 
 // corrupt changes a signature so it no longer verifies but still decodes.
@@ -447,3 +493,6 @@ func (n *nonceCache) add(key string, now time.Time) nonceResult {
 	n.seen[key] = now.Add(n.ttl)
 	return nonceNew
 }
+
+// Dialect returns the dialect the sandbox speaks.
+func (s *Server) Dialect() *protocol.Dialect { return s.opts.Dialect }

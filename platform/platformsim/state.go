@@ -23,6 +23,7 @@ type state struct {
 	records   map[string]*recordEntry
 	rejected  []RejectedRecord
 	requests  map[string]int // accepted requests per operation
+	apps      map[string]int // accepted requests per operation "/" envelope applicationNo
 	answers   map[string]int // answers per msgCode
 	tradeSeq  int
 }
@@ -30,7 +31,7 @@ type state struct {
 func newState(reg *Registry, threshold int64) *state {
 	st := &state{reg: reg, threshold: threshold, balances: map[string]int64{}, qr: map[string]*qrCode{},
 		orders: map[string]*order{}, merchant: map[string]string{}, records: map[string]*recordEntry{},
-		requests: map[string]int{}, answers: map[string]int{}}
+		requests: map[string]int{}, apps: map[string]int{}, answers: map[string]int{}}
 	for _, p := range reg.Persons {
 		if p.ECard != nil {
 			st.balances[p.IDNumber], _ = parseYuan(p.ECard.Balance) // checked by ParseRegistry
@@ -39,12 +40,13 @@ func newState(reg *Registry, threshold int64) *state {
 	return st
 }
 
-func (s *Server) count(op protocol.Op, code string) {
+func (s *Server) count(op protocol.Op, code, applicationNo string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.state.answers[code]++
 	if code == protocol.CodeOK {
 		s.state.requests[string(op)]++
+		s.state.apps[string(op)+"/"+applicationNo]++
 	}
 }
 

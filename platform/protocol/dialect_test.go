@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/sscagent/sscagent/internal/labtest"
 )
 
 // The sscsim dialect writes exactly today's envelope and canonical string.
@@ -31,33 +33,15 @@ func TestSSCSimDialectIsTodaysWire(t *testing.T) {
 	}
 }
 
-const provinceX = `
-profile:
-  name: province-x
-  envelope:
-    request:  {requestId: lsh, timestamp: sj, channelNo: qdbh, applicationNo: yycj, data: sj_data, signature: qm}
-    response: {msgCode: code, msg: message, result: body, requestId: lsh, timestamp: sj, signature: qm}
-    payload: object
-    requestId: digits32
-    timestamp: YYYYMMDDHHMMSS
-    successCode: "0"
-    canonical: {omitEmpty: false, join: "|", assign: ":"}
-  values: {date: YYYY-MM-DD, amount: fen}
-  signature: {format: raw, encoding: hex}
-  sm4: {mode: ecb, encoding: hex}
-  operations:
-    cardAuth:
-      fields: {idNumber: AAC002, name: AAC003, cardNo: AAZ500, regionCode: AAB301, expiryDate: AAZ503}
-    micropay:
-      fields: {amount: JYJE, orderNo: DDH}
-    backflow:
-      fields: {records: JLLB, "records[].recordId": JLBH, results: JGLB, "results[].recordId": JLBH}
-`
+// provinceX is the example profile of docs/platform-profiles.md.
+func provinceX(t testing.TB) string {
+	return labtest.DocBlock(t, "../../docs/platform-profiles.md", "<!-- test:province-x -->")
+}
 
 // A dialect that differs in every key: envelope, payload, ids, times, canonical
 // string, values, names, signature and SM4 all round-trip through both sides' code.
 func TestProvinceDialectRoundTrip(t *testing.T) {
-	p, err := ParseProfile([]byte(provinceX))
+	p, err := ParseProfile([]byte(provinceX(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +111,7 @@ func TestProvinceDialectRoundTrip(t *testing.T) {
 	bf := Data{}
 	bf.SetList("records", []map[string]string{{"recordId": "T1-1", "kind": "payment", "record": "{}"}})
 	bw, _ := d.ToWire(OpBackflow, SideData, bf, fc)
-	if l := bw.Lists["JLLB"]; len(l) != 1 || l[0]["JLBH"] != "T1-1" || l[0]["kind"] != "payment" {
+	if l := bw.Lists["JLLB"]; len(l) != 1 || l[0]["JLBH"] != "T1-1" || l[0]["JLLX"] != "payment" {
 		t.Fatalf("backflow wire %v", bw.Lists)
 	}
 	// An unknown wire name is reported, so a strict platform can name it.

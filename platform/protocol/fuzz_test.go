@@ -150,7 +150,7 @@ func FuzzParseProfile(f *testing.F) {
 		b, _ := BuiltinProfile(name)
 		f.Add(b)
 	}
-	f.Add([]byte(provinceX))
+	f.Add([]byte(provinceX(f)))
 	f.Add([]byte("profile: {operations: {cardAuth: {fields: {idNumber: x}}}}"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		p, err := ParseProfile(b)

@@ -6,10 +6,11 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"gopkg.in/yaml.v3"
 	"os"
 	"slices"
 	"strings"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/sscagent/sscagent/internal/config"
 )
@@ -162,10 +163,18 @@ func ParseProfile(doc []byte) (Profile, error) {
 	if len(doc) > MaxProfileSize {
 		return f.Profile, fmt.Errorf("profile: larger than %d bytes", MaxProfileSize)
 	}
-	if err := config.Decode(doc, &f); err != nil {
-		return f.Profile, err
-	}
 	var ps config.Problems
+	if err := config.Decode(doc, &f); err != nil {
+		// Unknown keys and wrong types are reported with the rest; a syntax error
+		// leaves nothing to check.
+		var ce *config.Error
+		if !errors.As(err, &ce) || ce.Syntax() {
+			return f.Profile, err
+		}
+		for _, p := range ce.Problems {
+			ps.Addf(p.Path, "%s", p.Reason)
+		}
+	}
 	f.Profile.Validate("profile", &ps)
 	return f.Profile, ps.Err()
 }
