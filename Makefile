@@ -14,13 +14,25 @@ FLAKY_COUNT ?= 5
 PKG     ?= ./...
 RUN     ?=
 
-.PHONY: help build test test-flaky lint cover fuzz demo clean
+.PHONY: help build readerlib test test-flaky lint cover fuzz demo clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
 build: ## build bin/sscagent and bin/sscsim
-	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/ ./cmd/...
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/ ./cmd/sscagent ./cmd/sscsim
+
+# The national reader interface library (docs/reader-library.md), with cgo: the system
+# gcc for Linux, mingw-w64 (Debian gcc-mingw-w64) for the two Windows DLLs. go build's own
+# header beside each library declares only its internal entry points: sscreader.h is the
+# one to use.
+READERLIB_BUILD = CGO_ENABLED=1 $(GO) build -trimpath -buildmode=c-shared -ldflags "-s -w"
+readerlib: ## build the national reader library: bin/libsscreader.so, bin/windows-{amd64,386}/SSCardDriver.dll, bin/sscreader.h
+	$(READERLIB_BUILD) -o bin/libsscreader.so ./cmd/sscreader
+	CC=x86_64-w64-mingw32-gcc GOOS=windows GOARCH=amd64 $(READERLIB_BUILD) -o bin/windows-amd64/SSCardDriver.dll ./cmd/sscreader
+	CC=i686-w64-mingw32-gcc GOOS=windows GOARCH=386 $(READERLIB_BUILD) -o bin/windows-386/SSCardDriver.dll ./cmd/sscreader
+	rm -f bin/libsscreader.h bin/windows-amd64/SSCardDriver.h bin/windows-386/SSCardDriver.h
+	cp cmd/sscreader/sscreader.h bin/
 
 test: ## vet, every test of every package with the race detector, then each fuzz target briefly
 	$(GO) vet ./...

@@ -16,7 +16,7 @@ import (
 	"github.com/sscagent/sscagent/platform"
 )
 
-// The national reader interface (cmd/libsscreader) reads cards on demand through the
+// The national reader interface (cmd/sscreader) reads cards on demand through the
 // local API: the readers of reader scenes only, through the reader manager (which keeps
 // exclusive use of the reader), each read published as a masked card.read event. The
 // caller gets the 11-field string in clear, as the national DLL gives it.
@@ -37,6 +37,7 @@ func (s apiServices) ReadCard(ctx context.Context, r localapi.CardReadRequest) (
 	if err != nil {
 		return failed(name, err), nil
 	}
+	s.a.twoSteps.abandon(name)
 	res, err := m.Read(s.a.sceneContext(ctx, scene), name, readers.ReadOptions{})
 	return s.a.cardReadDone(scene, name, res, err), nil
 }
@@ -56,18 +57,23 @@ func (a *Agent) sceneContext(ctx context.Context, scene string) context.Context 
 }
 
 // HSMStep1 implements localapi.CardReader (iReadCardBas_HSM_Step1): the read starts and
-// stops at the HSM exchange, holding the card, until Step 2 brings pKey or the read's
-// time (cards.readTimeout) runs out.
+// stops at the HSM exchange, holding the card, until Step 2 brings pKey, the read's time
+// (cards.readTimeout) runs out, or a new read of the same reader abandons it (a caller
+// that never sent Step 2, as a vendor DLL powers the card anew for the next call).
 func (s apiServices) HSMStep1(ctx context.Context, r localapi.CardReadRequest) (localapi.CardReadResult, error) {
 	a := s.a
 	m, scene, name, err := a.libraryReader(r)
 	if err != nil {
 		return failed(name, err), nil
 	}
-	ts := &twoStep{step1: make(chan string, 1), pKey: make(chan string, 1), done: make(chan localapi.CardReadResult, 1)}
+	a.twoSteps.abandon(name)
+	// The read outlives this request: Step 2 is another one.
+	readCtx, cancel := context.WithCancel(a.sceneContext(context.Background(), scene))
+	ts := &twoStep{reader: name, cancel: cancel,
+		step1: make(chan string, 1), pKey: make(chan string, 1), done: make(chan localapi.CardReadResult, 1)}
 	go func() {
-		// The read outlives this request: Step 2 is another one.
-		res, err := m.Read(a.sceneContext(context.Background(), scene), name, readers.ReadOptions{TwoStep: ts})
+		defer cancel()
+		res, err := m.Read(readCtx, name, readers.ReadOptions{TwoStep: ts})
 		ts.done <- a.cardReadDone(scene, name, res, err)
 	}()
 	select {
@@ -77,7 +83,8 @@ func (s apiServices) HSMStep1(ctx context.Context, r localapi.CardReadRequest) (
 	case res := <-ts.done:
 		return res, nil
 	case <-ctx.Done():
-		// The caller left: the read ends with its time, nobody will send pKey.
+		// The caller left: nobody will send pKey.
+		cancel()
 		return localapi.CardReadResult{}, ctx.Err()
 	}
 }
@@ -188,9 +195,11 @@ func failed(reader string, err error) localapi.CardReadResult {
 // twoStep is one HSM two-step in progress: the read waits in InternalAuth for the pKey
 // the caller brings in Step 2.
 type twoStep struct {
-	step1 chan string // the Step 1 string, to the Step 1 request
-	pKey  chan string // the platform's answer, from the Step 2 request
-	done  chan localapi.CardReadResult
+	reader string
+	cancel context.CancelFunc // ends the read
+	step1  chan string        // the Step 1 string, to the Step 1 request
+	pKey   chan string        // the platform's answer, from the Step 2 request
+	done   chan localapi.CardReadResult
 }
 
 // InternalAuth implements psam.InternalAuthenticator.
@@ -239,6 +248,24 @@ func (s *twoStepStore) put(ts *twoStep) string {
 	}
 	s.m[id] = twoStepEntry{ts: ts, expires: now.Add(twoStepTTL)}
 	return id
+}
+
+// abandon ends the two-steps waiting for Step 2 on reader and waits until their reads
+// have let go of the card; their sessions are gone (Step 2 is -12).
+func (s *twoStepStore) abandon(reader string) {
+	s.mu.Lock()
+	var ended []*twoStep
+	for k, e := range s.m {
+		if e.ts.reader == reader {
+			delete(s.m, k)
+			ended = append(ended, e.ts)
+		}
+	}
+	s.mu.Unlock()
+	for _, ts := range ended {
+		ts.cancel()
+		<-ts.done
+	}
 }
 
 // take removes and returns the session's two-step, nil when unknown, used or expired.

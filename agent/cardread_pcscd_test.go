@@ -166,6 +166,15 @@ func hsmTwoStep(t *testing.T, l *libRig) {
 	if code, _ = l.read("/v1/card/hsm/step2", map[string]any{"session": session, "pKey": pKey}); code != -12 {
 		t.Errorf("step 2 again: %d", code)
 	}
+	// A Step 1 without its Step 2: the next read abandons it (at once, not after
+	// cards.readTimeout) and its session is gone.
+	_, out = l.read("/v1/card/hsm/step1", map[string]any{"iType": 1})
+	if code, _ = l.read("/v1/card/read", map[string]any{"iType": 1}); code != 0 {
+		t.Errorf("read after an abandoned step 1: %d", code)
+	}
+	if code, _ = l.read("/v1/card/hsm/step2", map[string]any{"session": out["session"], "pKey": pKey}); code != -12 {
+		t.Errorf("step 2 of an abandoned step 1: %d", code)
+	}
 	// A forged internal-auth answer: the card's answer differs, -21.
 	_, out = l.read("/v1/card/hsm/step1", map[string]any{"iType": 3})
 	if pKey, err = (cardsim.HSM{}).InternalAuth(out["step1"].(string)); err != nil {

@@ -30,7 +30,7 @@ const (
 	// application, which sees all events on the local API.
 	SceneKiosk SceneKind = "kiosk"
 	// SceneReader lends its readers to the national reader interface library
-	// (cmd/libsscreader, POST /v1/card/read): a card is read when the business
+	// (cmd/sscreader, POST /v1/card/read): a card is read when the business
 	// application asks, never on insertion alone, and the application authenticates it.
 	SceneReader SceneKind = "reader"
 )

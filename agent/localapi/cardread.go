@@ -38,7 +38,7 @@ type CardReadResult struct {
 }
 
 // CardReader reads cards on demand for the national reader interface library
-// (cmd/libsscreader). A card failure is a result with its national code, not an error;
+// (cmd/sscreader). A card failure is a result with its national code, not an error;
 // errors are the API's own (the terminal has no reader scene, the agent stops).
 type CardReader interface {
 	ReadCard(ctx context.Context, r CardReadRequest) (CardReadResult, error)
