@@ -18,8 +18,10 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/sscagent/sscagent/agent/metrics"
 	"github.com/sscagent/sscagent/card/readers"
 	"github.com/sscagent/sscagent/internal/backoff"
 	"github.com/sscagent/sscagent/internal/event"
@@ -94,6 +96,9 @@ type Agent struct {
 
 	rollout *rollout.Engine
 	mgmt    *mgmt.Session
+	metrics *metrics.Metrics
+	// metricsAddr is where GET /metrics listens, once it does.
+	metricsAddr atomic.Pointer[string]
 
 	// Set by Run before any part starts, read by the parts afterwards.
 	queue    *queue.Queue
@@ -125,6 +130,7 @@ func New(cfg Config, o Options) (*Agent, error) {
 	a := &Agent{log: o.Logger, level: o.Level, events: o.Events, ready: o.Ready, restart: o.Restart,
 		path: o.ConfigPath, adjust: o.Adjust, extra: o.Parts, scanDevs: o.Scanners, reads: newReadStore(readTTL), waits: newPayWaits()}
 	a.held.a = a
+	a.metrics = metrics.New(metrics.SourceFunc(a.metricsSnapshot))
 	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -175,7 +181,7 @@ func New(cfg Config, o Options) (*Agent, error) {
 // newClient builds the platform client of cfg.
 func (a *Agent) newClient(cfg Config) (*platform.Client, error) {
 	c, err := platform.New(cfg.Platform, platform.Options{TerminalID: cfg.Terminal.ID, AllowTestKeys: cfg.Terminal.Test,
-		Logger: a.log.With("component", "platform")})
+		Logger: a.log.With("component", "platform"), OnCall: a.observeCall})
 	if err != nil {
 		return nil, fmt.Errorf("agent: platform client: %w", err)
 	}
@@ -311,6 +317,9 @@ func (a *Agent) addParts() {
 	a.sup.Add(StageService, a.recorder)
 	if a.mgmt != nil {
 		a.sup.Add(StageService, a.mgmt)
+	}
+	if addr := a.Config().Metrics.Listen; addr != "" {
+		a.sup.Add(StageService, &metrics.Server{Addr: addr, Handler: a.metrics.Handler(), Bound: a.metricsBound})
 	}
 	a.mu.Lock()
 	g := a.gen

@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 
 	"github.com/sscagent/sscagent/agent/localapi"
+	"github.com/sscagent/sscagent/agent/metrics"
 	"github.com/sscagent/sscagent/card/readers"
 	"github.com/sscagent/sscagent/internal/config"
 	"github.com/sscagent/sscagent/internal/logging"
@@ -52,6 +53,8 @@ type Config struct {
 	Cards readers.Config `yaml:"cards"`
 	// Records are the site details written into the records the agent makes.
 	Records RecordsConfig `yaml:"records"`
+	// Metrics serves Prometheus metrics (docs/metrics.md); off unless listen is set.
+	Metrics metrics.Config `yaml:"metrics"`
 }
 
 // Daemon is the "agent" section: lifecycle settings of the daemon itself.
@@ -107,6 +110,7 @@ func (c Config) Validate() error {
 	c.Payment.Validate("payment", &ps)
 	c.Cards.Validate("cards", &ps)
 	c.Records.Validate("records", c.Terminal.CreditCode, &ps)
+	c.Metrics.Validate("metrics", &ps)
 	if c.Cards.Driver == readers.DriverSim && !c.Terminal.Test {
 		ps.Addf("cards.driver", "sim holds the sandbox's test cards: it needs terminal.test: true")
 	}

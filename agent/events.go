@@ -40,5 +40,6 @@ const (
 // reads them first), the cause added to the operator and maintainer texts (masked),
 // and data, which must already be masked.
 func (a *Agent) emit(kind event.Kind, scene, source string, ok bool, code prompt.Code, cause string, data map[string]any) event.Event {
+	a.countRead(kind, scene, ok, data)
 	return a.events.Publish(event.Event{Kind: kind, Scene: scene, Source: source, OK: ok, Prompts: promptsOf(code, cause), Data: data})
 }

@@ -65,7 +65,7 @@ func restartSections(old, cfg Config) []string {
 	}{
 		{"version", old.Version, cfg.Version}, {"agent", old.Agent, cfg.Agent}, {"log.format", old.Log.Format, cfg.Log.Format},
 		{"terminal", old.Terminal, cfg.Terminal}, {"mgmt", old.Mgmt, cfg.Mgmt}, {"queue", old.Queue, cfg.Queue},
-		{"payment", old.Payment, cfg.Payment},
+		{"payment", old.Payment, cfg.Payment}, {"metrics", old.Metrics, cfg.Metrics},
 	} {
 		if !reflect.DeepEqual(s.x, s.y) {
 			out = append(out, s.name)

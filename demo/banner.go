@@ -11,7 +11,7 @@ import (
 )
 
 // Banner says what runs where and how to drive it.
-func Banner(env *Env, apiAddr string) string {
+func Banner(env *Env, apiAddr, metricsAddr string) string {
 	cfg := env.Config
 	show := func(p string) string { // relative to the working directory when shorter
 		if wd, err := os.Getwd(); err == nil {
@@ -41,6 +41,9 @@ func Banner(env *Env, apiAddr string) string {
 	fmt.Fprintf(&b, "  gate         HTTP hook %s\n", env.Gate.URL())
 	fmt.Fprintf(&b, "  local API    http://%s, bearer token in %s, e.g.\n", api, tok)
 	fmt.Fprintf(&b, "               curl -H \"Authorization: Bearer $(cat %s)\" http://%s/v1/status\n", tok, apiAddr)
+	if metricsAddr != "" {
+		fmt.Fprintf(&b, "  metrics      curl http://%s/metrics (Prometheus text format, no personal data)\n", metricsAddr)
+	}
 	fmt.Fprintf(&b, "  files        %s (configuration), %s (logs), %s (state)\n",
 		show(env.ConfigPath), show(filepath.Join(env.Dir, LogFile)), show(cfg.Agent.StateDir))
 	fmt.Fprintf(&b, "\nTry:  :insert 张三   :qr 王五   :pay 12.50 then :qr 王五   :insert 赵六   :fault backflow:http:count=3\n\n")

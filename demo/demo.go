@@ -119,7 +119,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	case <-ctx.Done():
 		return stopAgent(r, con)
 	}
-	con.Text(Plain, Banner(env, waitAPI(ctx, a)))
+	con.Text(Plain, Banner(env, waitAddr(ctx, a.LocalAPIAddr), waitAddr(ctx, a.MetricsAddr)))
 
 	watchCtx, stopWatch := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -196,16 +196,16 @@ func Run(ctx context.Context, o Options) (err error) {
 	}
 }
 
-// waitAPI returns the local API's address once it listens, or "" when it does not
-// within 5 seconds (the cause is in the log).
-func waitAPI(ctx context.Context, a *agent.Agent) string {
+// waitAddr returns an address (the local API's, the metrics') once it listens, or ""
+// when it does not within 5 seconds (the cause is in the log).
+func waitAddr(ctx context.Context, addr func() string) string {
 	t := time.NewTicker(10 * time.Millisecond)
 	defer t.Stop()
 	deadline := time.NewTimer(5 * time.Second)
 	defer deadline.Stop()
 	for {
-		if addr := a.LocalAPIAddr(); addr != "" {
-			return addr
+		if a := addr(); a != "" {
+			return a
 		}
 		select {
 		case <-ctx.Done():

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,13 +32,14 @@ func testRun(t *testing.T, profile string) {
 	inR, inW := io.Pipe()
 	var out labtest.Output
 	ready := make(chan *demo.Env, 1)
+	agents := make(chan *agent.Agent, 1)
 	res := make(chan error, 1)
 	go func() {
 		res <- demo.Run(context.Background(), demo.Options{
 			EnvOptions: demo.EnvOptions{Dir: dir, ListenAPI: "127.0.0.1:0", Profile: profile},
 			In:         inR,
 			Out:        &out,
-			Ready:      func(e *demo.Env, _ *agent.Agent) { ready <- e },
+			Ready:      func(e *demo.Env, a *agent.Agent) { ready <- e; agents <- a },
 		})
 	}()
 	var env *demo.Env
@@ -78,6 +80,8 @@ func testRun(t *testing.T, profile string) {
 	send(":qr lisi") // 一级签发: identity only, the platform refuses the payment
 	out.WaitFor(t, "payment.failed ["+demo.ScenePOS+"]")
 
+	// The metrics after the reads: the counters are there, no personal data is.
+	checkMetrics(t, <-agents)
 	send(":status")
 	out.WaitFor(t, "parts: ")
 	out.WaitFor(t, "GET /v1/status: {")
@@ -126,5 +130,30 @@ func waitCount(t *testing.T, out *labtest.Output, s string, n int) {
 			t.Fatalf("%q not %d times within 10s", s, n)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// checkMetrics reads GET /metrics of the demo's agent: the reads so far are counted, and
+// no ID number, name or e-card code of the demo's people is in it.
+func checkMetrics(t *testing.T, a *agent.Agent) {
+	t.Helper()
+	resp, err := http.Get("http://" + a.MetricsAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(b)
+	if !strings.Contains(text, `sscagent_reads_total{medium="card",outcome="succeeded",scene="`+demo.SceneGate+`"} 1`) ||
+		!strings.Contains(text, `sscagent_platform_calls_total{class="rejected",operation="micropay"} 1`) {
+		t.Errorf("metrics lack the demo's reads:\n%s", text)
+	}
+	for _, s := range []string{"350121198511160027", "李四", "350102199003077898", "张三"} {
+		if strings.Contains(text, s) {
+			t.Errorf("personal data %q in the metrics", s)
+		}
 	}
 }

@@ -317,6 +317,10 @@ platform:
   caFile: {{.CAFile}}
   timeout: 10s
 
+# Prometheus metrics (docs/metrics.md) on a free loopback port; the banner shows it.
+metrics:
+  listen: 127.0.0.1:0
+
 scanners:
   # The gate's scanner: standard input, a line is a code. In the demo its device is the
   # console (a line typed or pasted there that is not a :command is a scanned code).

@@ -150,6 +150,9 @@ func (s *Session) Online() bool {
 	return s.online
 }
 
+// OutboxLen returns the number of messages waiting to be sent.
+func (s *Session) OutboxLen() int { return s.out.len() }
+
 func (s *Session) currentEpoch() uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()

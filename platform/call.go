@@ -41,6 +41,9 @@ func (c *Client) Call(ctx context.Context, op protocol.Op, data protocol.Data) (
 	start := time.Now()
 	reply, err := c.call(ctx, op, data)
 	c.record(string(op), err)
+	if c.opts.OnCall != nil {
+		c.opts.OnCall(op, ClassOf(err), time.Since(start))
+	}
 	if c.log.Enabled(ctx, slog.LevelDebug) {
 		attrs := []any{"op", op, "class", ClassOf(err), "duration", time.Since(start).Round(time.Millisecond)}
 		var e *Error

@@ -35,6 +35,9 @@ type Options struct {
 	// Dialect, when set, is the platform's dialect, compiled from the profile by the
 	// caller (who then logs Config.Deprecations). Nil: compiled from the configuration.
 	Dialect *protocol.Dialect
+	// OnCall, when set, is told of every call: operation, class and duration (metrics).
+	// It must not block.
+	OnCall func(op protocol.Op, class Class, d time.Duration)
 	// Observe, when set, is called after every attempt with the exact bytes exchanged.
 	// "sscagent platform call --save-request" uses it; nothing else should.
 	Observe func(Exchange)
