@@ -249,7 +249,7 @@ func TestSandboxAuthorisation(t *testing.T) {
 
 	for doc, want := range map[string]string{
 		"channels:\n  \"35\": {}\n":                                  "channels.35",
-		"channels:\n  \"350100000001\": {operations: [teleport]}\n": "channels.350100000001.operations[0]",
+		"channels:\n  \"350100000001\": {operations: [teleport]}\n":  "channels.350100000001.operations[0]",
 		"channels:\n  \"350100000001\": {addresses: [10.0.0.300]}\n": "channels.350100000001.addresses[0]",
 		"channel: {}\n": "channel",
 	} {
