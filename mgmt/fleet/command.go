@@ -70,7 +70,7 @@ func (c *Client) Command(ctx context.Context, ids []string, name string, args js
 		Timeout: timeout.Seconds(), ExpiresAt: time.Now().Add(timeout).UTC()})
 	results := map[string]*CommandResult{}
 	waiting := 0
-	var pending []*mqttc.Pending
+	pub := c.newPublisher()
 	for _, id := range ids {
 		r := &CommandResult{ID: id, CommandID: cmdID, Status: StatusNoAnswer}
 		results[id] = r
@@ -79,13 +79,13 @@ func (c *Client) Command(ctx context.Context, ids []string, name string, args js
 			continue
 		}
 		tp := mgmt.Topics{Prefix: c.o.Prefix, Terminal: id}
-		pending = append(pending, c.conn.PublishAsync(mqttc.Message{Topic: tp.Command(cmdID), Payload: req, QoS: 1}))
+		if err := pub.publish(ctx, id, mqttc.Message{Topic: tp.Command(cmdID), Payload: req, QoS: 1}); err != nil {
+			return nil, fmt.Errorf("fleet cmd %w", err)
+		}
 		waiting++
 	}
-	for _, p := range pending {
-		if err := p.Wait(ctx); err != nil {
-			return nil, fmt.Errorf("fleet cmd: %w", err)
-		}
+	if err := pub.wait(ctx); err != nil {
+		return nil, fmt.Errorf("fleet cmd %w", err)
 	}
 	for waiting > 0 {
 		m, err := w.next(ctx)

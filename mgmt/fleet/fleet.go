@@ -30,7 +30,9 @@ import (
 
 // Options configure a fleet client. Zero values take the defaults noted.
 type Options struct {
-	// Broker is the broker URL (tcp://host:1883, tls://host:8883); required.
+	// Broker is the broker URL (tcp://host:1883, tls://host:8883); required. Several
+	// URLs separated by commas (the nodes of a cluster) are tried in order, at connect
+	// and after a loss.
 	Broker string
 	// Username and PasswordFile authenticate (the password file is read once).
 	Username     string
@@ -55,7 +57,14 @@ type Options struct {
 // one at a time.
 type Client struct {
 	o    Options
-	conn *mqttc.Conn
+	mo   mqttc.Options // to dial again after a loss
+	done chan struct{} // closed by Close
+
+	// conmu guards the connection: conn, and up, which is closed while conn is
+	// connected and replaced when it is lost (a broker or cluster node went away).
+	conmu sync.Mutex
+	conn  *mqttc.Conn
+	up    chan struct{}
 
 	mu       sync.Mutex // guards handlers
 	handlers []*watch
@@ -66,8 +75,12 @@ func Dial(ctx context.Context, o Options) (*Client, error) {
 	if o.Broker == "" {
 		return nil, errors.New("fleet: no broker")
 	}
-	if err := mqttc.CheckURL(o.Broker); err != nil {
-		return nil, fmt.Errorf("fleet: broker %q: %w", o.Broker, err)
+	brokers := strings.Split(o.Broker, ",")
+	for i, b := range brokers {
+		brokers[i] = strings.TrimSpace(b)
+		if err := mqttc.CheckURL(brokers[i]); err != nil {
+			return nil, fmt.Errorf("fleet: broker %q: %w", brokers[i], err)
+		}
 	}
 	if o.Prefix == "" {
 		o.Prefix = mgmt.DefaultPrefix
@@ -87,7 +100,7 @@ func Dial(ctx context.Context, o Options) (*Client, error) {
 		o.StaleAfter = 3 * time.Minute
 	}
 	c := &Client{o: o}
-	mo := mqttc.Options{Brokers: []string{o.Broker}, ClientID: o.ClientID, Username: o.Username,
+	mo := mqttc.Options{Brokers: brokers, ClientID: o.ClientID, Username: o.Username,
 		CleanSession: true, ConnectTimeout: o.ConnectTimeout, OnMessage: c.dispatch}
 	if o.PasswordFile != "" {
 		pw, err := o.PasswordFile.Read()
@@ -109,9 +122,111 @@ func Dial(ctx context.Context, o Options) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fleet: connect %s: %w", o.Broker, err)
 	}
-	c.conn = conn
+	c.mo, c.done, c.conn, c.up = mo, make(chan struct{}), conn, make(chan struct{})
+	close(c.up)
+	go c.keep()
 	return c, nil
 }
 
 // Close disconnects.
-func (c *Client) Close() { c.conn.Close(250 * time.Millisecond) }
+func (c *Client) Close() {
+	close(c.done)
+	c.conmu.Lock()
+	conn := c.conn
+	c.conmu.Unlock()
+	conn.Close(250 * time.Millisecond)
+}
+
+// current returns the connection, waiting (up to ctx) while a lost one is replaced.
+func (c *Client) current(ctx context.Context) (*mqttc.Conn, error) {
+	for {
+		c.conmu.Lock()
+		conn, up := c.conn, c.up
+		c.conmu.Unlock()
+		select {
+		case <-up:
+			return conn, nil
+		case <-c.done:
+			return nil, errors.New("fleet: client closed")
+		case <-ctx.Done():
+			return nil, fmt.Errorf("fleet: no connection to the broker: %w", ctx.Err())
+		}
+	}
+}
+
+// keep replaces a lost connection: it dials the brokers again (in order, so the next
+// node of a cluster takes over) until one accepts, subscribes every watch again and
+// publishes the sync markers again, so an operation in progress goes on: a listing gets
+// the retained messages and its marker anew, a push or command its reports and results.
+func (c *Client) keep() {
+	for {
+		c.conmu.Lock()
+		conn := c.conn
+		c.conmu.Unlock()
+		select {
+		case <-c.done:
+			return
+		case <-conn.Lost():
+		}
+		c.conmu.Lock()
+		c.up = make(chan struct{})
+		c.conmu.Unlock()
+		delay := 100 * time.Millisecond
+		for {
+			dctx, cancel := context.WithTimeout(context.Background(), 2*c.o.ConnectTimeout)
+			nc, err := mqttc.Dial(dctx, c.mo)
+			cancel()
+			if err == nil {
+				if err = c.resubscribe(nc); err == nil {
+					select {
+					case <-c.done: // closed meanwhile
+						nc.Close(0)
+						return
+					default:
+					}
+					c.conmu.Lock()
+					c.conn = nc
+					close(c.up)
+					c.conmu.Unlock()
+					break
+				}
+				nc.Abort()
+			}
+			select {
+			case <-c.done:
+				return
+			case <-time.After(delay):
+			}
+			delay = min(2*delay, 5*time.Second)
+		}
+	}
+}
+
+// resubscribe subscribes nc to every watch's filters and publishes the markers.
+func (c *Client) resubscribe(nc *mqttc.Conn) error {
+	c.mu.Lock()
+	fm := map[string]byte{}
+	var markers []string
+	for _, w := range c.handlers {
+		for _, f := range w.filters {
+			fm[f] = 0
+		}
+		if w.sync {
+			markers = append(markers, w.marker)
+		}
+	}
+	c.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*c.o.ConnectTimeout)
+	defer cancel()
+	if len(fm) > 0 {
+		if err := nc.Subscribe(ctx, fm); err != nil {
+			return err
+		}
+	}
+	for _, m := range markers {
+		if err := nc.Publish(ctx, mqttc.Message{Topic: m, Payload: []byte("sync")}); err != nil {
+			return err
+		}
+	}
+	return nil
+}

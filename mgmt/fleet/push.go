@@ -116,8 +116,8 @@ func (c *Client) PushConfig(ctx context.Context, ids []string, doc []byte, o Pus
 	results := make(map[string]*PushResult, len(ids))
 	waiting := 0
 	now := time.Now().UTC()
-	pending := make([]*mqttc.Pending, len(ids))
-	for i, id := range ids {
+	pub := c.newPublisher()
+	for _, id := range ids {
 		v := o.Version
 		if v == 0 {
 			v = seen[id] + 1
@@ -125,7 +125,9 @@ func (c *Client) PushConfig(ctx context.Context, ids []string, doc []byte, o Pus
 		d := mgmt.Desired{V: mgmt.ProtocolVersion, Version: v, Config: string(doc), SHA256: rollout.Hash(doc), IssuedAt: now, IssuedBy: o.IssuedBy}
 		b, _ := json.Marshal(d)
 		tp := mgmt.Topics{Prefix: c.o.Prefix, Terminal: id}
-		pending[i] = c.conn.PublishAsync(mqttc.Message{Topic: tp.Desired(), Payload: b, QoS: 1, Retained: true})
+		if err := pub.publish(ctx, id, mqttc.Message{Topic: tp.Desired(), Payload: b, QoS: 1, Retained: true}); err != nil {
+			return nil, fmt.Errorf("fleet push %w", err)
+		}
 		r := &PushResult{ID: id, Version: v, Status: StatusTimeout}
 		if presence[id] != mgmt.StatusOnline {
 			r.Status, r.Reason = StatusOffline, "terminal offline; the retained document is applied when it connects"
@@ -134,10 +136,8 @@ func (c *Client) PushConfig(ctx context.Context, ids []string, doc []byte, o Pus
 		}
 		results[id] = r
 	}
-	for i, p := range pending {
-		if err := p.Wait(ctx); err != nil {
-			return nil, fmt.Errorf("fleet push %s: %w", ids[i], err)
-		}
+	if err := pub.wait(ctx); err != nil {
+		return nil, fmt.Errorf("fleet push %w", err)
 	}
 	for waiting > 0 {
 		m, err := w.next(ctx)

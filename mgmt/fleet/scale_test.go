@@ -6,10 +6,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -17,13 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sscagent/sscagent/internal/config"
-	"github.com/sscagent/sscagent/internal/event"
 	"github.com/sscagent/sscagent/internal/labtest"
 	"github.com/sscagent/sscagent/mgmt"
 	"github.com/sscagent/sscagent/mgmt/fleet"
-	"github.com/sscagent/sscagent/mgmt/mgmttest"
-	"github.com/sscagent/sscagent/mgmt/rollout"
 )
 
 // TestIntegrationFleetScale runs many simulated terminals against one local mosquitto.
@@ -51,45 +44,8 @@ func TestIntegrationFleetScale(t *testing.T) {
 		n, measure = v, true
 	}
 	b := labtest.StartMosquitto(t, labtest.MosquittoOptions{})
-	platform := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
-	t.Cleanup(platform.Close)
-	root := t.TempDir()
-
 	// Build every terminal first so that the measurement covers only running sessions.
-	type sim struct {
-		s      *mgmt.Session
-		cancel context.CancelFunc
-		done   chan error
-	}
-	sims := make([]*sim, n)
-	for i := range sims {
-		id := fmt.Sprintf("SIM-%05d", i)
-		dir := filepath.Join(root, id)
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			t.Fatal(err)
-		}
-		app, err := mgmttest.NewApplier(dir, mgmttest.BaseConfig(id, platform.URL, filepath.Join(dir, "state")))
-		if err != nil {
-			t.Fatal(err)
-		}
-		eng, err := rollout.Open(rollout.Options{Dir: filepath.Join(dir, "state", "rollout"), Applier: app, Window: 30 * time.Second, Interval: 100 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg, _ := app.Running()
-		s, err := mgmt.New(mgmt.Options{Identity: cfg.Terminal, StateDir: cfg.Agent.StateDir, Rollout: eng, Events: event.NewBus(16),
-			Scenes: []mgmt.Scene{{Name: "gate", Kind: "identity"}},
-			Source: mgmt.SourceFunc(func(context.Context) mgmt.Devices {
-				return mgmt.Devices{Readers: []mgmt.Reader{{Name: "Virtual PCD 00 00", Role: "holder", Present: true}},
-					Queue: &mgmt.Queue{Depth: 1}, Platform: &mgmt.Platform{Up: true}}
-			}),
-			Config: mgmt.Config{Brokers: []string{b.URL}, TelemetryInterval: config.Duration(time.Second),
-				KeepAlive: config.Duration(30 * time.Second)}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		sims[i] = &sim{s: s, done: make(chan error, 1)}
-	}
+	sims := newSims(t, n, simOptions{Brokers: func(int) []string { return []string{b.URL} }})
 	runtime.GC()
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
@@ -97,19 +53,7 @@ func TestIntegrationFleetScale(t *testing.T) {
 	brokerRSS0, _ := procStat(b.PID())
 
 	start := time.Now()
-	for _, sm := range sims {
-		ctx, cancel := context.WithCancel(context.Background())
-		sm.cancel = cancel
-		go func() { sm.done <- sm.s.Run(ctx) }()
-	}
-	t.Cleanup(func() {
-		for _, sm := range sims {
-			if sm.cancel != nil {
-				sm.cancel()
-				<-sm.done
-			}
-		}
-	})
+	startSims(t, sims)
 
 	c, err := fleet.Dial(context.Background(), fleet.Options{Broker: b.URL})
 	if err != nil {

@@ -19,6 +19,7 @@ type watch struct {
 	exact   map[string]bool // filters without wildcards
 	wild    []string        // filters with wildcards
 	marker  string
+	sync    bool // waits for its marker: published again on a new connection
 	signal  chan struct{}
 
 	mu sync.Mutex // guards q
@@ -85,7 +86,7 @@ func match(filter, topic string) bool {
 // only after every retained message of the filters has been queued on the watch.
 func (c *Client) subscribe(ctx context.Context, filters []string, sync bool) (*watch, func(), error) {
 	marker := c.o.Prefix + "/_fleet/" + c.o.ClientID + "/" + randomID()
-	w := &watch{filters: append(slices.Clone(filters), marker), exact: map[string]bool{}, marker: marker, signal: make(chan struct{}, 1)}
+	w := &watch{filters: append(slices.Clone(filters), marker), exact: map[string]bool{}, marker: marker, sync: sync, signal: make(chan struct{}, 1)}
 	for _, f := range w.filters {
 		if strings.ContainsAny(f, "+#") {
 			w.wild = append(w.wild, f)
@@ -109,24 +110,42 @@ func (c *Client) subscribe(ctx context.Context, filters []string, sync bool) (*w
 		// Without this the broker would keep sending (a whole fleet's telemetry).
 		uctx, cancel := context.WithTimeout(context.Background(), c.o.ConnectTimeout)
 		defer cancel()
-		_ = c.conn.Unsubscribe(uctx, unused...)
+		if conn, err := c.current(uctx); err == nil {
+			_ = conn.Unsubscribe(uctx, unused...)
+		}
 	}
 	fm := make(map[string]byte, len(w.filters))
 	for _, f := range w.filters {
 		fm[f] = 0
 	}
-	if err := c.conn.Subscribe(ctx, fm); err != nil {
-		stop()
-		return nil, nil, err
+	// w is registered: should the connection be lost on the way, the new one is
+	// subscribed to its filters and gets its marker (Client.keep).
+	conn, err := c.current(ctx)
+	if err == nil {
+		err = conn.Subscribe(ctx, fm)
+		if err == nil && sync {
+			err = conn.Publish(ctx, mqttc.Message{Topic: marker, Payload: []byte("sync")})
+		}
+		if err != nil && lost(conn) {
+			_, err = c.current(ctx)
+		}
 	}
-	if !sync {
-		return w, stop, nil
-	}
-	if err := c.conn.Publish(ctx, mqttc.Message{Topic: marker, Payload: []byte("sync")}); err != nil {
+	if err != nil {
 		stop()
 		return nil, nil, err
 	}
 	return w, stop, nil
+}
+
+// lost reports whether conn has gone: an error of a call on it is then the loss
+// (paho reports some losses as its own errors, not mqttc.ErrLost).
+func lost(conn *mqttc.Conn) bool {
+	select {
+	case <-conn.Lost():
+		return true
+	default:
+		return false
+	}
 }
 
 // isMarker reports whether m is the watch's sync marker.

@@ -1,0 +1,212 @@
+//go:build linux
+
+package fleet_test
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sscagent/sscagent/internal/config"
+	"github.com/sscagent/sscagent/internal/labtest"
+	"github.com/sscagent/sscagent/mgmt"
+	"github.com/sscagent/sscagent/mgmt/fleet"
+	"github.com/sscagent/sscagent/mgmt/rollout"
+)
+
+// TestIntegrationFleetCluster runs simulated terminals against a 3-node NATS cluster
+// (JetStream, MQTT gateway; clients are plain MQTT 3.1.1 through paho), each terminal
+// with all three nodes in mgmt.brokers, spread over them. While the fleet pushes a
+// configuration to every terminal and runs a command on every terminal, one node is
+// killed (SIGKILL). It shows: every terminal is back online within 30 s of the kill,
+// the rollout ends with each terminal committed or rolled back (none stuck), every
+// command ran exactly once with exactly one result, and the fleet view's presence is
+// right.
+//
+// It takes minutes, so it runs from "make fleet-cluster-test" (CI runs it):
+//
+//	SSCAGENT_FLEET_CLUSTER=1000 go test ./mgmt/fleet/ -run FleetCluster -count 1 -v
+func TestIntegrationFleetCluster(t *testing.T) {
+	v := os.Getenv("SSCAGENT_FLEET_CLUSTER")
+	if v == "" {
+		t.Skip("the cluster test runs with make fleet-cluster-test (SSCAGENT_FLEET_CLUSTER=N terminals)")
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 30 {
+		t.Fatalf("SSCAGENT_FLEET_CLUSTER=%q: want a number of terminals >= 30", v)
+	}
+	cl := labtest.StartNATSCluster(t, 3, labtest.NATSOptions{})
+	defer func() {
+		if t.Failed() {
+			t.Logf("NATS logs:\n%s", cl.Logs())
+		}
+	}()
+
+	var logs labtest.Output
+	var executed sync.Map // terminal id -> *atomic.Int32: runs of the "count" command
+	var total atomic.Int64
+	sims := newSims(t, n, simOptions{
+		Brokers: func(i int) []string { return cl.MQTTURLs(i % 3) },
+		// Terminals that have been up a while (longer than stableAfter, 2m by default,
+		// which this test cannot wait): a lost connection resets their backoff. The
+		// first attempt still waits up to firstDelayMax (10s), spreading the storm.
+		Reconnect: mgmt.Reconnect{StableAfter: config.Duration(time.Second)},
+		// The default telemetry interval: on NATS every QoS 1 message is a replicated
+		// JetStream write, and 1,000 terminals each second would be the whole test.
+		Telemetry: 30 * time.Second,
+		Logger:    slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		Commands: func(id string) map[string]mgmt.Command {
+			c := new(atomic.Int32)
+			executed.Store(id, c)
+			return map[string]mgmt.Command{"count": mgmt.CommandFunc(func(context.Context, json.RawMessage) (any, error) {
+				total.Add(1)
+				return map[string]int32{"runs": c.Add(1)}, nil
+			})}
+		},
+	})
+	start := time.Now()
+	startSims(t, sims)
+	// The fleet client is on the nodes that stay.
+	c, err := fleet.Dial(context.Background(), fleet.Options{Broker: cl.Nodes[2].MQTTURL + "," + cl.Nodes[1].MQTTURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	list := func() []fleet.Terminal {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		ts, err := c.List(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ts
+	}
+	online := func(ts []fleet.Terminal, ok func(fleet.Terminal) bool) int {
+		k := 0
+		for _, tm := range ts {
+			if tm.Presence == fleet.Online && (ok == nil || ok(tm)) {
+				k++
+			}
+		}
+		return k
+	}
+	var ts []fleet.Terminal
+	for deadline := time.Now().Add(3 * time.Minute); ; {
+		if ts = list(); len(ts) == n && online(ts, nil) == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d terminals online", online(ts, nil), n)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("%d terminals online on the 3-node cluster after %v", n, time.Since(start).Round(time.Millisecond))
+	epochBefore := map[string]uint64{}
+	for _, tm := range ts {
+		epochBefore[tm.ID] = tm.State.Epoch
+	}
+	ids := make([]string, n)
+	for i, sm := range sims {
+		ids[i] = sm.id
+	}
+
+	// A rollout and a burst of commands, and node 1 killed in the middle of both.
+	pushed := make(chan []fleet.PushResult, 1)
+	ran := make(chan []fleet.CommandResult, 1)
+	errs := make(chan error, 2)
+	go func() {
+		r, err := c.PushConfig(context.Background(), ids, []byte("log:\n  level: debug\n"), fleet.PushOptions{Timeout: 3 * time.Minute})
+		if err != nil {
+			errs <- err
+		}
+		pushed <- r
+	}()
+	go func() {
+		r, err := c.Command(context.Background(), ids, "count", nil, 2*time.Minute)
+		if err != nil {
+			errs <- err
+		}
+		ran <- r
+	}()
+	for deadline := time.Now().Add(time.Minute); total.Load() < int64(n/10); {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d commands ran within a minute", total.Load())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	killed := time.Now()
+	cl.Kill(0)
+	t.Logf("killed node n1 (SIGKILL) after %d of %d commands ran", total.Load(), n)
+
+	// Every terminal of the killed node reconnects elsewhere with a new epoch.
+	var back time.Duration
+	for deadline := killed.Add(30 * time.Second); ; {
+		ts = list()
+		moved := online(ts, func(tm fleet.Terminal) bool { return tm.State.Epoch > epochBefore[tm.ID] })
+		all := online(ts, nil)
+		if all == n && moved >= (n+2)/3 {
+			back = time.Since(killed)
+			break
+		}
+		if time.Now().After(deadline) {
+			var stuck []string
+			for i, tm := range ts {
+				if i%3 == 0 && tm.State.Epoch <= epochBefore[tm.ID] {
+					stuck = append(stuck, tm.ID)
+				}
+			}
+			for _, l := range strings.Split(logs.String(), "\n") {
+				for _, id := range stuck {
+					if strings.Contains(l, "terminal="+id) {
+						t.Log(l)
+					}
+				}
+			}
+			t.Fatalf("30s after the kill: %d of %d online, %d with a new session; of node n1's, not reconnected: %v", all, n, moved, stuck)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("every terminal online again %v after the kill", back.Round(time.Millisecond))
+
+	res := <-pushed
+	cmds := <-ran
+	select {
+	case err := <-errs:
+		t.Fatal(err)
+	default:
+	}
+	by := map[string]int{}
+	for _, r := range res {
+		by[r.Status]++
+		if r.Status != string(rollout.StatusCommitted) && r.Status != string(rollout.StatusRolledBack) {
+			t.Errorf("%s: rollout ended %s (%s)", r.ID, r.Status, r.Reason)
+		}
+	}
+	t.Logf("rollout: %v", by)
+	results := map[string]int{}
+	for _, r := range cmds {
+		if r.Result != nil && r.Status == mgmt.ResultOK {
+			results[r.ID]++
+		} else {
+			t.Errorf("%s: command %s", r.ID, r.Status)
+		}
+	}
+	for _, id := range ids {
+		v, _ := executed.Load(id)
+		if runs := v.(*atomic.Int32).Load(); runs != 1 || results[id] != 1 {
+			t.Errorf("%s: the command ran %d times, %d results", id, runs, results[id])
+		}
+	}
+	if t.Failed() {
+		return
+	}
+	t.Logf("every command ran once with one result; %d terminals online, presence right", online(list(), nil))
+}
