@@ -60,6 +60,12 @@ test-flaky: ## run the tests FLAKY_COUNT times (default 5; PKG, RUN narrow them)
 		echo "go test failed (exit $$rc) without a failing test; output above, JSON in $(FLAKY_LOG)"; exit $$rc; \
 	else echo "no flaky tests in $(FLAKY_COUNT) runs"; fi
 
+# The cluster test (docs/mgmt-protocol.md, "Clustered brokers"): 3 NATS nodes, a node
+# killed in the middle of a rollout and a burst of commands. CI runs it after make test.
+FLEET_CLUSTER ?= 100
+fleet-cluster-test: ## terminals on a 3-node NATS cluster (MQTT, JetStream) survive a node kill (FLEET_CLUSTER terminals, default 100)
+	SSCAGENT_FLEET_CLUSTER=$(FLEET_CLUSTER) $(GO) test -count=1 -timeout 15m -run '^TestIntegrationFleetCluster$$' -v ./mgmt/fleet/
+
 lint: ## gofmt check, go vet, staticcheck when it can be installed
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
