@@ -48,8 +48,12 @@ type Options struct {
 	Parts []StagedPart
 	// OnFailure is called for each part failure in addition to logging it.
 	OnFailure func(Failure)
-	// Ready is called once every part has started.
+	// Ready is called once every part is up (the local API listens).
 	Ready func()
+	// Watchdog, when set, is called every WatchdogInterval from the supervision loop
+	// (systemd's WATCHDOG=1): a hung agent stops calling it.
+	Watchdog         func()
+	WatchdogInterval time.Duration
 	// Events is the bus every step publishes to (the local API stream, management and
 	// the demo watch it); nil: the agent makes one.
 	Events *event.Bus
@@ -137,8 +141,9 @@ func New(cfg Config, o Options) (*Agent, error) {
 	}
 	a.cfg = cfg
 	a.sup = NewSupervisor(SupervisorOptions{
-		Logger:  o.Logger.With("component", "supervisor"),
-		Backoff: backoff.Policy{Base: 500 * time.Millisecond, Max: cfg.Agent.RestartBackoffMax.D()},
+		Logger:   o.Logger.With("component", "supervisor"),
+		Backoff:  backoff.Policy{Base: 500 * time.Millisecond, Max: cfg.Agent.RestartBackoffMax.D()},
+		Watchdog: o.Watchdog, WatchdogInterval: o.WatchdogInterval,
 		OnFailure: func(f Failure) {
 			a.emit(KindPartFailed, "", f.Part, false, CodePartFailed, f.Err.Error(),
 				map[string]any{"part": f.Part, "restarts": f.Restarts, "retryInMs": f.RetryIn.Milliseconds()})
