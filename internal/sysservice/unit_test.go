@@ -164,3 +164,26 @@ func TestUnitSecurity(t *testing.T) {
 		t.Fatalf("exposure %.1f above 2.0:\n%s", score, out)
 	}
 }
+
+// TestMSIMatchesService: the MSI registers the service `sscagent service install`
+// registers on Windows (packaging/windows/sscagent.wxs; make check-deploy checks the
+// built MSI's ServiceInstall table).
+func TestMSIMatchesService(t *testing.T) {
+	wxs, err := os.ReadFile("../../packaging/windows/sscagent.wxs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := strings.Join(Spec{ConfigPath: "/c"}.arguments()[:3], " ")
+	for _, want := range []string{
+		`<ServiceInstall Id="SscagentService" Name="` + Name + `"`,
+		`DisplayName="` + DisplayName + `"`,
+		`Description="` + Description + `"`,
+		`Start="auto"`, `Account="LocalSystem"`,
+		`Arguments="` + args + ` &quot;[CommonAppDataFolder]sscagent\sscagent.yaml&quot;"`,
+		`<ServiceControl Id="SscagentControl" Name="` + Name + `" Stop="both" Remove="uninstall"`,
+	} {
+		if !strings.Contains(string(wxs), want) {
+			t.Errorf("sscagent.wxs lacks %s", want)
+		}
+	}
+}
