@@ -133,6 +133,10 @@ func New(cfg Config, o Options) (*Agent, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	// A downgrade meets a newer state directory here, before anything reads it.
+	if err := CheckStateDir(cfg.Agent.StateDir); err != nil {
+		return nil, err
+	}
 	if cfg.Mgmt.Enabled() && o.ConfigPath != "" {
 		var err error
 		if cfg, err = a.openRollout(cfg); err != nil {
@@ -246,6 +250,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	cfg := a.cfg
 	a.mu.Unlock()
 	defer func() { a.link.client().Close() }() // the client of the last configuration applied
+	if err := CheckStateDir(cfg.Agent.StateDir); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(cfg.Agent.StateDir, 0o700); err != nil {
 		return fmt.Errorf("agent: state directory: %w", err)
 	}
@@ -253,6 +260,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	}
 	defer a.closeStores()
+	if err := markStateDir(cfg.Agent.StateDir); err != nil {
+		return err
+	}
 	a.started = time.Now()
 	a.addParts()
 	v := version.Get()
