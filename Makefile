@@ -14,7 +14,7 @@ FLAKY_COUNT ?= 5
 PKG     ?= ./...
 RUN     ?=
 
-.PHONY: help build readerlib test test-flaky lint cover fuzz demo clean
+.PHONY: help build readerlib test test-flaky lint cover fuzz demo clean fleet-cluster-test linux arm64 windows packages msi check-deploy
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -38,6 +38,7 @@ test: ## vet, every test of every package with the race detector, then each fuzz
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 30m ./...
 	$(MAKE) --no-print-directory fuzz FUZZTIME=$(TEST_FUZZTIME)
+	$(MAKE) --no-print-directory check-deploy
 
 # Each run is one go test -count; test2json's "fail" events are counted per test. A
 # package that failed outside any test (build error, panic, timeout) is listed as
@@ -99,4 +100,46 @@ demo: ## the main job on embedded defaults: sandbox platform, MQTT broker, virtu
 	fi
 
 clean: ## remove build output
-	rm -rf bin cover.out .demo
+	rm -rf bin cover.out .demo $(DIST)
+
+# Deployment artefacts (docs/deploy.md): .deb and .rpm for linux/amd64 and linux/arm64,
+# Windows builds and the MSI, all in DIST.
+DIST    ?= dist
+NFPM    ?= $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.48.0
+# A package version: the tag without its "v" on a tagged commit, else 0.0.0+gitHASH.
+PKG_VERSION ?= $(shell git describe --tags --exact-match --match 'v[0-9]*' 2>/dev/null | sed 's/^v//' | grep . || echo 0.0.0+git$(COMMIT))
+ARM64_CC ?= aarch64-linux-gnu-gcc
+ARM64_PKG_CONFIG_LIBDIR ?= /usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig
+WIN_ARCHS ?= amd64 arm64
+# Release builds: stripped; position-independent on Linux (lintian's hardening checks).
+DIST_LDFLAGS := -s -w $(LDFLAGS)
+
+linux: ## build DIST/linux-amd64/sscagent (cgo, PC/SC through libpcsclite)
+	CGO_ENABLED=1 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -buildmode=pie -ldflags "$(DIST_LDFLAGS)" -o $(DIST)/linux-amd64/ ./cmd/sscagent
+
+arm64: ## cross-build DIST/linux-arm64/sscagent with gcc-aarch64-linux-gnu and the arm64 libpcsclite
+	CGO_ENABLED=1 GOOS=linux GOARCH=arm64 CC=$(ARM64_CC) PKG_CONFIG_LIBDIR=$(ARM64_PKG_CONFIG_LIBDIR) \
+		$(GO) build -trimpath -buildmode=pie -ldflags "$(DIST_LDFLAGS)" -o $(DIST)/linux-arm64/ ./cmd/sscagent
+
+packages: linux arm64 ## .deb and .rpm for amd64 and arm64 in DIST (nfpm; packaging/linux/nfpm.yaml)
+	@for arch in amd64 arm64; do for p in deb rpm; do \
+		sed "s#@BIN@#$(DIST)/linux-$$arch/sscagent#" packaging/linux/nfpm.yaml >$(DIST)/nfpm-$$arch.yaml && \
+		PKG_ARCH=$$arch PKG_VERSION='$(PKG_VERSION)' $(NFPM) package -f $(DIST)/nfpm-$$arch.yaml -p $$p -t $(DIST)/ || exit 1; \
+	done; done
+	@ls -l $(DIST)/*.deb $(DIST)/*.rpm
+
+windows: ## GOOS=windows builds (no cgo: winscard.dll) of sscagent and sscsim, WIN_ARCHS (amd64 arm64)
+	@for arch in $(WIN_ARCHS); do \
+		CGO_ENABLED=0 GOOS=windows GOARCH=$$arch $(GO) build -trimpath -ldflags "$(DIST_LDFLAGS)" \
+			-o $(DIST)/windows-$$arch/ ./cmd/sscagent ./cmd/sscsim || exit 1; \
+	done
+
+msi: windows ## DIST/sscagent-VERSION-x64.msi with wixl (msitools) from packaging/windows/sscagent.wxs
+	wixl --arch x64 -D Version=$(MSI_VERSION) -D SourceDir=$(DIST)/windows-amd64 -D ConfigFile=packaging/sscagent.example.yaml \
+		-o $(DIST)/sscagent-$(PKG_VERSION)-x64.msi packaging/windows/sscagent.wxs
+
+# An MSI ProductVersion is three numbers: the tag's, else 0.0.0.
+MSI_VERSION ?= $(shell echo '$(PKG_VERSION)' | sed -E 's/^([0-9]+\.[0-9]+\.[0-9]+).*/\1/; t; s/.*/0.0.0/')
+
+check-deploy: ## build the packages, the MSI and the arm64 binary, and check them (packaging/check)
+	DIST=$(DIST) GO=$(GO) ./packaging/check

@@ -50,8 +50,12 @@ type Options struct {
 	Parts []StagedPart
 	// OnFailure is called for each part failure in addition to logging it.
 	OnFailure func(Failure)
-	// Ready is called once every part has started.
+	// Ready is called once every part is up (the local API listens).
 	Ready func()
+	// Watchdog, when set, is called every WatchdogInterval from the supervision loop
+	// (systemd's WATCHDOG=1): a hung agent stops calling it.
+	Watchdog         func()
+	WatchdogInterval time.Duration
 	// Events is the bus every step publishes to (the local API stream, management and
 	// the demo watch it); nil: the agent makes one.
 	Events *event.Bus
@@ -135,6 +139,10 @@ func New(cfg Config, o Options) (*Agent, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	// A downgrade meets a newer state directory here, before anything reads it.
+	if err := CheckStateDir(cfg.Agent.StateDir); err != nil {
+		return nil, err
+	}
 	if cfg.Mgmt.Enabled() && o.ConfigPath != "" {
 		var err error
 		if cfg, err = a.openRollout(cfg); err != nil {
@@ -143,8 +151,9 @@ func New(cfg Config, o Options) (*Agent, error) {
 	}
 	a.cfg = cfg
 	a.sup = NewSupervisor(SupervisorOptions{
-		Logger:  o.Logger.With("component", "supervisor"),
-		Backoff: backoff.Policy{Base: 500 * time.Millisecond, Max: cfg.Agent.RestartBackoffMax.D()},
+		Logger:   o.Logger.With("component", "supervisor"),
+		Backoff:  backoff.Policy{Base: 500 * time.Millisecond, Max: cfg.Agent.RestartBackoffMax.D()},
+		Watchdog: o.Watchdog, WatchdogInterval: o.WatchdogInterval,
 		OnFailure: func(f Failure) {
 			a.emit(KindPartFailed, "", f.Part, false, CodePartFailed, f.Err.Error(),
 				map[string]any{"part": f.Part, "restarts": f.Restarts, "retryInMs": f.RetryIn.Milliseconds()})
@@ -251,6 +260,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	cfg := a.cfg
 	a.mu.Unlock()
 	defer func() { a.link.client().Close() }() // the client of the last configuration applied
+	if err := CheckStateDir(cfg.Agent.StateDir); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(cfg.Agent.StateDir, 0o700); err != nil {
 		return fmt.Errorf("agent: state directory: %w", err)
 	}
@@ -258,6 +270,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	}
 	defer a.closeStores()
+	if err := markStateDir(cfg.Agent.StateDir); err != nil {
+		return err
+	}
 	a.started = time.Now()
 	a.addParts()
 	v := version.Get()

@@ -37,6 +37,15 @@ const (
 // (for example a configuration it can never work with). The failure is still reported.
 var ErrNoRestart = errors.New("do not restart")
 
+// Upper is a Part that tells when it is up, beyond having been started: the local API
+// once it listens. The supervisor's ready waits for it (systemd's READY=1).
+type Upper interface {
+	Part
+	// WaitUp returns nil once the part is up (also after a restart brought it up), or
+	// ctx's error.
+	WaitUp(ctx context.Context) error
+}
+
 // PartFunc adapts a function to a Part.
 func PartFunc(name string, run func(ctx context.Context) error) Part { return partFunc{name, run} }
 
@@ -73,6 +82,8 @@ type Supervisor struct {
 	policy     backoff.Policy
 	stableTime time.Duration // a part running this long has its backoff reset
 	onFailure  func(Failure)
+	watchdog   func()
+	every      time.Duration
 
 	mu       sync.Mutex // guards the fields below
 	stages   [numStages][]*Handle
@@ -89,6 +100,9 @@ type Handle struct {
 	state PartState     // guarded by the supervisor's mu
 	stop  func()        // cancels the part's context; set when started
 	done  chan struct{} // closed when its keeper returned; set when started
+	// entered is closed when the part's Run was first called.
+	entered   chan struct{}
+	enterOnce sync.Once
 }
 
 // SupervisorOptions configures a Supervisor. Zero values pick the defaults.
@@ -97,6 +111,10 @@ type SupervisorOptions struct {
 	Backoff    backoff.Policy // default 500ms doubling to 30s
 	StableTime time.Duration  // default 1m
 	OnFailure  func(Failure)  // called from the failing part's goroutine; must not block
+	// Watchdog, when set, is called every WatchdogInterval from the supervision loop
+	// while it runs and is not stuck (systemd's WATCHDOG=1).
+	Watchdog         func()
+	WatchdogInterval time.Duration
 }
 
 // NewSupervisor returns an empty supervisor.
@@ -110,7 +128,8 @@ func NewSupervisor(o SupervisorOptions) *Supervisor {
 	if o.StableTime == 0 {
 		o.StableTime = time.Minute
 	}
-	return &Supervisor{log: o.Logger, policy: o.Backoff, stableTime: o.StableTime, onFailure: o.OnFailure}
+	return &Supervisor{log: o.Logger, policy: o.Backoff, stableTime: o.StableTime, onFailure: o.OnFailure,
+		watchdog: o.Watchdog, every: o.WatchdogInterval}
 }
 
 // Add registers p in stage st. Parts added before Run start with their stage; a part
@@ -120,7 +139,8 @@ func (s *Supervisor) Add(st Stage, p Part) { s.Start(st, p) }
 // Start adds p to stage st and returns its handle. While the supervisor runs, p starts
 // at once; after Run has begun to stop, p is not started.
 func (s *Supervisor) Start(st Stage, p Part) *Handle {
-	h := &Handle{part: p, stage: st, state: PartState{Name: p.Name(), State: "starting", Since: time.Now()}}
+	h := &Handle{part: p, stage: st, state: PartState{Name: p.Name(), State: "starting", Since: time.Now()},
+		entered: make(chan struct{})}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.stages[st] = append(s.stages[st], h)
@@ -156,6 +176,7 @@ func (s *Supervisor) Stop(ctx context.Context, h *Handle) error {
 	}
 	stop, done := h.stop, h.done
 	s.mu.Unlock()
+	h.enterOnce.Do(func() { close(h.entered) }) // no readiness wait on a removed part
 	if stop == nil {
 		return nil // never started
 	}
@@ -181,11 +202,13 @@ func (s *Supervisor) States() []PartState {
 	return out
 }
 
-// Run starts the stages in order and calls ready (if not nil) once every part has been
-// started. When ctx is done it stops the stages in reverse order, each one fully before
-// the next, and returns nil. Part failures never end Run.
+// Run starts the stages in order and calls ready (if not nil) once every part started
+// with it is up: running, and for an Upper, WaitUp returned. When ctx is done it stops
+// the stages in reverse order, each one fully before the next, and returns nil. Part
+// failures never end Run. Meanwhile it calls the watchdog.
 func (s *Supervisor) Run(ctx context.Context, ready func()) error {
 	var cancels [numStages]context.CancelFunc
+	var first []*Handle
 	s.mu.Lock()
 	if s.running {
 		s.mu.Unlock()
@@ -197,13 +220,19 @@ func (s *Supervisor) Run(ctx context.Context, ready func()) error {
 		s.waits[st] = new(sync.WaitGroup)
 		for _, h := range s.stages[st] {
 			s.launchLocked(h)
+			first = append(first, h)
 		}
 	}
 	s.mu.Unlock()
-	if ready != nil {
-		ready()
-	}
-	<-ctx.Done()
+	upDone := make(chan struct{})
+	go func() {
+		defer close(upDone)
+		if s.waitUp(ctx, first) && ready != nil {
+			ready()
+		}
+	}()
+	s.supervise(ctx)
+	<-upDone
 	s.mu.Lock()
 	s.stopping = true
 	s.mu.Unlock()
@@ -214,12 +243,71 @@ func (s *Supervisor) Run(ctx context.Context, ready func()) error {
 	return nil
 }
 
+// waitUp waits until every part of hs has entered Run and every Upper among them is
+// up. It reports false when ctx ended first.
+func (s *Supervisor) waitUp(ctx context.Context, hs []*Handle) bool {
+	for _, h := range hs {
+		select {
+		case <-h.entered:
+		case <-ctx.Done():
+			return false
+		}
+		u, ok := h.part.(Upper)
+		if !ok {
+			continue
+		}
+		s.mu.Lock()
+		done := h.done
+		s.mu.Unlock()
+		wctx, cancel := context.WithCancel(ctx)
+		go func() {
+			select {
+			case <-done: // removed (a reload replaced it): not waited for
+			case <-wctx.Done():
+			}
+			cancel()
+		}()
+		_ = u.WaitUp(wctx) // an error with ctx alive: the part was removed, not waited for
+		cancel()
+		if ctx.Err() != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// supervise blocks until ctx is done, pinging the watchdog meanwhile. Each ping takes
+// the supervisor's lock first, so a supervisor wedged on it stops the pings and the
+// service manager restarts the process.
+func (s *Supervisor) supervise(ctx context.Context) {
+	if s.watchdog == nil || s.every <= 0 {
+		<-ctx.Done()
+		return
+	}
+	t := time.NewTicker(s.every)
+	defer t.Stop()
+	for {
+		s.mu.Lock()
+		alive := s.running
+		s.mu.Unlock()
+		if alive {
+			s.watchdog()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
 // keep runs one part until its context is done, restarting it after failures.
 func (s *Supervisor) keep(ctx context.Context, h *Handle) {
 	b := backoff.New(s.policy)
 	name := h.part.Name()
 	for {
 		s.setState(h, "running", nil, false)
+		h.enterOnce.Do(func() { close(h.entered) })
 		start := time.Now()
 		err := runGuarded(ctx, h.part)
 		if ctx.Err() != nil {

@@ -110,6 +110,18 @@ func (s *Server) BoundAddr() string {
 	}
 }
 
+// WaitUp returns nil once the server listens, or ctx's error (the agent's readiness,
+// systemd's READY=1, waits for it).
+func (s *Server) WaitUp(ctx context.Context) error {
+	select {
+	case a := <-s.ready:
+		s.ready <- a
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // Handler returns the API's handler with authentication, loopback and CORS checks.
 func (s *Server) Handler() http.Handler { return s.guard(s.mux) }
 

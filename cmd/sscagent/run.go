@@ -57,11 +57,13 @@ func cmdRun(args []string, out, errOut io.Writer) int {
 		adjust = func(c *agent.Config) { c.Agent.StateDir = sd }
 	}
 	a, err := agent.New(cfg, agent.Options{
-		Logger:     log,
-		Level:      level,
-		ConfigPath: *path,
-		Adjust:     adjust,
-		Ready:      func() { sysservice.Notify("READY=1") },
+		Logger:           log,
+		Level:            level,
+		ConfigPath:       *path,
+		Adjust:           adjust,
+		Ready:            func() { sysservice.Notify("READY=1") },
+		Watchdog:         func() { sysservice.Notify("WATCHDOG=1") },
+		WatchdogInterval: sysservice.WatchdogInterval(),
 		Restart: func(reason string) {
 			select {
 			case restart <- reason:

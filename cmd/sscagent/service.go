@@ -11,12 +11,12 @@ import (
 )
 
 func init() {
-	prog.Register("service", "install|uninstall|start|stop|restart|status the system service", cmdService)
+	prog.Register("service", "install|uninstall|start|stop|restart|status the system service; unit prints its systemd unit", cmdService)
 }
 
 func cmdService(args []string, out, errOut io.Writer) int {
-	syn := "service install|uninstall|start|stop|restart|status --config FILE [--user NAME]"
-	if len(args) == 0 || (!slices.Contains(sysservice.Actions, args[0]) && args[0] != "status") {
+	syn := "service install|uninstall|start|stop|restart|status|unit --config FILE [--user NAME]"
+	if len(args) == 0 || (!slices.Contains(sysservice.Actions, args[0]) && args[0] != "status" && args[0] != "unit") {
 		fmt.Fprintf(errOut, "Usage: sscagent %s\n", syn)
 		return cli.ExitUsage
 	}
@@ -37,12 +37,23 @@ func cmdService(args []string, out, errOut io.Writer) int {
 		}
 		return cli.ExitOK
 	}
-	if action == "install" {
+	if action == "install" || action == "unit" {
 		// Refuse to install a service that could not start.
-		if _, err := agent.LoadConfig(*path); err != nil {
+		cfg, err := agent.LoadConfig(*path)
+		if err != nil {
 			printConfigError(errOut, *path, err)
 			return cli.ExitFail
 		}
+		spec.StateDir = cfg.Agent.StateDir
+	}
+	if action == "unit" {
+		u, err := sysservice.Unit(spec)
+		if err != nil {
+			fmt.Fprintln(errOut, err)
+			return cli.ExitFail
+		}
+		fmt.Fprint(out, u)
+		return cli.ExitOK
 	}
 	if err := sysservice.Control(action, spec); err != nil {
 		fmt.Fprintln(errOut, err)

@@ -3,6 +3,8 @@ package sysservice
 import (
 	"net"
 	"os"
+	"strconv"
+	"time"
 )
 
 // Notify sends a systemd notify message ("READY=1", "STOPPING=1", "STATUS=...") when
@@ -22,4 +24,18 @@ func Notify(state string) {
 	}
 	defer c.Close()
 	_, _ = c.Write([]byte(state))
+}
+
+// WatchdogInterval is how often the service must send WATCHDOG=1: half of the
+// WatchdogSec= that systemd passed in WATCHDOG_USEC, or 0 when no watchdog is armed for
+// this process (WATCHDOG_PID names another one, or the variables are absent or bad).
+func WatchdogInterval() time.Duration {
+	if pid := os.Getenv("WATCHDOG_PID"); pid != "" && pid != strconv.Itoa(os.Getpid()) {
+		return 0
+	}
+	usec, err := strconv.ParseInt(os.Getenv("WATCHDOG_USEC"), 10, 64)
+	if err != nil || usec <= 0 {
+		return 0
+	}
+	return time.Duration(usec) * time.Microsecond / 2
 }

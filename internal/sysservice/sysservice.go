@@ -29,6 +29,13 @@ type Program interface {
 // Actions accepted by Control.
 var Actions = []string{"install", "uninstall", "start", "stop", "restart"}
 
+// Description and DisplayName are the service's, on every platform (the MSI's
+// ServiceInstall uses the same).
+const (
+	DisplayName = "Social security card one-card-pass terminal agent"
+	Description = "sscagent: card readers, PSAM, QR scanners, platform calls, durable backflow and terminal management."
+)
+
 // Spec describes the installed service.
 type Spec struct {
 	// ConfigPath is the configuration file the service runs with; made absolute.
@@ -37,35 +44,51 @@ type Spec struct {
 	Executable string
 	// User runs the service as this account when not empty (Unix).
 	User string
+	// StateDir is the configuration's agent.stateDir; the systemd unit makes it
+	// writable when it is not the default /var/lib/sscagent. Empty: the default.
+	StateDir string
 }
 
+// resolve makes the paths absolute and fills in the running executable.
+func (s Spec) resolve() (Spec, error) {
+	var err error
+	if s.ConfigPath, err = filepath.Abs(s.ConfigPath); err != nil {
+		return s, err
+	}
+	if s.Executable == "" {
+		if s.Executable, err = os.Executable(); err != nil {
+			return s, err
+		}
+	}
+	if s.StateDir != "" {
+		if s.StateDir, err = filepath.Abs(s.StateDir); err != nil {
+			return s, err
+		}
+	}
+	return s, nil
+}
+
+// arguments are the service's command line after the executable.
+func (s Spec) arguments() []string { return []string{"run", "--service", "--config", s.ConfigPath} }
+
 func (s Spec) config() (*service.Config, error) {
-	cfgPath, err := filepath.Abs(s.ConfigPath)
+	r, err := s.resolve()
 	if err != nil {
 		return nil, err
 	}
-	exe := s.Executable
-	if exe == "" {
-		if exe, err = os.Executable(); err != nil {
-			return nil, err
-		}
+	unit, err := Unit(r)
+	if err != nil {
+		return nil, err
 	}
 	return &service.Config{
 		Name:        Name,
-		DisplayName: "Social security card one-card-pass terminal agent",
-		Description: "sscagent: card readers, PSAM, QR scanners, platform calls, durable backflow and terminal management.",
-		Executable:  exe,
-		Arguments:   []string{"run", "--service", "--config", cfgPath},
-		UserName:    s.User,
-		Dependencies: []string{
-			"After=network-online.target pcscd.service",
-			"Wants=network-online.target",
-		},
+		DisplayName: DisplayName,
+		Description: Description,
+		Executable:  r.Executable,
+		Arguments:   r.arguments(),
+		UserName:    r.User,
 		Option: service.KeyValue{
-			"Restart":                "on-failure",
-			"SuccessExitStatus":      "0",
-			"LimitNOFILE":            8192,
-			"SystemdScript":          systemdUnit,
+			"SystemdScript":          unit, // finished: no template action in it
 			"DelayedAutoStart":       true, // Windows: start after the network stack
 			"OnFailure":              "restart",
 			"OnFailureDelayDuration": "5s",
