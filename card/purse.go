@@ -325,3 +325,15 @@ func ParseLogRecord(b []byte) (LogEntry, error) {
 	e.Amounts = Amounts{Account: binary.BigEndian.Uint32(b[16:]), Self: binary.BigEndian.Uint32(b[20:]), Fund: binary.BigEndian.Uint32(b[24:])}
 	return e, nil
 }
+
+// UnmarshalText reads the names MarshalText writes ("DES", "SSF33", "SM4") and the
+// two-digit identifiers ("03").
+func (a *Algorithm) UnmarshalText(b []byte) error {
+	for _, c := range []Algorithm{AlgDES, AlgSSF33, AlgSM4} {
+		if string(b) == c.Name() || string(b) == c.String() {
+			*a = c
+			return nil
+		}
+	}
+	return fmt.Errorf("card: unknown algorithm %q", b)
+}
