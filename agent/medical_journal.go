@@ -46,11 +46,11 @@ type settlement struct {
 	MAC1       [4]byte       `json:"mac1"`
 	TAC        [4]byte       `json:"tac"`
 	MAC2       [4]byte       `json:"mac2"`
-	Verified   bool          `json:"verified"`             // MAC2 (and for the HSM the TAC) checked
+	Verified   bool          `json:"verified"`              // MAC2 (and for the HSM the TAC) checked
 	VerifyErr  string        `json:"verifyError,omitempty"` // why it could not be checked
-	Recovered  bool          `json:"recovered"`            // ended by GET TRANSACTION PROOF
-	Reason     string        `json:"reason,omitempty"`     // why not debited
-	HolderID   string        `json:"holderId"`             // for the C.4 record
+	Recovered  bool          `json:"recovered"`             // ended by GET TRANSACTION PROOF
+	Reason     string        `json:"reason,omitempty"`      // why not debited
+	HolderID   string        `json:"holderId"`              // for the C.4 record
 	HolderName string        `json:"holderName"`
 	Type       string        `json:"settlementType"`
 	Created    time.Time     `json:"created"`
