@@ -109,6 +109,7 @@ type Agent struct {
 	payments *payment.Manager
 	recorder *payRecorder
 	started  time.Time
+	med      medicalState // the medical settlement journal (medical.go)
 
 	applyMu sync.Mutex // one configuration change at a time
 
@@ -318,6 +319,7 @@ func (a *Agent) openStores(ctx context.Context, cfg Config) error {
 }
 
 func (a *Agent) closeStores() {
+	a.closeMedical()
 	if err := a.payments.Close(); err != nil {
 		a.log.Error("closing the payment file", "err", err)
 	}

@@ -101,6 +101,7 @@ func (a *Agent) build(cfg Config, old *generation) (*generation, error) {
 				Logger: a.log.With("component", "cards")}
 			if cfg.Cards.HSM.Enabled {
 				o.HSM = psam.PlatformHSM{Client: a.link, DeviceNo: cfg.Cards.DeviceNo}
+				o.Purchase = psam.PlatformPurchase{Client: a.link}
 			}
 			m, err := readers.New(o)
 			if err != nil {
@@ -128,7 +129,7 @@ func (a *Agent) build(cfg Config, old *generation) (*generation, error) {
 		}
 		api := apiServices{a}
 		s, err := localapi.New(localapi.Options{Config: cfg.LocalAPI, Token: strings.TrimSpace(string(tok)), Events: a.events,
-			Payments: api, Records: api, Status: api, Queue: api, Reads: api, Cards: api, Logger: a.log.With("component", "localapi")})
+			Payments: api, Records: api, Status: api, Queue: api, Reads: api, Cards: api, Medical: api, Logger: a.log.With("component", "localapi")})
 		if err != nil {
 			return nil, fmt.Errorf("agent: %w", err)
 		}

@@ -318,3 +318,17 @@ func truncateRunes(s string, n int) string {
 	}
 	return string([]rune(s)[:n])
 }
+
+// MedicalPurchaseAuth is the platform HSM's MAC1 through the link (psam.PlatformPurchase).
+func (l *link) MedicalPurchaseAuth(ctx context.Context, r platform.MedicalPurchase) (platform.MedicalAuthResult, error) {
+	res, err := l.client().MedicalPurchaseAuth(ctx, r)
+	l.note(err)
+	return res, err
+}
+
+// MedicalPurchaseVerify is the platform's MAC2/TAC check through the link.
+func (l *link) MedicalPurchaseVerify(ctx context.Context, r platform.MedicalPurchase, terminalSeq, mac2, tac string) (string, error) {
+	id, err := l.client().MedicalPurchaseVerify(ctx, r, terminalSeq, mac2, tac)
+	l.note(err)
+	return id, err
+}

@@ -72,6 +72,9 @@ func (a *Agent) cardInserted(ctx context.Context, s *sceneRun, in readers.Insert
 	if !a.admit(at) || !a.readCard(ctx, at) {
 		return
 	}
+	if s.cfg.Kind == SceneMedical {
+		a.recoverOnInsert(ctx, s, at) // a debit left pending when this card was pulled
+	}
 	a.finish(ctx, at)
 }
 

@@ -44,6 +44,8 @@ type rigOptions struct {
 	Dir string
 	// API is the local API's listen address; empty: 127.0.0.1:0.
 	API string
+	// Log, when set, receives the agent's logs (debug level, text).
+	Log io.Writer
 }
 
 // rig is an agent under test with its sandbox and its event history.
@@ -185,7 +187,11 @@ func newRig(t testing.TB, o rigOptions) *rig {
 	r := &rig{t: t, dir: dir, path: path, sb: sb, more: make(chan struct{})}
 	bus := event.NewBus(4096)
 	sub := bus.Subscribe(4096, true, 0)
-	r.a, err = agent.New(cfg, agent.Options{Events: bus, ConfigPath: path, Logger: testLogger()})
+	logger := testLogger()
+	if o.Log != nil {
+		logger = slog.New(slog.NewTextHandler(o.Log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	r.a, err = agent.New(cfg, agent.Options{Events: bus, ConfigPath: path, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}

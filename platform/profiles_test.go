@@ -68,6 +68,7 @@ func runEveryOperation(t *testing.T, l *lab) {
 	if ia, err := c.CardInternalAuth(ctx, platform.InternalAuthRequest{Step1: step1}); err != nil || ia.PKey == "" {
 		t.Fatalf("cardInternalAuth %+v %v", ia, err)
 	}
+	runMedical(t, c)
 	id, err := c.DecodeECard(ctx, platform.ECardDecodeRequest{QRCode: l.qr(t, zhangsan)})
 	if err != nil || id.IDNumber.Clear() != zhangsan || id.Name.Clear() != "张三" {
 		t.Fatalf("ecardDecode %+v %v", id, err)

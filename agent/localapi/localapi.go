@@ -34,6 +34,7 @@ type Options struct {
 	Queue    QueueSource
 	Reads    ReadSource
 	Cards    CardReader
+	Medical  MedicalService
 	Logger   *slog.Logger
 }
 
@@ -82,6 +83,7 @@ func (s *Server) routes() map[string]http.HandlerFunc {
 		"POST /v1/card/read":            s.readCard,
 		"POST /v1/card/hsm/step1":       s.hsmStep1,
 		"POST /v1/card/hsm/step2":       s.hsmStep2,
+		"POST /v1/medical/settle":       s.medicalSettle,
 	}
 }
 

@@ -29,6 +29,7 @@ type Card struct {
 	maxTries int
 	pull     func(apdu.Command) bool
 	commands int
+	pu       *purse // DF04; nil without SSSE
 }
 
 var _ ICC = (*Card)(nil)
@@ -53,6 +54,9 @@ func NewCard(p *Profile) (*Card, error) {
 			return nil, fmt.Errorf("cardsim: %w", err)
 		}
 		if c.rk, err = CardKey(KeyRK, r.alg, p.Region(), r.hist); err != nil {
+			return nil, fmt.Errorf("cardsim: %w", err)
+		}
+		if c.pu, err = newPurse(p, r); err != nil {
 			return nil, fmt.Errorf("cardsim: %w", err)
 		}
 	}
@@ -109,6 +113,9 @@ func (c *Card) PowerOff() {
 func (c *Card) resetLocked() {
 	c.t0.pending = nil
 	c.dfSSSE, c.ef, c.chal, c.rkOK = false, 0, nil, false
+	if c.pu != nil {
+		c.pu.reset()
+	}
 }
 
 // Process implements ICC.
@@ -124,26 +131,45 @@ func (c *Card) Process(raw []byte) ([]byte, error) {
 		return nil, ErrPulled
 	}
 	c.commands++
+	out := c.process(cmd)
+	if c.pu != nil && c.pu.pullAfter != nil && c.pu.pullAfter(cmd) {
+		c.pu.pullAfter = nil
+		return nil, ErrPulled // carried out, never answered
+	}
+	return out, nil
+}
+
+func (c *Card) process(cmd apdu.Command) []byte {
 	if cmd.INS == 0xC0 && cmd.CLA == 0 {
-		return c.t0.getResponse(cmd), nil
+		return c.t0.getResponse(cmd)
 	}
 	c.t0.pending = nil
+	if cmd.CLA == 0xB0 && c.pu != nil && c.dfSSSE {
+		return c.purseCommand(cmd)
+	}
 	if cmd.CLA != 0x00 {
-		return sw(apdu.SWCLANotSupported), nil
+		return sw(apdu.SWCLANotSupported)
 	}
 	switch cmd.INS {
 	case 0xA4:
-		return c.selectFile(cmd), nil
+		return c.selectFile(cmd)
 	case 0xB2:
-		return c.readRecord(cmd), nil
+		if c.pu != nil && c.pu.selected {
+			return c.readPurseRecord(cmd)
+		}
+		return c.readRecord(cmd)
 	case 0x84:
-		return c.getChallenge(cmd), nil
+		return c.getChallenge(cmd)
 	case 0x88:
-		return c.internalAuth(cmd), nil
+		return c.internalAuth(cmd)
 	case 0x82:
-		return c.externalAuth(cmd), nil
+		return c.externalAuth(cmd)
+	case 0x20:
+		if c.pu != nil {
+			return c.verifyPIN(cmd)
+		}
 	}
-	return sw(apdu.SWINSNotSupported), nil
+	return sw(apdu.SWINSNotSupported)
 }
 
 func (c *Card) fci() []byte {
@@ -159,7 +185,12 @@ func (c *Card) fci() []byte {
 
 func (c *Card) selectFile(cmd apdu.Command) []byte {
 	switch {
+	case cmd.P1 == 0x04 && c.dfSSSE && c.pu != nil && bytes.Equal(cmd.Data, card.DF04AID):
+		return c.selectDF04(cmd)
 	case cmd.P1 == 0x04:
+		if c.pu != nil {
+			c.pu.reset()
+		}
 		if c.p.NoSSSE || len(cmd.Data) == 0 || !bytes.HasPrefix(card.SSSEName, cmd.Data) {
 			return sw(apdu.SWFileNotFound)
 		}
@@ -173,6 +204,9 @@ func (c *Card) selectFile(cmd apdu.Command) []byte {
 		switch {
 		case fid == 0x3F00 && cmd.P1 == 0x00:
 			c.dfSSSE, c.ef, c.rkOK = false, 0, false
+			if c.pu != nil {
+				c.pu.reset()
+			}
 			return sw(apdu.SWOK)
 		case c.dfSSSE && (fid == 0xEF05 || fid == 0xEF06):
 			c.ef = byte(fid)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/sscagent/sscagent/card"
+	"github.com/sscagent/sscagent/platform"
 	"github.com/sscagent/sscagent/psam"
 )
 
@@ -65,4 +66,29 @@ func (a Authenticator) InternalAuth(ctx context.Context, step1 string) (string, 
 		return "", err
 	}
 	return a.HSM.InternalAuth(step1)
+}
+
+// PurchaseMACs computes the platform HSM's half of a DF04 purchase (the HSM variant of
+// 7.2.5 c): MAC1, and the MAC2 and TAC the genuine card answers, from the card's DPK and
+// DTK diversified from the national test roots.
+func (HSM) PurchaseMACs(r platform.MedicalPurchase, termSeq uint32) (mac1, mac2, tac [4]byte, err error) {
+	p, err := psam.ParseMedicalPurchase(r)
+	if err != nil {
+		return mac1, mac2, tac, fmt.Errorf("%w: %w", ErrHSMInput, err)
+	}
+	dpk, err := CardKey(KeyDPK, p.Algorithm, p.Region(), p.ATRHistorical)
+	if err != nil {
+		return mac1, mac2, tac, fmt.Errorf("%w: %w", ErrHSMInput, err)
+	}
+	dtk, err := CardKey(KeyDTK, p.Algorithm, p.Region(), p.ATRHistorical)
+	if err != nil {
+		return mac1, mac2, tac, fmt.Errorf("%w: %w", ErrHSMInput, err)
+	}
+	if mac1, mac2, err = psam.PurchaseMACs(p.Algorithm, dpk, p, termSeq); err != nil {
+		return mac1, mac2, tac, fmt.Errorf("%w: %w", ErrHSMInput, err)
+	}
+	if tac, err = psam.PurchaseTAC(p.Algorithm, dtk, p, termSeq); err != nil {
+		return mac1, mac2, tac, fmt.Errorf("%w: %w", ErrHSMInput, err)
+	}
+	return mac1, mac2, tac, nil
 }

@@ -37,6 +37,8 @@ type Profile struct {
 	EF05             EF05      `yaml:"ef05"`
 	EF06             EF06      `yaml:"ef06"`
 	Behaviour        Behaviour `yaml:"behaviour"`
+	// Medical is DF04's purse (PIN, personal account).
+	Medical Medical `yaml:"medical"`
 }
 
 // EF05 holds the issuer data (发卡机构数据), as text.

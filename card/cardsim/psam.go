@@ -36,6 +36,8 @@ type PSAMOptions struct {
 	Algorithms []card.Algorithm
 	// NoRK leaves the RKSSSE key out (the PSAM cannot read gen-3 cards: -2203).
 	NoRK bool
+	// NoDPK leaves the medical purchase key out (80 70 answers 6A88).
+	NoDPK bool
 }
 
 type psamKey struct {
@@ -61,6 +63,8 @@ type PSAM struct {
 	session  []byte
 	sessAlg  card.Algorithm
 	commands int
+	termSeq  uint32    // file 0019: the last 终端交易序号 handed out
+	purchase *purchase // 80 70 done, 80 72 not yet
 }
 
 var _ ICC = (*PSAM)(nil)
@@ -118,6 +122,13 @@ func NewPSAM(o PSAMOptions) (*PSAM, error) {
 			}
 			p.keys[alg] = append(p.keys[alg], psamKey{typ: 7, id: ids[i], levels: o.Levels, root: root})
 		}
+		if !o.NoDPK {
+			root, err := rootAtLevel(KeyDPK, alg, o.Region, o.Levels)
+			if err != nil {
+				return nil, fmt.Errorf("cardsim: PSAM key: %w", err)
+			}
+			p.keys[alg] = append(p.keys[alg], psamKey{typ: 2, id: 0x01, levels: o.Levels, root: root})
+		}
 	}
 	p.t0.on = !offersT1(p.atr)
 	return p, nil
@@ -142,6 +153,7 @@ func (p *PSAM) PowerOff() {
 	defer p.mu.Unlock()
 	p.t0.pending = nil
 	p.env, p.df01, p.ef, p.session = 0, false, 0, nil
+	p.purchase = nil
 }
 
 // Process implements ICC.
@@ -181,6 +193,10 @@ func (p *PSAM) Process(raw []byte) ([]byte, error) {
 		return p.deliverSessionKey(cmd), nil
 	case cmd.CLA == 0x80 && cmd.INS == 0xFA:
 		return p.cipherData(cmd), nil
+	case cmd.CLA == 0x80 && cmd.INS == 0x70:
+		return p.initForPurchase(cmd), nil
+	case cmd.CLA == 0x80 && cmd.INS == 0x72:
+		return p.creditForPurchase(cmd), nil
 	case cmd.CLA != 0x00 && cmd.CLA != 0x80 && cmd.CLA != 0xBF:
 		return sw(apdu.SWCLANotSupported), nil
 	}

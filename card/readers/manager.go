@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sscagent/sscagent/card"
 	"github.com/sscagent/sscagent/drivers"
 	"github.com/sscagent/sscagent/drivers/apdu"
 	"github.com/sscagent/sscagent/drivers/pcsc"
@@ -40,6 +41,10 @@ type Options struct {
 	// HSM is the platform's card internal-auth service for the HSM two-step; nil
 	// leaves the two-step out (no PSAM then means -2201).
 	HSM psam.InternalAuthenticator
+	// Purchase is the HSM variant of a medical purchase's terminal half
+	// (psam.PlatformPurchase), used without a PSAM when the HSM is enabled; nil leaves it
+	// out.
+	Purchase card.PurchaseAuthority
 	// Open connects to the reader subsystem; nil means Config.Driver's (pcsc.Open, or
 	// the simulator of driver sim).
 	Open func() (drivers.System, error)

@@ -68,6 +68,22 @@ func (m *Manager) read(ctx context.Context, name string, o ReadOptions) (*card.R
 		return nil, card.AsError("connect", err)
 	}
 	defer c.Close(true)
+	opts := m.readOptions(ps, o)
+	res, err := card.Read(ctx, c, c.ATR(), opts)
+	if err != nil {
+		var ce *card.Error
+		if errors.As(err, &ce) && ce.Code == card.CodeNoPSAM && ce.Prompt == 0 && psamErr != nil {
+			// No PSAM to use because the one inserted was refused or broken: say so.
+			ce.Prompt = card.AsError("psam", psamErr).PromptCode()
+		}
+		return nil, err
+	}
+	res.Reader = name
+	return res, nil
+}
+
+// readOptions are the card.Options of a read with the PSAM session ps (nil: none).
+func (m *Manager) readOptions(ps *psamSession, o ReadOptions) card.Options {
 	opts := card.Options{SkipAuth: o.SkipAuth, AllowTestCards: m.o.TestTerminal, DeviceNo: m.cfg.DeviceNo,
 		AuthAttempts: m.cfg.HSM.Attempts}
 	if ps != nil {
@@ -83,15 +99,5 @@ func (m *Manager) read(ctx context.Context, name string, o ReadOptions) (*card.R
 	case m.o.HSM != nil && m.cfg.HSM.Enabled:
 		opts.Authorities = append(opts.Authorities, &psam.HSM{Auth: m.o.HSM, Timeout: m.cfg.HSM.Timeout.D(), DeviceNo: m.cfg.DeviceNo})
 	}
-	res, err := card.Read(ctx, c, c.ATR(), opts)
-	if err != nil {
-		var ce *card.Error
-		if errors.As(err, &ce) && ce.Code == card.CodeNoPSAM && ce.Prompt == 0 && psamErr != nil {
-			// No PSAM to use because the one inserted was refused or broken: say so.
-			ce.Prompt = card.AsError("psam", psamErr).PromptCode()
-		}
-		return nil, err
-	}
-	res.Reader = name
-	return res, nil
+	return opts
 }

@@ -26,6 +26,7 @@ type state struct {
 	apps      map[string]int // accepted requests per operation "/" envelope applicationNo
 	answers   map[string]int // answers per msgCode
 	tradeSeq  int
+	med       medicalState
 }
 
 func newState(reg *Registry, threshold int64) *state {
@@ -72,6 +73,10 @@ func (s *Server) run(op protocol.Op, channel string, d protocol.Data, now time.T
 		return st.merchantQR(channel, d, now)
 	case protocol.OpBackflow:
 		return st.backflow(channel, d, now)
+	case protocol.OpMedicalPurchaseAuth:
+		return st.medicalAuth(s.opts.HSM, d)
+	case protocol.OpMedicalPurchaseVerify:
+		return st.medicalVerify(s.opts.HSM, d)
 	}
 	return protocol.Data{}, protocol.CodeNoService, ""
 }

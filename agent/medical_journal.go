@@ -1,0 +1,130 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/sscagent/sscagent/card"
+	"github.com/sscagent/sscagent/internal/boltstore"
+)
+
+// medicalFile is the settlement journal's file in the state directory.
+const medicalFile = "medical.db"
+
+// The journal's layout (schema 1):
+//
+//	meta/                 internal/boltstore
+//	settlements/ id -> JSON   every settlement (settlement)
+//	pending/ 卡识别码 -> id     the settlement whose DEBIT was sent and not answered
+var (
+	bSettlements = []byte("settlements")
+	bPending     = []byte("pending")
+)
+
+// Settlement states.
+const (
+	settlePending    = "pending"     // DEBIT sent, no answer: GET TRANSACTION PROOF on the next insertion
+	settleDebited    = "debited"     // the card debited (answer or proof)
+	settleNotDebited = "not-debited" // the card did not debit (refused, or no proof)
+)
+
+// settlement is one medical settlement as the journal keeps it. It holds no PIN.
+type settlement struct {
+	ID         string        `json:"id"`
+	Scene      string        `json:"scene"`
+	Reader     string        `json:"reader"`
+	State      string        `json:"state"`
+	AuthBy     string        `json:"authBy"` // psam | hsm
+	Purchase   card.Purchase `json:"purchase"`
+	TermSeq    uint32        `json:"terminalSeq"`
+	MAC1       [4]byte       `json:"mac1"`
+	TAC        [4]byte       `json:"tac"`
+	MAC2       [4]byte       `json:"mac2"`
+	Verified   bool          `json:"verified"`              // MAC2 (and for the HSM the TAC) checked
+	VerifyErr  string        `json:"verifyError,omitempty"` // why it could not be checked
+	Recovered  bool          `json:"recovered"`             // ended by GET TRANSACTION PROOF
+	Reason     string        `json:"reason,omitempty"`      // why not debited
+	HolderID   string        `json:"holderId"`              // for the C.4 record
+	HolderName string        `json:"holderName"`
+	Type       string        `json:"settlementType"`
+	Created    time.Time     `json:"created"`
+	Ended      time.Time     `json:"ended,omitzero"`
+	RecordID   string        `json:"recordId,omitempty"`
+}
+
+// medicalJournal persists settlements so that a card pulled during DEBIT is never
+// debited twice: the pending entry is on disk (fsync) before DEBIT is sent.
+type medicalJournal struct{ db *boltstore.DB }
+
+func openMedicalJournal(path string, log *slog.Logger) (*medicalJournal, error) {
+	db, err := boltstore.Open(path, boltstore.Options{Logger: log, Schema: boltstore.Schema{Version: 1,
+		Init: func(tx *bolt.Tx) error {
+			for _, b := range [][]byte{bSettlements, bPending} {
+				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+					return err
+				}
+			}
+			return nil
+		}}})
+	if err != nil {
+		return nil, fmt.Errorf("medical journal: %w", err)
+	}
+	return &medicalJournal{db: db}, nil
+}
+
+func (j *medicalJournal) Close() error { return j.db.Close() }
+
+// put stores s (and its pending index) durably.
+func (j *medicalJournal) put(ctx context.Context, s *settlement) error {
+	body, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	return j.db.Update(ctx, func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bSettlements).Put([]byte(s.ID), body); err != nil {
+			return err
+		}
+		p := tx.Bucket(bPending)
+		if s.State == settlePending {
+			return p.Put([]byte(s.Purchase.CardID), []byte(s.ID))
+		}
+		if string(p.Get([]byte(s.Purchase.CardID))) == s.ID {
+			return p.Delete([]byte(s.Purchase.CardID))
+		}
+		return nil
+	})
+}
+
+var errNoSettlement = errors.New("no such settlement")
+
+// get returns the settlement id.
+func (j *medicalJournal) get(id string) (*settlement, error) {
+	var s *settlement
+	err := j.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bSettlements).Get([]byte(id))
+		if b == nil {
+			return errNoSettlement
+		}
+		s = new(settlement)
+		return json.Unmarshal(b, s)
+	})
+	return s, err
+}
+
+// pendingFor returns the pending settlement of a card, or nil.
+func (j *medicalJournal) pendingFor(cardID string) (*settlement, error) {
+	var id string
+	if err := j.db.View(func(tx *bolt.Tx) error {
+		id = string(tx.Bucket(bPending).Get([]byte(cardID)))
+		return nil
+	}); err != nil || id == "" {
+		return nil, err
+	}
+	return j.get(id)
+}
