@@ -105,4 +105,3 @@ func TestRefund(t *testing.T) {
 		t.Errorf("ledger %+v", lp)
 	}
 }
-

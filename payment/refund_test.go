@@ -161,7 +161,10 @@ func TestRefundResumedAfterRestart(t *testing.T) {
 	gw := newRefundGW()
 	h := run(t, path, gw, fastConfig())
 	o := payAndWait(t, h, "CODE-R3")
-	gw.refund = func(ctx context.Context, _ RefundCall) (RefundAnswer, error) { <-ctx.Done(); return RefundAnswer{}, ctx.Err() }
+	gw.refund = func(ctx context.Context, _ RefundCall) (RefundAnswer, error) {
+		<-ctx.Done()
+		return RefundAnswer{}, ctx.Err()
+	}
 	if _, err := h.m.Refund(context.Background(), RefundRequest{OrderNo: o.No, No: "RF-C", Amount: 100, Operator: "op-1"}); err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +174,9 @@ func TestRefundResumedAfterRestart(t *testing.T) {
 	}
 	h.stop()
 	gw2 := newRefundGW()
-	gw2.query = func(string, int) (RefundAnswer, error) { return RefundAnswer{Status: StatusPaid, RefundTime: time.Now()}, nil }
+	gw2.query = func(string, int) (RefundAnswer, error) {
+		return RefundAnswer{Status: StatusPaid, RefundTime: time.Now()}, nil
+	}
 	h2 := run(t, path, gw2, fastConfig())
 	if r := waitRefund(t, h2.m, "RF-C"); r.State != Success || gw2.count(gw2.calls, "RF-C") != 0 {
 		t.Fatalf("%+v, %d calls after the restart", r, gw2.count(gw2.calls, "RF-C"))
