@@ -181,7 +181,7 @@ func (s apiServices) GetRefund(ctx context.Context, no string, wait time.Duratio
 func paymentError(err error) error {
 	switch {
 	case errors.Is(err, payment.ErrNotFound):
-		return fmt.Errorf("%w: %w", localapi.ErrNotFound, err)
+		return coded{fmt.Errorf("%w: %w", localapi.ErrNotFound, err), payment.CodeNoSuchOrder}
 	case errors.Is(err, payment.ErrCodeUsed):
 		return coded{fmt.Errorf("%w: %w", localapi.ErrConflict, err), payment.CodeCodeUsed}
 	case errors.Is(err, payment.ErrFinal), errors.Is(err, payment.ErrState), errors.Is(err, payment.ErrConflict):

@@ -19,6 +19,7 @@ const (
 	CodeRefunded     prompt.Code = 500012 // a refund SUCCESS
 	CodeRefundFailed prompt.Code = 500013 // a refund FAILED: nothing refunded
 	CodeRefundManual prompt.Code = 500014 // a refund NEEDS_MANUAL
+	CodeNoSuchOrder  prompt.Code = 500015 // ErrNotFound: no order or refund with that number
 )
 
 func init() {
@@ -80,6 +81,10 @@ func init() {
 			Holder:     t("退款结果待核实，请联系工作人员", "Refund result to be checked; please ask staff"),
 			Operator:   t("退款结果无法确认，请记录退款单号并联系维护人员与平台核对", "Refund result unknown; note the refund number and call maintenance to check with the platform"),
 			Maintainer: t("退款结果查询超时，需人工与平台对账", "Refund outcome not confirmed in time; settle manually with the platform")},
+		prompt.Message{Code: CodeNoSuchOrder,
+			Holder:     t("未找到该笔业务，请联系工作人员", "This transaction was not found, please ask staff"),
+			Operator:   t("本终端没有该订单号或退款单号，请核对后重试", "This terminal has no order or refund with that number; check it and try again"),
+			Maintainer: t("支付文件中无此订单或退款", "No such order or refund in the payment file")},
 		prompt.Message{Code: CodeCodeUsed,
 			Holder:     t("付款码已使用，请刷新付款码后重试", "This code was already used; please refresh your payment code"),
 			Operator:   t("付款码重复，请持卡人刷新付款码", "Duplicate payment code; ask the holder to refresh it"),
