@@ -304,6 +304,7 @@ func (a *Agent) openStores(ctx context.Context, cfg Config) error {
 	}
 	p, err := payment.Open(filepath.Join(cfg.Agent.StateDir, payment.FileName), payment.Options{
 		Terminal: cfg.Terminal.ID, Gateway: a.gw, Config: cfg.Payment, OnChange: a.paymentChanged,
+		Refunds: a.gw, OnRefundChange: a.refundChanged,
 		Logger: a.log.With("component", "payment")})
 	if err != nil {
 		q.Close()

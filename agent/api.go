@@ -145,11 +145,43 @@ func (s apiServices) Settle(ctx context.Context, id string, r localapi.SettleReq
 	return s.a.view(o), nil
 }
 
+// Refund implements localapi.RefundService: the refund is written and sent, and the
+// answer waits (at most one call's time) for its outcome.
+func (s apiServices) Refund(ctx context.Context, orderNo string, r localapi.RefundRequest) (any, error) {
+	f, err := s.a.payments.Refund(ctx, payment.RefundRequest{OrderNo: orderNo, No: r.RefundNo, Amount: r.Amount,
+		Reason: r.Reason, Operator: r.Operator})
+	if err != nil {
+		return nil, paymentError(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, s.a.Config().Payment.CallTimeout.D()+time.Second)
+	defer cancel()
+	if cur, err := s.a.payments.WaitRefund(wctx, f.No); err == nil || wctx.Err() != nil {
+		f = cur
+	}
+	return refundViewOf(f), nil
+}
+
+// GetRefund implements localapi.RefundService.
+func (s apiServices) GetRefund(ctx context.Context, no string, wait time.Duration) (any, error) {
+	f, err := s.a.payments.GetRefund(no)
+	if err != nil {
+		return nil, paymentError(err)
+	}
+	if wait > 0 && !f.State.Final() {
+		wctx, cancel := context.WithTimeout(ctx, wait)
+		defer cancel()
+		if cur, err := s.a.payments.WaitRefund(wctx, no); err == nil || wctx.Err() != nil {
+			f = cur
+		}
+	}
+	return refundViewOf(f), nil
+}
+
 // paymentError maps the payment manager's errors to the local API's.
 func paymentError(err error) error {
 	switch {
 	case errors.Is(err, payment.ErrNotFound):
-		return fmt.Errorf("%w: %w", localapi.ErrNotFound, err)
+		return coded{fmt.Errorf("%w: %w", localapi.ErrNotFound, err), payment.CodeNoSuchOrder}
 	case errors.Is(err, payment.ErrCodeUsed):
 		return coded{fmt.Errorf("%w: %w", localapi.ErrConflict, err), payment.CodeCodeUsed}
 	case errors.Is(err, payment.ErrFinal), errors.Is(err, payment.ErrState), errors.Is(err, payment.ErrConflict):

@@ -219,23 +219,23 @@ func (g *gateway) Reverse(ctx context.Context, orderNo string) (payment.ReverseR
 	if res.Recall {
 		return payment.ReverseResult{Reason: "the platform asked to call reverse again"}, nil
 	}
-	return payment.ReverseResult{Done: true}, nil
+	return payment.ReverseResult{Done: true, Refunded: res.Action == "refund" || res.State == platform.TradeReversed}, nil
 }
 
 // result maps a platform trade state to the state machine's view and remembers the
 // payer of a paid order.
 func (g *gateway) result(res platform.PaymentResult) payment.Result {
+	if res.State == platform.TradeReversed {
+		g.remember(res)
+		return payment.Result{Status: payment.StatusReversed, TradeNo: res.TradeNo}
+	}
 	switch res.State {
 	case platform.TradeSuccess:
-		g.mu.Lock()
-		g.payers[res.OrderNo] = payer{id: res.PayerID, name: res.PayerName, paidTime: res.PaidTime, amount: res.Amount}
-		g.mu.Unlock()
+		g.remember(res)
 		return payment.Result{Status: payment.StatusPaid, TradeNo: res.TradeNo}
 	case platform.TradeUserPaying, platform.TradeNotPay:
 		// NOTPAY: a merchant code not paid yet, or an order still being set up.
 		return payment.Result{Status: payment.StatusUserPaying}
-	case platform.TradeReversed:
-		return payment.Result{Status: payment.StatusReversed}
 	}
 	return payment.Result{Status: payment.StatusClosed, Reason: res.FailReason} // FAILED, CLOSED
 }
@@ -254,13 +254,20 @@ func (g *gateway) payerOf(ctx context.Context, orderNo string) (payer, error) {
 	if err != nil {
 		return payer{}, err
 	}
-	if res.State != platform.TradeSuccess || res.PayerID.Clear() == "" {
+	if (res.State != platform.TradeSuccess && res.State != platform.TradeReversed) || res.PayerID.Clear() == "" {
 		return payer{}, fmt.Errorf("platform reports order %s as %s without the payer", orderNo, res.State)
 	}
 	g.result(res)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.payers[orderNo], nil
+}
+
+// remember keeps the payer of an order the platform reports paid (or paid and reversed).
+func (g *gateway) remember(res platform.PaymentResult) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.payers[res.OrderNo] = payer{id: res.PayerID, name: res.PayerName, paidTime: res.PaidTime, amount: res.Amount}
 }
 
 // merchantQR returns the merchant code of an order, if one was created in this run, and

@@ -29,19 +29,24 @@ import (
 //     every unmarked paid order (its 业务流水号 is the order number) and marks the
 //     orders whose record is there. Only the others are recorded again.
 //
-// Orders that did not end paid owe no C.4 record (nothing was paid, or a reversal
-// refunded it) and are marked at once; NEEDS_MANUAL orders are settled by a person, who
-// posts the record through the local API if money moved.
+// A paid order owes one C.4 record (业务流水号: the order number). An order that was
+// paid and then reversed (Refunded) owes two: the payment and the money given back (业务
+// 流水号 order number + "-CZ", 支付结算类型 08, a negative amount). A SUCCESS refund owes
+// one (业务流水号: the refund number, 08, negative). Orders closed unpaid owe none (no
+// money moved, and no payer is known) and are marked at once; NEEDS_MANUAL orders and
+// refunds are settled by a person, who posts the record through the local API if money
+// moved. Reconcile and the passes go by 业务流水号: an owner is marked once every record
+// it owes is in the queue, and only the missing ones are stored again.
 type payRecorder struct {
 	a    *Agent
 	wake chan struct{}
 
-	mu       sync.Mutex        // guards putNotMarked
-	unmarked map[string]string // order -> record id: stored, marking failed (disk); retry the mark only
+	mu     sync.Mutex      // guards stored
+	stored map[string]bool // 业务流水号 of records in the queue whose owner is not marked yet
 }
 
 func newPayRecorder(a *Agent) *payRecorder {
-	return &payRecorder{a: a, wake: make(chan struct{}, 1), unmarked: map[string]string{}}
+	return &payRecorder{a: a, wake: make(chan struct{}, 1), stored: map[string]bool{}}
 }
 
 // Name implements Part.
@@ -55,38 +60,66 @@ func (r *payRecorder) poke() {
 	}
 }
 
-// reconcile settles the outbox after a crash; it runs before any part.
+// reconcile settles the outbox after a crash; it runs before any part. Owners that owe
+// nothing are marked; the records already in the queue are remembered, so that only the
+// missing ones are stored again.
 func (r *payRecorder) reconcile(ctx context.Context) error {
 	orders, err := r.a.payments.Unrecorded()
 	if err != nil {
 		return err
 	}
-	var paid []payment.Order
-	for _, o := range orders {
-		if o.State != payment.Success {
-			if err := r.a.payments.MarkRecorded(ctx, o.No); err != nil {
-				return err
-			}
-			continue
-		}
-		paid = append(paid, o)
-	}
-	if len(paid) == 0 {
-		return nil
+	refunds, err := r.a.payments.UnrecordedRefunds()
+	if err != nil {
+		return err
 	}
 	queued, err := queuedOrders(r.a.queue)
 	if err != nil {
 		return err
 	}
-	for _, o := range paid {
-		if queued[o.No] {
-			r.a.log.Info("payment record found in the queue after a restart; order marked", "order", o.No)
+	for _, o := range orders {
+		owed := owedSerials(o)
+		if len(owed) == 0 || allIn(queued, owed) {
+			if len(owed) > 0 {
+				r.a.log.Info("payment records found in the queue after a restart; order marked", "order", o.No)
+			}
 			if err := r.a.payments.MarkRecorded(ctx, o.No); err != nil {
 				return err
 			}
 		}
 	}
+	for _, f := range refunds {
+		if f.State != payment.Success || queued[f.No] {
+			if err := r.a.payments.MarkRefundRecorded(ctx, f.No); err != nil {
+				return err
+			}
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for serial := range queued {
+		r.stored[serial] = true
+	}
 	return nil
+}
+
+// owedSerials are the 业务流水号 of the C.4 records a final order owes.
+func owedSerials(o payment.Order) []string {
+	switch {
+	case o.State == payment.Success:
+		return []string{o.No}
+	case o.State == payment.Reversed && o.Refunded:
+		return []string{o.No, reversalSerial(o.No)}
+	}
+	return nil
+}
+
+func allIn(set map[string]bool, keys []string) bool {
+	for _, k := range keys {
+		if !set[k] {
+			return false
+		}
+	}
+	return true
 }
 
 // queuedOrders returns the order numbers (业务流水号) of the C.4 records in the queue,
@@ -160,6 +193,11 @@ func (r *payRecorder) pass(ctx context.Context) (done int, owed bool) {
 		r.a.log.Error("payment records: listing orders", "err", err)
 		return 0, true
 	}
+	refunds, err := r.a.payments.UnrecordedRefunds()
+	if err != nil {
+		r.a.log.Error("payment records: listing refunds", "err", err)
+		return 0, true
+	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, recordWorkers)
@@ -183,56 +221,152 @@ func (r *payRecorder) pass(ctx context.Context) (done int, owed bool) {
 			done++
 		})
 	}
+	for _, f := range refunds {
+		if ctx.Err() != nil {
+			break
+		}
+		if err := r.recordRefund(ctx, f); err != nil {
+			owed = true
+			if ctx.Err() == nil {
+				r.a.log.Warn("refund record not stored yet", "refund", f.No, "err", err)
+			}
+			continue
+		}
+		done++
+	}
 	wg.Wait()
 	return done, owed || ctx.Err() != nil
 }
 
-// record queues the C.4 record of one final order (a paid one) and marks it.
+// record queues the C.4 records one final order owes and marks it.
 func (r *payRecorder) record(ctx context.Context, o payment.Order) error {
 	a := r.a
-	if o.State != payment.Success {
+	owed := owedSerials(o)
+	if len(owed) == 0 {
 		return a.payments.MarkRecorded(ctx, o.No)
 	}
-	r.mu.Lock()
-	id, stored := r.unmarked[o.No]
-	r.mu.Unlock()
-	if !stored {
+	var recs []*records.Payment
+	if !r.allStored(owed) {
 		p, err := a.gw.payerOf(ctx, o.No)
 		if err != nil {
 			a.emit(KindPayerPending, o.Scene, "", false, CodePayerPending, err.Error(), map[string]any{"orderNo": o.No})
 			return err
 		}
 		sc, _ := a.paymentScene(o.Scene)
-		rec := paymentRecord(a.Config(), sc, o, p)
-		body, err := encode(rec)
-		if err != nil {
-			a.emit(KindRecordFailed, o.Scene, "", false, CodeRecordInvalid, err.Error(),
-				map[string]any{"kind": "payment", "orderNo": o.No})
-			return err
+		recs = append(recs, paymentRecord(a.Config(), sc, o, p))
+		if o.State == payment.Reversed {
+			recs = append(recs, refundRecord(a.Config(), sc, o, p, reversalSerial(o.No), o.Amount, records.FormatDateTime(o.Finished), ""))
 		}
-		a.held.mu.RLock()
-		defer a.held.mu.RUnlock()
-		// Money that moved is recorded even at the cap: the reserve is for this.
-		id, err = a.queue.Put(ctx, queue.Entry{Lane: queue.LaneMoney, Kind: string(records.KindPayment), Body: body, Reserve: true})
-		if err != nil {
-			a.emit(KindRecordFailed, o.Scene, "", false, promptOf(err, CodeRecordInvalid), err.Error(),
-				map[string]any{"kind": "payment", "orderNo": o.No})
-			return err
-		}
+	}
+	a.held.mu.RLock()
+	defer a.held.mu.RUnlock()
+	ids, err := r.put(ctx, o.Scene, map[string]any{"orderNo": o.No}, recs)
+	if err != nil {
+		return err
 	}
 	if err := a.payments.MarkRecorded(ctx, o.No); err != nil {
-		r.mu.Lock()
-		r.unmarked[o.No] = id
-		r.mu.Unlock()
-		return fmt.Errorf("marking order %s recorded (record %s stored): %w", o.No, id, err)
+		return fmt.Errorf("marking order %s recorded (records stored): %w", o.No, err)
 	}
-	r.mu.Lock()
-	delete(r.unmarked, o.No)
-	r.mu.Unlock()
+	r.forget(owed)
 	a.gw.forget(o.No)
-	a.emit(KindPaymentRecorded, o.Scene, "", true, CodeRecordQueued, "",
-		map[string]any{"orderNo": o.No, "recordId": id, "kind": "payment"})
+	a.emit(KindPaymentRecorded, o.Scene, "", true, CodeRecordQueued, "", recordedData(ids,
+		map[string]any{"orderNo": o.No, "kind": "payment", "refunded": o.Refunded}))
 	return nil
+}
+
+// recordRefund queues the C.4 record of a SUCCESS refund and marks it; other final
+// refunds owe none (nothing moved, or a person settles it).
+func (r *payRecorder) recordRefund(ctx context.Context, f payment.Refund) error {
+	a := r.a
+	if f.State != payment.Success {
+		return a.payments.MarkRefundRecorded(ctx, f.No)
+	}
+	var recs []*records.Payment
+	if !r.allStored([]string{f.No}) {
+		o, err := a.payments.Get(f.OrderNo)
+		if err != nil {
+			return err
+		}
+		p, err := a.gw.payerOf(ctx, f.OrderNo)
+		if err != nil {
+			a.emit(KindPayerPending, f.Scene, "", false, CodePayerPending, err.Error(), map[string]any{"orderNo": f.OrderNo, "refundNo": f.No})
+			return err
+		}
+		at := f.RefundTime
+		if at.IsZero() {
+			at = f.Finished
+		}
+		sc, _ := a.paymentScene(o.Scene)
+		recs = append(recs, refundRecord(a.Config(), sc, o, p, f.No, f.Amount, records.FormatDateTime(at), f.Operator))
+	}
+	a.held.mu.RLock()
+	defer a.held.mu.RUnlock()
+	ids, err := r.put(ctx, f.Scene, map[string]any{"refundNo": f.No, "orderNo": f.OrderNo}, recs)
+	if err != nil {
+		return err
+	}
+	if err := a.payments.MarkRefundRecorded(ctx, f.No); err != nil {
+		return fmt.Errorf("marking refund %s recorded (record stored): %w", f.No, err)
+	}
+	r.forget([]string{f.No})
+	a.emit(KindRefundRecorded, f.Scene, "", true, CodeRecordQueued, "", recordedData(ids,
+		map[string]any{"refundNo": f.No, "orderNo": f.OrderNo, "operator": f.Operator, "kind": "payment"}))
+	return nil
+}
+
+// put stores the records not stored yet (money that moved is recorded even at the
+// cap: the reserve is for this) and returns their ids. The caller holds held.mu.
+func (r *payRecorder) put(ctx context.Context, scene string, about map[string]any, recs []*records.Payment) ([]string, error) {
+	a := r.a
+	var ids []string
+	for _, rec := range recs {
+		if r.allStored([]string{rec.BusinessSerialNo}) {
+			continue
+		}
+		data := map[string]any{"kind": "payment", "businessSerialNo": rec.BusinessSerialNo}
+		for k, v := range about {
+			data[k] = v
+		}
+		body, err := encode(rec)
+		if err != nil {
+			a.emit(KindRecordFailed, scene, "", false, CodeRecordInvalid, err.Error(), data)
+			return nil, err
+		}
+		id, err := a.queue.Put(ctx, queue.Entry{Lane: queue.LaneMoney, Kind: string(records.KindPayment), Body: body, Reserve: true})
+		if err != nil {
+			a.emit(KindRecordFailed, scene, "", false, promptOf(err, CodeRecordInvalid), err.Error(), data)
+			return nil, err
+		}
+		r.mu.Lock()
+		r.stored[rec.BusinessSerialNo] = true
+		r.mu.Unlock()
+		ids = append(ids, id)
+	}
+	return ids, nil
+}
+
+// recordedData adds the ids of the records stored (recordId: the first, the one of a
+// paid order's payment record) to an event's data.
+func recordedData(ids []string, d map[string]any) map[string]any {
+	d["recordIds"] = ids
+	if len(ids) > 0 {
+		d["recordId"] = ids[0]
+	}
+	return d
+}
+
+func (r *payRecorder) allStored(serials []string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return allIn(r.stored, serials)
+}
+
+func (r *payRecorder) forget(serials []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, s := range serials {
+		delete(r.stored, s)
+	}
 }
 
 // heldStore is the queue as the uploader sees it. Its reads wait while the payment

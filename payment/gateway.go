@@ -53,6 +53,8 @@ type Result struct {
 type ReverseResult struct {
 	// Done: the order is closed for good; money taken, if any, is refunded.
 	Done bool
+	// Refunded: the order had been paid and the reversal gave the money back.
+	Refunded bool
 	// Reason is the platform's message when not done (call again).
 	Reason string
 }

@@ -22,13 +22,18 @@ import (
 //	open/    seq -> ""          the orders not final yet, resumed at start
 //	codes/   SM3(code) -> seq   every code ever submitted (kept as long as its order)
 //	idem/    key -> seq         idempotency keys of the requests that created orders
-const SchemaVersion = 1
+//	refunds/ refundNo -> JSON   every refund (Refund)                      (schema 2)
+//	refundOpen/ refundNo -> ""  the refunds not final yet, resumed at start (schema 2)
+const SchemaVersion = 2
 
 var (
 	bOrders = []byte("orders")
 	bOpen   = []byte("open")
 	bCodes  = []byte("codes")
 	bIdem   = []byte("idem")
+
+	bRefunds    = []byte("refunds")
+	bRefundOpen = []byte("refundOpen")
 )
 
 // Options configure a Manager.
@@ -46,6 +51,11 @@ type Options struct {
 	// OnChange is called after each persisted change of an order (the agent publishes a
 	// payment.* event with its prompt). It must not block.
 	OnChange func(Order)
+	// Refunds is the platform's refund service; nil: Refund is ErrNotRunning.
+	Refunds RefundGateway
+	// OnRefundChange is called after each persisted change of a refund. It must not
+	// block.
+	OnRefundChange func(Refund)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -63,6 +73,7 @@ type Manager struct {
 	runCtx  context.Context
 	drivers map[uint64]*driver
 	mine    map[uint64]bool // orders created by this process
+	refunds map[string]bool // refunds with a driver
 	changed chan struct{}   // closed and replaced on every change
 	wg      sync.WaitGroup  // drivers
 }
@@ -79,7 +90,8 @@ func Open(path string, o Options) (*Manager, error) {
 		o.Config = DefaultConfig()
 	}
 	db, err := boltstore.Open(path, boltstore.Options{
-		Schema:      boltstore.Schema{Version: SchemaVersion, Init: initSchema},
+		Schema: boltstore.Schema{Version: SchemaVersion, Init: initSchema,
+			Upgrades: map[int]func(*bolt.Tx) error{1: initSchema}},
 		LockTimeout: o.Config.LockTimeout.D(),
 		ReadOnly:    o.ReadOnly,
 		Logger:      o.Logger,
@@ -89,11 +101,11 @@ func Open(path string, o Options) (*Manager, error) {
 		return nil, fmt.Errorf("payment: %w", err)
 	}
 	return &Manager{db: db, o: o, c: o.Config, log: o.Logger, now: o.Now,
-		drivers: map[uint64]*driver{}, mine: map[uint64]bool{}, changed: make(chan struct{})}, nil
+		drivers: map[uint64]*driver{}, mine: map[uint64]bool{}, refunds: map[string]bool{}, changed: make(chan struct{})}, nil
 }
 
 func initSchema(tx *bolt.Tx) error {
-	for _, b := range [][]byte{bOrders, bOpen, bCodes, bIdem} {
+	for _, b := range [][]byte{bOrders, bOpen, bCodes, bIdem, bRefunds, bRefundOpen} {
 		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 			return err
 		}

@@ -53,6 +53,9 @@ type Order struct {
 	State State `json:"state"`
 	// TradeNo is the platform's transaction serial (交易流水号) once paid.
 	TradeNo string `json:"tradeNo,omitempty"`
+	// Refunded: the order was reversed after the holder had paid; the money went back
+	// (a REVERSED order without it was closed unpaid).
+	Refunded bool `json:"refunded,omitempty"`
 	// Reason says why the order failed, was reversed or needs a person (masked).
 	Reason string `json:"reason,omitempty"`
 	// CancelRequested is set by a cashier cancel while the outcome was open.

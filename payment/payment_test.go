@@ -101,7 +101,8 @@ type harness struct {
 func run(t *testing.T, path string, gw Gateway, c Config) *harness {
 	t.Helper()
 	h := &harness{changed: make(chan struct{})}
-	m, err := Open(path, Options{Terminal: "POS-01", Gateway: gw, Config: c, OnChange: func(o Order) {
+	rg, _ := gw.(RefundGateway)
+	m, err := Open(path, Options{Terminal: "POS-01", Gateway: gw, Refunds: rg, Config: c, OnChange: func(o Order) {
 		h.mu.Lock()
 		h.changes = append(h.changes, o)
 		close(h.changed)

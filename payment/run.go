@@ -32,6 +32,7 @@ func (m *Manager) Run(ctx context.Context) error {
 	if err := m.resume(rctx); err != nil && rctx.Err() == nil {
 		m.log.Error("payment: resuming open orders", "err", err)
 	}
+	m.resumeRefunds()
 	m.prune(rctx)
 	tick := time.NewTicker(time.Hour)
 	defer tick.Stop()

@@ -182,6 +182,8 @@ func (m *Manager) afterQuery(s *stored, res Result, err error) (more bool) {
 			m.end(s, Failed, "closed unpaid on the platform: "+res.Reason)
 			return false
 		case StatusReversed:
+			// REVERSED on the platform: paid, then reversed (the money went back).
+			s.TradeNo, s.Refunded = res.TradeNo, true
 			m.end(s, Reversed, "reversed on the platform")
 			return false
 		}
@@ -201,6 +203,7 @@ func (m *Manager) afterQuery(s *stored, res Result, err error) (more bool) {
 func (m *Manager) afterReverse(s *stored, rr ReverseResult, err error) (more bool) {
 	switch {
 	case err == nil && rr.Done:
+		s.Refunded = rr.Refunded
 		m.end(s, Reversed, s.Reason)
 		return false
 	case err != nil && platform.ClassOf(err) == platform.ClassRejected:

@@ -82,6 +82,20 @@ func runEveryOperation(t *testing.T, l *lab) {
 	if err != nil || q.State != platform.TradeSuccess || q.TradeNo != pay.TradeNo || q.Amount != "12.50" {
 		t.Fatalf("orderQuery %+v %v", q, err)
 	}
+	rf, err := c.Refund(ctx, platform.RefundRequest{OrderNo: "P1-0001", RefundNo: "R1-0001", Amount: "2.50", Reason: "退号", OperatorID: "op-7"})
+	if err != nil || rf.State != platform.RefundSuccess || rf.Amount != "2.50" || rf.RefundedTotal != "2.50" || rf.RefundTime.IsZero() {
+		t.Fatalf("refund %+v %v", rf, err)
+	}
+	if _, err := c.Refund(ctx, platform.RefundRequest{OrderNo: "P1-0001", RefundNo: "R1-0002", Amount: "10.01", OperatorID: "op-7"}); platform.ClassOf(err) != platform.ClassRejected {
+		t.Fatalf("a refund above what is left: %v", err)
+	}
+	rq, err := c.QueryRefund(ctx, "P1-0001", "R1-0001")
+	if err != nil || rq.State != platform.RefundSuccess || rq.RefundedTotal != "2.50" {
+		t.Fatalf("refundQuery %+v %v", rq, err)
+	}
+	if got := l.sb.Balance(zhangsan); got != "4990.00" {
+		t.Fatalf("balance after the refund %s", got)
+	}
 	rv, err := c.Reverse(ctx, "P1-0001")
 	if err != nil || rv.State != platform.TradeReversed || rv.Recall {
 		t.Fatalf("reverse %+v %v", rv, err)

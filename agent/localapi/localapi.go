@@ -29,6 +29,7 @@ type Options struct {
 	Token    string
 	Events   *event.Bus
 	Payments PaymentService
+	Refunds  RefundService
 	Records  RecordSink
 	Status   StatusSource
 	Queue    QueueSource
@@ -70,20 +71,22 @@ func New(o Options) (*Server, error) {
 // routes maps each route ("METHOD /path", docs/local-api.openapi.yaml) to its handler.
 func (s *Server) routes() map[string]http.HandlerFunc {
 	return map[string]http.HandlerFunc{
-		"GET /v1/status":                s.status,
-		"GET /v1/events":                s.events,
-		"POST /v1/payments":             s.createPayment,
-		"GET /v1/payments/{id}":         s.getPayment,
-		"POST /v1/payments/{id}/cancel": s.cancelPayment,
-		"GET /v1/payments":              s.listPayments,
-		"POST /v1/payments/{id}/settle": s.settlePayment,
-		"POST /v1/records":              s.postRecord,
-		"GET /v1/queue":                 s.queue,
-		"GET /v1/reads/{id}":            s.read,
-		"POST /v1/card/read":            s.readCard,
-		"POST /v1/card/hsm/step1":       s.hsmStep1,
-		"POST /v1/card/hsm/step2":       s.hsmStep2,
-		"POST /v1/medical/settle":       s.medicalSettle,
+		"GET /v1/status":                 s.status,
+		"GET /v1/events":                 s.events,
+		"POST /v1/payments":              s.createPayment,
+		"GET /v1/payments/{id}":          s.getPayment,
+		"POST /v1/payments/{id}/cancel":  s.cancelPayment,
+		"GET /v1/payments":               s.listPayments,
+		"POST /v1/payments/{id}/settle":  s.settlePayment,
+		"POST /v1/payments/{id}/refunds": s.createRefund,
+		"GET /v1/refunds/{no}":           s.getRefund,
+		"POST /v1/records":               s.postRecord,
+		"GET /v1/queue":                  s.queue,
+		"GET /v1/reads/{id}":             s.read,
+		"POST /v1/card/read":             s.readCard,
+		"POST /v1/card/hsm/step1":        s.hsmStep1,
+		"POST /v1/card/hsm/step2":        s.hsmStep2,
+		"POST /v1/medical/settle":        s.medicalSettle,
 	}
 }
 

@@ -23,6 +23,8 @@ type Ledger struct {
 	RejectedRecords []RejectedRecord `json:"rejectedRecords"`
 	// Payments are the orders, by channel "/" order number.
 	Payments map[string]LedgerPayment `json:"payments"`
+	// Refunds are the refunds, by channel "/" order number "/" refund number.
+	Refunds map[string]LedgerRefund `json:"refunds"`
 	// Requests counts the requests answered 000000, per operation.
 	Requests map[string]int `json:"requests"`
 	// ApplicationNos counts the requests answered 000000 per operation and envelope
@@ -109,6 +111,7 @@ func (s *Server) Ledger() Ledger {
 		l.Answers[k] = v
 	}
 	l.ApplicationNos = maps.Clone(st.apps)
+	l.Refunds = st.ledgerRefunds()
 	return l
 }
 

@@ -173,7 +173,7 @@ func (st *state) reverse(channel string, d protocol.Data, now time.Time, window 
 	action := "close"
 	switch o.state {
 	case protocol.TradeSuccess:
-		st.balances[o.idNumber] += o.amount
+		st.balances[o.idNumber] += o.amount - st.refunded(key) // what refunds gave back is not given twice
 		o.move(now, protocol.TradeReversed)
 		action = "refund"
 	case protocol.TradeReversed:

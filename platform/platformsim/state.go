@@ -18,8 +18,9 @@ type state struct {
 	threshold int64 // fen; micropay above needs the password
 	balances  map[string]int64
 	qr        map[string]*qrCode
-	orders    map[string]*order // by channel + "/" + orderNo
-	merchant  map[string]string // qrContent -> order key
+	orders    map[string]*order  // by channel + "/" + orderNo
+	refunds   map[string]*refund // by refundKey
+	merchant  map[string]string  // qrContent -> order key
 	records   map[string]*recordEntry
 	rejected  []RejectedRecord
 	requests  map[string]int // accepted requests per operation
@@ -31,7 +32,7 @@ type state struct {
 
 func newState(reg *Registry, threshold int64) *state {
 	st := &state{reg: reg, threshold: threshold, balances: map[string]int64{}, qr: map[string]*qrCode{},
-		orders: map[string]*order{}, merchant: map[string]string{}, records: map[string]*recordEntry{},
+		orders: map[string]*order{}, refunds: map[string]*refund{}, merchant: map[string]string{}, records: map[string]*recordEntry{},
 		requests: map[string]int{}, apps: map[string]int{}, answers: map[string]int{}}
 	for _, p := range reg.Persons {
 		if p.ECard != nil {
@@ -77,6 +78,10 @@ func (s *Server) run(op protocol.Op, channel string, d protocol.Data, now time.T
 		return st.medicalAuth(s.opts.HSM, d)
 	case protocol.OpMedicalPurchaseVerify:
 		return st.medicalVerify(s.opts.HSM, d)
+	case protocol.OpRefund:
+		return st.refund(channel, d, now)
+	case protocol.OpRefundQuery:
+		return st.refundQuery(channel, d)
 	}
 	return protocol.Data{}, protocol.CodeNoService, ""
 }

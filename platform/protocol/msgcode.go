@@ -83,6 +83,10 @@ const (
 	CodeBadAmount       = "300005"
 	CodeReverseTooLate  = "300006"
 	CodeMerchantUnknown = "300007"
+	CodeOrderNotPaid    = "300008"
+	CodeRefundTooMuch   = "300009"
+	CodeRefundConflict  = "300010"
+	CodeRefundNotFound  = "300011"
 
 	// Backflow (4xxxxx).
 	CodeBatchTooLarge = "400001"
@@ -124,6 +128,10 @@ var msgCodes = []MsgCode{
 	{CodeBadAmount, KindRejected, "金额不合法", "invalid amount"},
 	{CodeReverseTooLate, KindRejected, "超过可撤销期限", "too late to reverse"},
 	{CodeMerchantUnknown, KindRejected, "商户二维码无效", "merchant code unknown or expired"},
+	{CodeOrderNotPaid, KindRejected, "订单未支付成功，不能退款", "order not paid: nothing to refund"},
+	{CodeRefundTooMuch, KindRejected, "退款金额超过可退金额", "refund above what is left to refund"},
+	{CodeRefundConflict, KindRejected, "退款单号重复", "refund number already used with other parameters"},
+	{CodeRefundNotFound, KindRejected, "退款不存在", "refund not found"},
 
 	{CodeBatchTooLarge, KindRejected, "回流数据批量过大", "backflow batch too large"},
 }

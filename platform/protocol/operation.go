@@ -20,6 +20,8 @@ const (
 	OpReverse          Op = "reverse"          // 撤销
 	OpMerchantQR       Op = "merchantQR"       // 主扫支付商户二维码
 	OpBackflow         Op = "backflow"         // 数据回流
+	OpRefund           Op = "refund"           // 退款
+	OpRefundQuery      Op = "refundQuery"      // 退款查询
 )
 
 // Field describes one parameter of an operation's data or result.
@@ -90,6 +92,13 @@ const (
 	TradeClosed     = "CLOSED"     // closed unpaid (reversed before payment, or expired); can never succeed
 )
 
+// Refund states carried by the refund operations.
+const (
+	RefundSuccess    = "SUCCESS"    // the money went back to the holder
+	RefundProcessing = "PROCESSING" // accepted, not finished: query again
+	RefundFailed     = "FAILED"     // declined; nothing was refunded; a new attempt needs a new refund number
+)
+
 // Backflow record statuses carried by results[].status.
 const (
 	RecordAccepted  = "accepted"  // stored
@@ -106,6 +115,7 @@ var (
 	fFail     = Field{Path: "failReason", ZH: "失败原因", Doc: "why a FAILED order was declined"}
 	fPayerID  = Field{Path: "idNumber", ZH: "付款人社会保障号码", Sensitive: mask.KindIDNumber, Doc: "the payer, once the order is paid (for the C.4 record)"}
 	fPayer    = Field{Path: "name", ZH: "付款人姓名", Sensitive: mask.KindName, Doc: "the payer's name, once paid"}
+	fRefundNo = Field{Path: "refundNo", ZH: "退款单号", Required: true, Doc: "the terminal's refund number: 1-32 letters, digits, '-' or '_'; the same for every retry and query of one refund, never reused"}
 	fQR       = Field{Path: "qrCode", ZH: "电子社会保障卡二维码", Required: true, Sensitive: mask.KindSecret, Doc: "the scanned e-card code, verbatim; single use"}
 )
 
@@ -204,6 +214,29 @@ var operations = []Operation{
 			{Path: "results[].reason", ZH: "拒绝原因", Doc: "why a record was rejected"},
 		},
 	},
+	{
+		Op: OpRefund, ZH: "退款", Path: "/api/v1/pay/refund",
+		Data: []Field{fOrderNo, fRefundNo,
+			{Path: "amount", ZH: "退款金额", Required: true, Value: ValueAmount, Doc: "yuan with exactly two decimals; with the order's earlier refunds at most what was paid"},
+			{Path: "reason", ZH: "退款原因", Doc: "at most 80 characters"},
+			{Path: "operatorId", ZH: "操作员编号", Required: true, Doc: "who ordered the refund, 1-32 letters, digits, '-' or '_'"},
+		},
+		Result: refundResult,
+	},
+	{
+		Op: OpRefundQuery, ZH: "退款查询", Path: "/api/v1/pay/refund-query",
+		Data:   []Field{fOrderNo, fRefundNo},
+		Result: refundResult,
+	},
+}
+
+// refundResult is the result of refund and refundQuery.
+var refundResult = []Field{fOrderNo, fRefundNo,
+	{Path: "refundState", ZH: "退款状态", Required: true, Doc: "SUCCESS | PROCESSING (query again) | FAILED (nothing refunded)"},
+	{Path: "amount", ZH: "退款金额", Value: ValueAmount, Doc: "yuan with exactly two decimals: this refund"},
+	{Path: "refundedTotal", ZH: "累计退款金额", Value: ValueAmount, Doc: "yuan with exactly two decimals: every successful refund of the order, this one included"},
+	{Path: "refundTime", ZH: "退款完成时间", Doc: "YYYY-MM-DD HH:MM:SS (Beijing time), once SUCCESS"},
+	{Path: "failReason", ZH: "失败原因", Doc: "why a FAILED refund was declined"},
 }
 
 // MaxBackflowBatch is the most records one backflow request may carry.
