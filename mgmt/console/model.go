@@ -143,9 +143,12 @@ func (m *Model) Apply(u fleet.Update) {
 	switch u.Kind {
 	case mgmt.KindState, mgmt.KindTelemetry, mgmt.KindReported:
 		if e == nil {
-			e = m.getLocked(u.Terminal)
-		}
-		if !e.t.Absorb(u.Kind, u.Payload) {
+			e = &entry{t: fleet.Terminal{ID: u.Terminal}}
+			if !e.t.Absorb(u.Kind, u.Payload) {
+				return
+			}
+			m.byID[u.Terminal] = e
+		} else if !e.t.Absorb(u.Kind, u.Payload) {
 			return
 		}
 		switch u.Kind {

@@ -242,8 +242,12 @@ func (m *Model) Table(q Query) Page {
 	if by == nil {
 		by = sortKeys["id"]
 	}
-	slices.SortFunc(rows, func(a, b Row) int {
-		c := by(&a, &b)
+	order := make([]*Row, len(rows))
+	for i := range rows {
+		order[i] = &rows[i]
+	}
+	slices.SortFunc(order, func(a, b *Row) int {
+		c := by(a, b)
 		if q.Desc {
 			c = -c
 		}
@@ -251,7 +255,10 @@ func (m *Model) Table(q Query) Page {
 	})
 	p.Matched = len(rows)
 	lo := min(q.Page*q.Size, len(rows))
-	p.Rows = rows[lo:min(lo+q.Size, len(rows))]
+	p.Rows = make([]Row, 0, min(lo+q.Size, len(rows))-lo)
+	for _, r := range order[lo:min(lo+q.Size, len(rows))] {
+		p.Rows = append(p.Rows, *r)
+	}
 	return p
 }
 
