@@ -221,7 +221,7 @@ func TestBrowserConsole(t *testing.T) {
 }
 
 // findChromium returns the browser, or skips (fails under CI) without one.
-func findChromium(t *testing.T) string {
+func findChromium(t testing.TB) string {
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
 		if p, err := exec.LookPath(name); err == nil {
 			return p
@@ -270,7 +270,7 @@ func startTerminal(t *testing.T, id, broker, platformURL string) *event.Bus {
 }
 
 // publishRecorded publishes a retained birth and telemetry for terminals from..to-1.
-func publishRecorded(t *testing.T, broker string, from, to int) {
+func publishRecorded(t testing.TB, broker string, from, to int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -67,6 +67,9 @@ func TestTablePagingSortFilter(t *testing.T) {
 	if p := query(t, m, "sort=queue&desc=1&size=2"); ids(p) != "K-0000 K-0001" || *p.Rows[0].Queue != 1000 {
 		t.Fatalf("queue desc: %s", ids(p))
 	}
+	if p := query(t, m, "desc=1&size=2"); ids(p) != "K-0999 K-0998" {
+		t.Fatalf("id desc: %s", ids(p))
+	}
 	if p := query(t, m, "sort=queue&size=2"); ids(p) != "K-0999 K-0998" {
 		t.Fatalf("queue asc: %s", ids(p))
 	}

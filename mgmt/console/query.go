@@ -66,7 +66,7 @@ type Page struct {
 }
 
 var sortKeys = map[string]func(a, b *Row) int{
-	"id":       func(a, b *Row) int { return 0 },
+	"id":       func(a, b *Row) int { return cmp.Compare(a.ID, b.ID) },
 	"presence": func(a, b *Row) int { return cmp.Compare(a.Presence, b.Presence) },
 	"epoch":    func(a, b *Row) int { return cmp.Compare(a.Epoch, b.Epoch) },
 	"software": func(a, b *Row) int { return cmp.Compare(a.Software, b.Software) },
