@@ -106,12 +106,17 @@ func (c *Client) finish(byID map[string]*Terminal) []Terminal {
 }
 
 // judge derives presence and health from the retained messages.
-func (c *Client) judge(t *Terminal, now time.Time) {
-	t.Presence, t.Health = Unknown, "unknown"
+func (c *Client) judge(t *Terminal, now time.Time) { Judge(t, now, c.o.StaleAfter) }
+
+// Judge derives t's presence, epoch and health from its state, telemetry and report
+// (§3.3 of docs/mgmt-protocol.md): telemetry older than staleAfter is stale, and an
+// offline state older than the latest telemetry is a stale death.
+func Judge(t *Terminal, now time.Time, staleAfter time.Duration) {
+	t.Presence, t.Health, t.Problems, t.Epoch, t.StaleDeath, t.Stale, t.TelemetryAge = Unknown, "unknown", nil, 0, false, false, 0
 	if tm := t.Telemetry; tm != nil {
 		age := now.Sub(tm.Time)
 		t.TelemetryAge = age.Round(time.Second).Seconds()
-		t.Stale = age > c.o.StaleAfter
+		t.Stale = age > staleAfter
 		t.Health, t.Problems = tm.Health.Status, tm.Health.Problems
 	}
 	if s := t.State; s != nil {
@@ -173,37 +178,44 @@ func (c *Client) Show(ctx context.Context, id string) (*Terminal, *mgmt.Desired,
 // configuration waits retained until it connects); a pattern that matches nothing is
 // an error.
 func (c *Client) Resolve(ctx context.Context, targets []string) ([]string, error) {
-	var ids []string
-	var patterns []string
-	for _, t := range targets {
-		if strings.ContainsAny(t, "*?[") {
-			if _, err := path.Match(t, ""); err != nil {
-				return nil, fmt.Errorf("bad pattern %q", t)
-			}
-			patterns = append(patterns, t)
-			continue
-		}
-		if err := mgmt.CheckTerminalID(t); err != nil {
-			return nil, fmt.Errorf("%q: %w", t, err)
-		}
-		ids = append(ids, t)
-	}
-	if len(patterns) > 0 {
+	var known []string
+	if slices.ContainsFunc(targets, func(t string) bool { return strings.ContainsAny(t, "*?[") }) {
 		all, err := c.List(ctx, nil)
 		if err != nil {
 			return nil, err
 		}
-		for _, p := range patterns {
-			n := 0
-			for _, t := range all {
-				if ok, _ := path.Match(p, t.ID); ok {
-					ids = append(ids, t.ID)
-					n++
-				}
+		for _, t := range all {
+			known = append(known, t.ID)
+		}
+	}
+	return Expand(targets, known)
+}
+
+// Expand resolves targets (terminal ids or glob patterns) against the known terminal
+// ids: a plain id is kept even when unknown, a pattern that matches nothing or is
+// malformed is an error. The result is sorted, without duplicates.
+func Expand(targets, known []string) ([]string, error) {
+	var ids []string
+	for _, t := range targets {
+		if !strings.ContainsAny(t, "*?[") {
+			if err := mgmt.CheckTerminalID(t); err != nil {
+				return nil, fmt.Errorf("%q: %w", t, err)
 			}
-			if n == 0 {
-				return nil, fmt.Errorf("pattern %q matches no terminal", p)
+			ids = append(ids, t)
+			continue
+		}
+		if _, err := path.Match(t, ""); err != nil {
+			return nil, fmt.Errorf("bad pattern %q", t)
+		}
+		n := 0
+		for _, id := range known {
+			if ok, _ := path.Match(t, id); ok {
+				ids = append(ids, id)
+				n++
 			}
+		}
+		if n == 0 {
+			return nil, fmt.Errorf("pattern %q matches no terminal", t)
 		}
 	}
 	sort.Strings(ids)
