@@ -27,11 +27,12 @@ build: ## build bin/sscagent and bin/sscsim
 # header beside each library declares only its internal entry points: sscreader.h is the
 # one to use.
 READERLIB_BUILD = CGO_ENABLED=1 $(GO) build -trimpath -buildmode=c-shared -ldflags "-s -w"
-readerlib: ## build the national reader library: bin/libsscreader.so, bin/windows-{amd64,386}/SSCardDriver.dll, bin/sscreader.h
+readerlib: ## build the national reader library: bin/libsscreader.so, bin/linux-arm64/libsscreader.so, bin/windows-{amd64,386}/SSCardDriver.dll, bin/sscreader.h
 	$(READERLIB_BUILD) -o bin/libsscreader.so ./cmd/sscreader
+	CC=$(ARM64_CC) GOOS=linux GOARCH=arm64 $(READERLIB_BUILD) -o bin/linux-arm64/libsscreader.so ./cmd/sscreader
 	CC=x86_64-w64-mingw32-gcc GOOS=windows GOARCH=amd64 $(READERLIB_BUILD) -o bin/windows-amd64/SSCardDriver.dll ./cmd/sscreader
 	CC=i686-w64-mingw32-gcc GOOS=windows GOARCH=386 $(READERLIB_BUILD) -o bin/windows-386/SSCardDriver.dll ./cmd/sscreader
-	rm -f bin/libsscreader.h bin/windows-amd64/SSCardDriver.h bin/windows-386/SSCardDriver.h
+	rm -f bin/libsscreader.h bin/linux-arm64/libsscreader.h bin/windows-amd64/SSCardDriver.h bin/windows-386/SSCardDriver.h
 	cp cmd/sscreader/sscreader.h bin/
 
 test: ## vet, every test of every package with the race detector, then each fuzz target briefly

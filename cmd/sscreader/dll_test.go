@@ -3,6 +3,7 @@ package main
 import (
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -84,5 +85,29 @@ func TestWindowsDLL(t *testing.T) {
 				t.Errorf("iReadCardBas does not pop its 8 bytes of arguments:\n%s", fn)
 			}
 		})
+	}
+}
+
+// TestLinuxARM64Library cross-builds libsscreader.so for linux/arm64 (kiosk boards)
+// with gcc-aarch64-linux-gnu and checks its dynamic symbol table.
+func TestLinuxARM64Library(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the cross build is tested on Linux")
+	}
+	labtest.Require(t, "aarch64-linux-gnu-gcc", "aarch64-linux-gnu-objdump")
+	supported, unsupported := nationalFunctions(t)
+	so := filepath.Join(t.TempDir(), "libsscreader.so")
+	buildLibrary(t, so, "CC=aarch64-linux-gnu-gcc", "GOOS=linux", "GOARCH=arm64")
+	out, err := exec.Command("aarch64-linux-gnu-objdump", "-T", so).CombinedOutput()
+	if err != nil {
+		t.Fatalf("objdump -T: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "elf64-littleaarch64") {
+		t.Fatalf("not an arm64 ELF:\n%.300s", out)
+	}
+	for _, n := range append(slices.Clone(supported), unsupported...) {
+		if !regexp.MustCompile(`(?m)\.text\s+\S+\s+(Base\s+)?` + regexp.QuoteMeta(n) + `$`).MatchString(string(out)) {
+			t.Errorf("libsscreader.so (arm64) does not export %s", n)
+		}
 	}
 }
