@@ -242,6 +242,13 @@ func (c *Card) readRecord(cmd apdu.Command) []byte {
 			return sw(apdu.SWSecurityStatus)
 		}
 	}
+	return c.answerRecords(cmd, mode, recs, c.p.Behaviour.NoP1ToLast, c.p.Behaviour.LooseLe)
+}
+
+// answerRecords answers READ RECORD in mode (P2's low bits: 04 by number, 05 from P1 to
+// the last, 00 the first with identifier P1) from recs. noP1ToLast refuses mode 05,
+// looseLe accepts any Le (profile behaviours of real cards).
+func (c *Card) answerRecords(cmd apdu.Command, mode byte, recs [][]byte, noP1ToLast, looseLe bool) []byte {
 	var data []byte
 	switch mode {
 	case 0x04: // by number
@@ -250,7 +257,7 @@ func (c *Card) readRecord(cmd apdu.Command) []byte {
 		}
 		data = recs[cmd.P1-1]
 	case 0x05: // P1 to last
-		if c.p.Behaviour.NoP1ToLast {
+		if noP1ToLast {
 			return sw(apdu.SWWrongP1P2)
 		}
 		if cmd.P1 == 0 || int(cmd.P1) > len(recs) {
@@ -272,7 +279,7 @@ func (c *Card) readRecord(cmd apdu.Command) []byte {
 	default:
 		return sw(apdu.SWWrongP1P2)
 	}
-	if cmd.Ne != len(data) && !c.p.Behaviour.LooseLe {
+	if cmd.Ne != len(data) && !looseLe {
 		return sw(apdu.SW(0x6C00 | uint16(len(data)&0xFF)))
 	}
 	return c.t0.reply(apdu.Command{Ne: cmd.Ne}, data)

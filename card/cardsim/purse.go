@@ -203,37 +203,7 @@ func (c *Card) readPurseRecord(cmd apdu.Command) []byte {
 	default:
 		return sw(apdu.SWFileNotFound)
 	}
-	var data []byte
-	switch mode {
-	case 0x04:
-		if cmd.P1 == 0 || int(cmd.P1) > len(recs) {
-			return sw(apdu.SWRecordNotFound)
-		}
-		data = recs[cmd.P1-1]
-	case 0x05:
-		if cmd.P1 == 0 || int(cmd.P1) > len(recs) {
-			return sw(apdu.SWRecordNotFound)
-		}
-		for _, r := range recs[cmd.P1-1:] {
-			data = append(data, r...)
-		}
-	case 0x00:
-		for _, r := range recs {
-			if r[0] == cmd.P1 {
-				data = r
-				break
-			}
-		}
-		if data == nil {
-			return sw(apdu.SWRecordNotFound)
-		}
-	default:
-		return sw(apdu.SWWrongP1P2)
-	}
-	if cmd.Ne != len(data) {
-		return sw(apdu.SW(0x6C00 | uint16(len(data)&0xFF)))
-	}
-	return c.t0.reply(apdu.Command{Ne: cmd.Ne}, data)
+	return c.answerRecords(cmd, mode, recs, false, false)
 }
 
 // purseCommand answers the CLA B0 commands of DF04.

@@ -2,10 +2,8 @@ package readers
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/sscagent/sscagent/card"
-	"github.com/sscagent/sscagent/drivers"
 	"github.com/sscagent/sscagent/drivers/apdu"
 )
 
@@ -27,22 +25,9 @@ type CardSession struct {
 func (m *Manager) WithCard(ctx context.Context, name string, fn func(ctx context.Context, s *CardSession) error) error {
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.ReadTimeout.D())
 	defer cancel()
-	m.mu.Lock()
-	sys, r := m.sys, m.readers[name]
-	var info ReaderInfo
-	if r != nil {
-		info = r.info
-	}
-	m.mu.Unlock()
-	switch {
-	case sys == nil:
-		return &card.Error{Code: card.CodeReaderConnect, Prompt: card.PromptService, Op: "read",
-			Err: fmt.Errorf("reader service not connected: %w", drivers.ErrNoService)}
-	case r == nil || info.Role != RoleHolder:
-		return &card.Error{Code: card.CodeReaderConnect, Prompt: card.PromptNoReader, Op: "read",
-			Err: fmt.Errorf("%q is not a holder-card reader: %w", name, drivers.ErrNoReader)}
-	case !info.Present:
-		return &card.Error{Code: card.CodeNoCard, Op: "read", Err: fmt.Errorf("%q: %w", name, drivers.ErrNoCard)}
+	sys, err := m.holderWithCard(name)
+	if err != nil {
+		return err
 	}
 	ps, _ := m.psamFor(ctx, sys)
 	c, err := sys.Connect(ctx, name, false)

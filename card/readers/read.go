@@ -35,9 +35,10 @@ func (m *Manager) Read(ctx context.Context, name string, o ReadOptions) (*card.R
 	return res, nil
 }
 
-func (m *Manager) read(ctx context.Context, name string, o ReadOptions) (*card.Result, error) {
-	ctx, cancel := context.WithTimeout(ctx, m.cfg.ReadTimeout.D())
-	defer cancel()
+// holderWithCard returns the reader system for a read in the holder-card reader name,
+// or the national error of why it cannot be: no reader service, no such reader, not a
+// holder-card reader, no card.
+func (m *Manager) holderWithCard(name string) (drivers.System, error) {
 	m.mu.Lock()
 	sys, r := m.sys, m.readers[name]
 	var info ReaderInfo
@@ -57,6 +58,16 @@ func (m *Manager) read(ctx context.Context, name string, o ReadOptions) (*card.R
 			Err: fmt.Errorf("%q is not a holder-card reader (role %q)", name, info.Role)}
 	case !info.Present:
 		return nil, &card.Error{Code: card.CodeNoCard, Op: "read", Err: fmt.Errorf("%q: %w", name, drivers.ErrNoCard)}
+	}
+	return sys, nil
+}
+
+func (m *Manager) read(ctx context.Context, name string, o ReadOptions) (*card.Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.ReadTimeout.D())
+	defer cancel()
+	sys, err := m.holderWithCard(name)
+	if err != nil {
+		return nil, err
 	}
 	var ps *psamSession
 	var psamErr error
