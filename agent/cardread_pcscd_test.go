@@ -45,7 +45,7 @@ func newLibRig(t testing.TB, withPSAM bool) *libRig {
 			t.Fatal(err)
 		}
 		ps := cardsim.Insert(d.Addr("PSAM", 0), p, cardsim.ServeOptions{})
-		t.Cleanup(func() { _ = ps.Remove(); <-ps.Done() })
+		t.Cleanup(func() { _ = ps.Remove(); <-ps.Done(); labtest.WaitEmpty(t, labtest.Reader("PSAM", 0)) })
 		r.expect("psam.ready", nil)
 	}
 	return lr

@@ -60,7 +60,7 @@ func TestMedicalPCSC(t *testing.T) {
 		t.Fatal(err)
 	}
 	ps := cardsim.Insert(d.Addr("PSAM", 0), p, cardsim.ServeOptions{})
-	t.Cleanup(func() { _ = ps.Remove() })
+	t.Cleanup(func() { _ = ps.Remove(); labtest.WaitEmpty(t, labtest.Reader("PSAM", 0)) })
 	r.expect("psam.ready", nil)
 
 	prof, err := cardsim.Shipped("zhangsan")

@@ -122,7 +122,7 @@ cards:
 		t.Fatal(err)
 	}
 	ps := cardsim.Insert(d.Addr("PSAM", 0), p, cardsim.ServeOptions{})
-	t.Cleanup(func() { _ = ps.Remove(); <-ps.Done() })
+	t.Cleanup(func() { _ = ps.Remove(); <-ps.Done(); labtest.WaitEmpty(t, labtest.Reader("PSAM", 0)) })
 	ta.expect("psam.ready", "")
 	return ta
 }
