@@ -333,6 +333,7 @@ func (a *Agent) closeStores() {
 func (a *Agent) addParts() {
 	a.sup.Add(StageService, a.payments)
 	a.sup.Add(StageService, a.recorder)
+	a.sup.Add(StageService, retention{a})
 	if a.mgmt != nil {
 		a.sup.Add(StageService, a.mgmt)
 	}

@@ -23,6 +23,10 @@ type Config struct {
 	MaxRecordKB int `yaml:"maxRecordKB"`
 	// LockTimeout bounds the wait for the queue file's lock at start. Default 5s.
 	LockTimeout config.Duration `yaml:"lockTimeout"`
+	// QuarantineRetention is how long a quarantined record is kept for a person to
+	// release or export it; older ones are deleted at start and every hour (each
+	// deletion is an event and a log line). Default 720h (30 days), 1h to 87600h.
+	QuarantineRetention config.Duration `yaml:"quarantineRetention"`
 }
 
 // FileName is the queue file's name in the state directory.
@@ -39,7 +43,7 @@ func (c Config) KeyPath(stateDir string) config.SecretFile {
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{MaxMB: 256, ReservePercent: 5, TelemetryPercent: 10, MaxRecordKB: 256,
-		LockTimeout: config.Duration(5 * time.Second)}
+		LockTimeout: config.Duration(5 * time.Second), QuarantineRetention: config.Duration(DefaultQuarantineRetention)}
 }
 
 // Validate implements config.Validator.
@@ -62,7 +66,13 @@ func (c Config) Validate(path string, ps *config.Problems) {
 	if t := c.LockTimeout.D(); t < 100*time.Millisecond || t > 5*time.Minute {
 		ps.Addf(p("lockTimeout"), "must be between 100ms and 5m, got %s", c.LockTimeout)
 	}
+	if r := c.QuarantineRetention.D(); r < time.Hour || r > 87600*time.Hour {
+		ps.Addf(p("quarantineRetention"), "must be between 1h and 87600h (10 years), got %s", c.QuarantineRetention)
+	}
 }
+
+// DefaultQuarantineRetention is queue.quarantineRetention's default: 30 days.
+const DefaultQuarantineRetention = 30 * 24 * time.Hour
 
 // Options returns the queue options for this configuration; the caller adds the
 // terminal id, the key and the logger.

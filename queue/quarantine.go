@@ -122,3 +122,44 @@ func (q *Queue) Release(ctx context.Context, seqs ...uint64) (int, error) {
 	}
 	return moved, err
 }
+
+// PruneQuarantine deletes the quarantined records quarantined more than olderThan ago
+// and returns how many went. A damaged entry (its time unreadable) is kept: a person
+// sees it in the quarantine listing.
+func (q *Queue) PruneQuarantine(ctx context.Context, olderThan time.Duration) (int, error) {
+	cut := q.now().Add(-olderThan).UnixMilli()
+	pruned := 0
+	err := q.update(ctx, "prune quarantine", func(tx *bolt.Tx) error {
+		pruned = 0
+		qb := tx.Bucket(quarantineBucket)
+		var old [][]byte
+		var size int64
+		err := qb.ForEach(func(k, v []byte) error {
+			if at, _, _, err := decodeQuarantined(v); err == nil && at < cut {
+				old = append(old, append([]byte(nil), k...))
+				size += int64(8 + len(v) + entryOverhead)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, k := range old {
+			if err := qb.Delete(k); err != nil {
+				return err
+			}
+		}
+		pruned = len(old)
+		if pruned == 0 {
+			return nil
+		}
+		return adjust(tx.Bucket(qmetaBucket), "quarantine", -size, -int64(pruned))
+	})
+	if err != nil {
+		return 0, err
+	}
+	if pruned > 0 {
+		q.log.Info("queue: quarantined records past their retention deleted", "count", pruned, "olderThan", olderThan.String())
+	}
+	return pruned, nil
+}

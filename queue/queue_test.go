@@ -524,7 +524,7 @@ func TestConfig(t *testing.T) {
 	for _, p := range ps.List() {
 		paths = append(paths, p.Path)
 	}
-	want := "queue.maxMB queue.reservePercent queue.telemetryPercent queue.maxRecordKB queue.lockTimeout"
+	want := "queue.maxMB queue.reservePercent queue.telemetryPercent queue.maxRecordKB queue.lockTimeout queue.quarantineRetention"
 	if strings.Join(paths, " ") != want {
 		t.Fatalf("problems at %v, want %s", paths, want)
 	}
@@ -570,4 +570,44 @@ func FuzzDecodeQuarantined(f *testing.F) {
 		_, _, _ = decodeHeader(rv)
 		_ = at
 	})
+}
+
+func TestPruneQuarantine(t *testing.T) {
+	now := time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	q := openQ(t, filepath.Join(t.TempDir(), "queue.db"), Options{Now: clock})
+	ctx := context.Background()
+	mustPut(t, q, LaneIdentity, "old")
+	mustPut(t, q, LaneIdentity, "young")
+	recs, _ := q.Oldest(ctx, 10, nil)
+	if err := q.Quarantine(ctx, recs[0].Seq, "rejected"); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(20 * 24 * time.Hour)
+	if err := q.Quarantine(ctx, recs[1].Seq, "rejected"); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(11 * 24 * time.Hour) // the first is 31 days old, the second 11
+	n, err := q.PruneQuarantine(ctx, DefaultQuarantineRetention)
+	if err != nil || n != 1 {
+		t.Fatalf("pruned %d, %v", n, err)
+	}
+	qs, _ := q.Quarantined(true)
+	if len(qs) != 1 || string(qs[0].Body) != "young" {
+		t.Fatalf("left %+v", qs)
+	}
+	st, _ := q.Stats()
+	if st.Quarantined != 1 || st.QuarantineBytes == 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	if n, _ := q.PruneQuarantine(ctx, DefaultQuarantineRetention); n != 0 {
+		t.Fatalf("pruned again: %d", n)
+	}
+	now = now.Add(30 * 24 * time.Hour)
+	if n, _ := q.PruneQuarantine(ctx, DefaultQuarantineRetention); n != 1 {
+		t.Fatalf("the second not pruned: %d", n)
+	}
+	if st, _ := q.Stats(); st.Quarantined != 0 || st.QuarantineBytes != 0 {
+		t.Fatalf("stats after both %+v", st)
+	}
 }
