@@ -319,7 +319,7 @@ func ParseLogRecord(b []byte) (LogEntry, error) {
 		return LogEntry{}, fmt.Errorf("EF08 record of %d bytes, want %d", len(b), LogRecordSize)
 	}
 	e := LogEntry{Seq: binary.BigEndian.Uint16(b), Type: b[2], TerminalNo: cn(b[3:9]), Time: cn(b[9:16])}
-	if !digits(e.TerminalNo) || len(e.Time) != 14 || !digits(e.Time) {
+	if len(e.TerminalNo) != 12 || !digits(e.TerminalNo) || len(e.Time) != 14 || !digits(e.Time) {
 		return LogEntry{}, fmt.Errorf("EF08 record with terminal %q and time %q", e.TerminalNo, e.Time)
 	}
 	e.Amounts = Amounts{Account: binary.BigEndian.Uint32(b[16:]), Self: binary.BigEndian.Uint32(b[20:]), Fund: binary.BigEndian.Uint32(b[24:])}
