@@ -110,6 +110,7 @@ type Agent struct {
 	recorder *payRecorder
 	started  time.Time
 	med      medicalState // the medical settlement journal (medical.go)
+	logins   loginStore   // the QR logins of the last minutes (login.go)
 
 	applyMu sync.Mutex // one configuration change at a time
 

@@ -129,7 +129,7 @@ func (a *Agent) build(cfg Config, old *generation) (*generation, error) {
 		}
 		api := apiServices{a}
 		s, err := localapi.New(localapi.Options{Config: cfg.LocalAPI, Token: strings.TrimSpace(string(tok)), Events: a.events,
-			Payments: api, Refunds: api, Records: api, Status: api, Queue: api, Reads: api, Cards: api, Medical: api, Logger: a.log.With("component", "localapi")})
+			Payments: api, Refunds: api, Records: api, Status: api, Queue: api, Reads: api, Cards: api, Medical: api, Face: api, Login: api, Logger: a.log.With("component", "localapi")})
 		if err != nil {
 			return nil, fmt.Errorf("agent: %w", err)
 		}

@@ -22,6 +22,9 @@ const (
 	KindRecordFailed      event.Kind = "record.failed"   // a record could not be stored
 	KindQueueFull         event.Kind = "queue.full"      // new business refused at the disk cap
 	KindVoucher           event.Kind = "voucher.scanned" // medical: an NHSA e-voucher for the application
+	KindFaceVerified      event.Kind = "face.verified"   // a face verification answered (ok: pass)
+	KindLoginStarted      event.Kind = "login.started"   // a login code to show as a QR code
+	KindLoginEnded        event.Kind = "login.ended"     // a login authorised (ok), expired, refused or unanswered
 	KindPaymentQR         event.Kind = "payment.merchant-qr"
 	KindPaymentExpired    event.Kind = "payment.expired"        // no code within codeTimeout
 	KindPaymentRecorded   event.Kind = "payment.recorded"       // the C.4 record of a paid order is queued

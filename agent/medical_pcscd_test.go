@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/sscagent/sscagent/card/cardsim"
@@ -20,24 +19,6 @@ import (
 // testPIN is the holder's PIN in this test: it must appear in no log, event, record
 // or file of the agent.
 const testPIN = "80461973"
-
-// syncBuffer is a log sink shared by the agent's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestMedicalPCSC is 7.2.5 c on the real PC/SC stack (pcscd + vpcd, the virtual card
 // and PSAM): a wrong PIN, a settlement with the PSAM and its C.4 record at the sandbox,

@@ -69,6 +69,8 @@ func runEveryOperation(t *testing.T, l *lab) {
 		t.Fatalf("cardInternalAuth %+v %v", ia, err)
 	}
 	runMedical(t, c)
+	runFace(t, l)
+	runLogin(t, l)
 	id, err := c.DecodeECard(ctx, platform.ECardDecodeRequest{QRCode: l.qr(t, zhangsan)})
 	if err != nil || id.IDNumber.Clear() != zhangsan || id.Name.Clear() != "张三" {
 		t.Fatalf("ecardDecode %+v %v", id, err)

@@ -36,6 +36,8 @@ type Options struct {
 	Reads    ReadSource
 	Cards    CardReader
 	Medical  MedicalService
+	Face     FaceService
+	Login    LoginService
 	Logger   *slog.Logger
 }
 
@@ -87,6 +89,9 @@ func (s *Server) routes() map[string]http.HandlerFunc {
 		"POST /v1/card/hsm/step1":        s.hsmStep1,
 		"POST /v1/card/hsm/step2":        s.hsmStep2,
 		"POST /v1/medical/settle":        s.medicalSettle,
+		"POST /v1/face":                  s.verifyFace,
+		"POST /v1/login":                 s.startLogin,
+		"GET /v1/login/{id}":             s.getLogin,
 	}
 }
 

@@ -2,7 +2,6 @@ package localapi
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"regexp"
 	"strings"
@@ -75,14 +74,9 @@ func (s *Server) getRefund(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, prompt.CodeNotAllowed, "no payment scene on this terminal", nil)
 		return
 	}
-	var wait time.Duration
-	if v := r.URL.Query().Get("wait"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < 0 || d > maxRefundWait {
-			s.fail(w, &InvalidError{Fields: []FieldError{{Field: "wait", Reason: fmt.Sprintf("a duration from 0s to %s, e.g. 30s", maxRefundWait)}}})
-			return
-		}
-		wait = d
+	wait, ok := s.waitParam(w, r, maxRefundWait)
+	if !ok {
+		return
 	}
 	v, err := s.o.Refunds.GetRefund(r.Context(), r.PathValue("no"), wait)
 	s.answer(w, http.StatusOK, v, err)

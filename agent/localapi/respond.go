@@ -64,16 +64,21 @@ func (s *Server) answer(w http.ResponseWriter, status int, v any, err error) {
 }
 
 func decodeBody(w http.ResponseWriter, r *http.Request, dst any) bool {
+	return decodeBodyUpTo(w, r, dst, MaxBody)
+}
+
+// decodeBodyUpTo is decodeBody for a body of at most limit bytes.
+func decodeBodyUpTo(w http.ResponseWriter, r *http.Request, dst any, limit int64) bool {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
 		writeError(w, http.StatusUnsupportedMediaType, prompt.CodeBadInput, "Content-Type must be application/json", nil)
 		return false
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBody))
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			writeError(w, http.StatusRequestEntityTooLarge, prompt.CodeBadInput, "body larger than 64 KiB", nil)
+			writeError(w, http.StatusRequestEntityTooLarge, prompt.CodeBadInput, fmt.Sprintf("body larger than %d KiB", limit>>10), nil)
 			return false
 		}
 		writeError(w, http.StatusBadRequest, prompt.CodeBadInput, "body is not valid JSON for this request: "+err.Error(), nil)

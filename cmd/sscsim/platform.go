@@ -29,6 +29,8 @@ verifies signatures, timestamps and request ids, signs its answers, and behaves 
 platform: card registry, e-card codes, payments, backflow intake. Control endpoints
 (/_sim/...) issue e-card codes, confirm payments, show the ledger and inject faults.
 
+"sscsim platform login-approve CODE" plays the holder's phone in a QR login (-h there).
+
 Key files live in DIR and are created on first use (see docs/platform-protocol.md,
 "The sandbox"). A TEST INSTRUMENT: its keys are not production keys, and with
 --test-keys they are the published test keys, which terminals refuse unless
@@ -57,6 +59,9 @@ func cardHSM(keysDir string) platformsim.CardHSM {
 func cmdPlatform(args []string, out, errOut io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if len(args) > 0 && args[0] == "login-approve" {
+		return runLoginApprove(ctx, args[1:], out, errOut)
+	}
 	return runPlatform(ctx, args, out, errOut)
 }
 

@@ -57,6 +57,26 @@ func TestSandboxPlatformCommand(t *testing.T) {
 	if res, err := c.CardAuth(ctx, req); err != nil || res.CardStatus != "normal" {
 		t.Fatalf("%+v %v", res, err)
 	}
+	// The holder's phone: login-approve against the running sandbox.
+	lc, err := c.NewLoginCode(ctx, "05", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := strings.TrimPrefix(cfg.BaseURL, "https://")
+	var aout, aerr labtest.Output
+	if rc := runLoginApprove(ctx, []string{"--sandbox", addr, lc.Content}, &aout, &aerr); rc != 0 ||
+		!strings.Contains(aout.String(), "approved as **************7898") {
+		t.Fatalf("login-approve: exit %d: %s%s", rc, aout.String(), aerr.String())
+	}
+	if r, err := c.PollLogin(ctx, lc.LoginID); err != nil || r.State != platform.LoginAuthorised || r.IDNumber.Clear() != "350102199003077898" {
+		t.Fatalf("the login after login-approve: %+v %v", r, err)
+	}
+	if rc := runLoginApprove(ctx, []string{"--sandbox", addr, lc.Content}, &aout, &aerr); rc != 1 || !strings.Contains(aerr.String(), "no longer waiting") {
+		t.Fatalf("a second approval: exit %d: %s", rc, aerr.String())
+	}
+	if rc := runLoginApprove(ctx, []string{"--sandbox", addr}, &aout, &aerr); rc != 2 {
+		t.Fatalf("no CODE: exit %d", rc)
+	}
 	cancel()
 	select {
 	case code := <-rc:

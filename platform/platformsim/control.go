@@ -3,6 +3,7 @@ package platformsim
 import (
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"io"
 	"maps"
 	"net"
@@ -137,6 +138,7 @@ func (s *Server) Balance(idNumber string) string {
 //	POST   /_sim/ecard/pay-merchant  {"qrContent","idNumber","amount"} -> the order
 //	POST   /_sim/pay/confirm         {"channelNo","orderNo","decline"} -> the order
 //	GET    /_sim/ledger                                               -> Ledger
+//	POST   /_sim/login/approve       {"code":"...","idNumber":"...","refuse":false}
 //	GET    /_sim/faults | POST (a Fault or a list) | DELETE
 //	POST   /_sim/clock               {"offset":"-10m"}
 //	GET    /_sim/keys                                                 -> fingerprints
@@ -192,6 +194,25 @@ func (s *Server) control(mux *http.ServeMux) {
 		s.orderAction(w, func(st *state, now time.Time) (*order, error) {
 			return st.confirm(in.ChannelNo, in.OrderNo, in.Decline, now)
 		})
+	})
+	h("POST /_sim/login/approve", func(w http.ResponseWriter, r *http.Request) {
+		var in struct {
+			Code     string `json:"code"`
+			IDNumber string `json:"idNumber"`
+			Refuse   bool   `json:"refuse"`
+		}
+		if !readJSON(w, r, &in) {
+			return
+		}
+		id, err := s.ApproveLogin(in.Code, in.IDNumber, in.Refuse)
+		switch {
+		case errors.Is(err, ErrLoginUnknown):
+			http.Error(w, err.Error(), http.StatusNotFound)
+		case err != nil:
+			http.Error(w, err.Error(), http.StatusConflict)
+		default:
+			writeJSON(w, map[string]any{"loginId": id, "refused": in.Refuse})
+		}
 	})
 	h("GET /_sim/ledger", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, s.Ledger()) })
 	h("GET /_sim/faults", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, s.Faults()) })

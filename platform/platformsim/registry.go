@@ -27,6 +27,9 @@ type Person struct {
 	BirthPlace string `json:"birthPlace,omitempty"` // GB/T 2260
 	Cards      []Card `json:"cards,omitempty"`
 	ECard      *ECard `json:"ecard,omitempty"`
+	// Portraits are the SHA-256 (hex) of the JPEGs faceVerify accepts as this person,
+	// besides the built-in test portrait (Portrait).
+	Portraits []string `json:"portraits,omitempty"`
 }
 
 // Card is a physical social security card.
@@ -136,6 +139,9 @@ func ParseRegistry(b []byte) (*Registry, error) {
 			if !reBalance.MatchString(e.Balance) {
 				bad("%s.ecard.balance: want yuan with two decimals", at)
 			}
+		}
+		if err := checkPortraits(p); err != nil {
+			bad("%s.%v", at, err)
 		}
 	}
 	if len(problems) > 0 {

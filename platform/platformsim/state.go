@@ -28,6 +28,7 @@ type state struct {
 	answers   map[string]int // answers per msgCode
 	tradeSeq  int
 	med       medicalState
+	logins    loginState
 }
 
 func newState(reg *Registry, threshold int64) *state {
@@ -82,6 +83,12 @@ func (s *Server) run(op protocol.Op, channel string, d protocol.Data, now time.T
 		return st.refund(channel, d, now)
 	case protocol.OpRefundQuery:
 		return st.refundQuery(channel, d)
+	case protocol.OpFaceVerify:
+		return st.faceVerify(d)
+	case protocol.OpLoginCode:
+		return st.loginCode(d, now)
+	case protocol.OpLoginPoll:
+		return st.loginPoll(d, now)
 	}
 	return protocol.Data{}, protocol.CodeNoService, ""
 }

@@ -197,3 +197,18 @@ func FuzzJSONString(f *testing.F) {
 		}
 	})
 }
+
+func FuzzCheckJPEG(f *testing.F) {
+	f.Add([]byte{0xFF, 0xD8, 0xFF, 0xD9})
+	f.Add([]byte{0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, 'J', 'F', 'I', 'F', 0x00, 0xFF, 0xD9})
+	f.Add([]byte("\x89PNG\r\n\x1a\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		err := CheckJPEG(b)
+		if err == nil && (len(b) > MaxFaceImage || !bytes.HasPrefix(b, []byte{0xFF, 0xD8, 0xFF}) || !bytes.HasSuffix(b, []byte{0xFF, 0xD9})) {
+			t.Fatalf("accepted %x", b)
+		}
+		if err != nil && err.Error() == "" {
+			t.Fatal("empty reason")
+		}
+	})
+}
