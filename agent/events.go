@@ -18,10 +18,11 @@ const (
 	KindAuthUnverified    event.Kind = "auth.unverified"  // an answer that failed verification (an alarm)
 	KindGateOpened        event.Kind = "gate.opened"
 	KindGateFailed        event.Kind = "gate.failed"
-	KindRecordQueued      event.Kind = "record.queued"   // a record is durable in the queue
-	KindRecordFailed      event.Kind = "record.failed"   // a record could not be stored
-	KindQueueFull         event.Kind = "queue.full"      // new business refused at the disk cap
-	KindVoucher           event.Kind = "voucher.scanned" // medical: an NHSA e-voucher for the application
+	KindRecordQueued      event.Kind = "record.queued"      // a record is durable in the queue
+	KindRecordFailed      event.Kind = "record.failed"      // a record could not be stored
+	KindRecordQuarantined event.Kind = "record.quarantined" // operator alarm: a record owed failed the App. C check and waits in quarantine
+	KindQueueFull         event.Kind = "queue.full"         // new business refused at the disk cap
+	KindVoucher           event.Kind = "voucher.scanned"    // medical: an NHSA e-voucher for the application
 	KindPaymentQR         event.Kind = "payment.merchant-qr"
 	KindPaymentExpired    event.Kind = "payment.expired"        // no code within codeTimeout
 	KindPaymentRecorded   event.Kind = "payment.recorded"       // the C.4 record of a paid order is queued

@@ -233,13 +233,10 @@ func (a *Agent) recoverSettlement(ctx context.Context, j *medicalJournal, p *car
 func (a *Agent) endSettlement(ctx context.Context, j *medicalJournal, s *settlement) (*localapi.MedicalSettleResult, error) {
 	s.Ended = time.Now()
 	sc, _ := a.sceneNamed(s.Scene)
-	body, err := encode(medicalRecord(a.Config(), sc, s))
-	if err == nil {
-		var id string
-		id, _, err = a.queue.PutIdempotent(context.WithoutCancel(ctx),
-			queue.Entry{Lane: queue.LaneMoney, Kind: string(records.KindPayment), Body: body, Reserve: true}, "medical-"+s.ID)
-		s.RecordID = id
-	}
+	id, _, err := a.putRecord(context.WithoutCancel(ctx), s.Scene, s.Reader,
+		queue.Entry{Lane: queue.LaneMoney, Kind: string(records.KindPayment), Reserve: true}, medicalRecord(a.Config(), sc, s),
+		"medical-"+s.ID, map[string]any{"kind": "payment", "settlementId": s.ID})
+	s.RecordID = id
 	if err != nil {
 		a.emit(KindRecordFailed, s.Scene, s.Reader, false, promptOf(err, CodeRecordInvalid), err.Error(),
 			map[string]any{"kind": "payment", "settlementId": s.ID})

@@ -327,12 +327,7 @@ func (r *payRecorder) put(ctx context.Context, scene string, about map[string]an
 		for k, v := range about {
 			data[k] = v
 		}
-		body, err := encode(rec)
-		if err != nil {
-			a.emit(KindRecordFailed, scene, "", false, CodeRecordInvalid, err.Error(), data)
-			return nil, err
-		}
-		id, err := a.queue.Put(ctx, queue.Entry{Lane: queue.LaneMoney, Kind: string(records.KindPayment), Body: body, Reserve: true})
+		id, _, err := a.putRecord(ctx, scene, "", queue.Entry{Lane: queue.LaneMoney, Kind: string(records.KindPayment), Reserve: true}, rec, "", data)
 		if err != nil {
 			a.emit(KindRecordFailed, scene, "", false, promptOf(err, CodeRecordInvalid), err.Error(), data)
 			return nil, err

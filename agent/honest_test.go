@@ -1,0 +1,68 @@
+package agent_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/sscagent/sscagent/internal/event"
+	"github.com/sscagent/sscagent/internal/labtest"
+	"github.com/sscagent/sscagent/platform/platformsim"
+)
+
+// longName is a registered holder whose name is longer than C.3 姓名 allows (..50): the
+// platform authenticates the e-card, the agent's own Appendix C check refuses the record.
+const longNameID = "350102198808080037"
+
+var longName = strings.Repeat("欧阳", 26) // 52 characters
+
+// TestRecordProblemAfterSuccess: platform success plus a record the local check refuses
+// opens the gate and tells the holder it succeeded; the record waits in quarantine (not
+// uploaded) and record.quarantined names the field and the rule for the operator.
+func TestRecordProblemAfterSuccess(t *testing.T) {
+	reg := platformsim.DefaultRegistry()
+	reg.Persons = append(reg.Persons, platformsim.Person{IDNumber: longNameID, Name: longName,
+		ECard: &platformsim.ECard{SignLevel: "2", RegionCode: "350100", Balance: "10.00"}})
+	hook := newGateHook(t)
+	pty := labtest.NewPair(t)
+	r := newRig(t, rigOptions{Scanners: scannerYAML("front", pty.Agent), Sandbox: platformsim.Options{Registry: reg},
+		Scenes: strings.Replace(gateScene(hook.srv.URL), `readers: ["*"]`, "scanners: [front]", 1)})
+	r.expect("scanner.connected", nil)
+
+	scan(pty, issue(t, r, longNameID))
+	r.expect("auth.succeeded", nil)
+	q := r.expect("record.quarantined", nil)
+	if q.OK || q.Prompts == nil || q.Prompts.Holder != "业务办理成功" || q.Prompts.Code != "100121" ||
+		!strings.Contains(q.Prompts.Operator, "附录C") {
+		t.Errorf("alarm %+v prompts %+v", q, q.Prompts)
+	}
+	fields, _ := q.Data["fields"].([]map[string]string)
+	if len(fields) != 1 || fields[0]["field"] != "name" || fields[0]["rule"] != "..50" {
+		t.Errorf("alarm fields %v", q.Data["fields"])
+	}
+	if id, _ := q.Data["recordId"].(string); id == "" {
+		t.Errorf("alarm without the record id: %v", q.Data)
+	}
+	g := r.expect("gate.opened", nil)
+	if g.Prompts.Holder != "认证成功，请通行" || hook.opens.Load() != 1 {
+		t.Errorf("gate: %+v, %d openings", g.Prompts, hook.opens.Load())
+	}
+	r.mu.Lock()
+	evs := append([]event.Event(nil), r.events...)
+	r.mu.Unlock()
+	for _, e := range evs {
+		if e.Kind == "record.failed" || e.Kind == "record.queued" {
+			t.Errorf("unexpected %s", e.Kind)
+		}
+		if p := e.Prompts; p != nil && strings.Contains(p.Holder+p.Operator, "系统繁忙") {
+			t.Errorf("%s tells someone the system is busy: %+v", e.Kind, e.Prompts)
+		}
+	}
+	_, v := r.call("GET", "/v1/queue", nil)
+	qs, _ := v["queue"].(map[string]any)
+	if qs["quarantined"] != float64(1) {
+		t.Errorf("queue %v", v["queue"])
+	}
+	if n := len(r.sb.Ledger().Records); n != 0 {
+		t.Errorf("the refused record reached the platform: %d records", n)
+	}
+}
