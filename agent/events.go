@@ -43,9 +43,14 @@ const (
 )
 
 // emit publishes one event with the prompts of code (in Chinese, as every audience
-// reads them first), the cause added to the operator and maintainer texts (masked),
-// and data, which must already be masked.
+// reads them first) and data, which must already be masked. The cause, a Go error's
+// text, goes to the log only (masked): operators read the 8.4 text and its code.
 func (a *Agent) emit(kind event.Kind, scene, source string, ok bool, code prompt.Code, cause string, data map[string]any) event.Event {
 	a.countRead(kind, scene, ok, data)
-	return a.events.Publish(event.Event{Kind: kind, Scene: scene, Source: source, OK: ok, Prompts: promptsOf(code, cause), Data: data})
+	src := source
+	if scene != "" {
+		src = scene + "/" + source
+	}
+	a.logCause(kind, src, ok, code, cause)
+	return a.events.Publish(event.Event{Kind: kind, Scene: scene, Source: source, OK: ok, Prompts: promptsOf(code), Data: data})
 }

@@ -66,3 +66,38 @@ func TestRecordProblemAfterSuccess(t *testing.T) {
 		t.Errorf("the refused record reached the platform: %d records", n)
 	}
 }
+
+// TestCauseInLogOnly: the Go error behind a failed authentication is in the log (masked,
+// with the event kind and the prompt code), not in the operator's or holder's text; the
+// unknown outcome of an e-card decode does not claim to be confirming anything.
+func TestCauseInLogOnly(t *testing.T) {
+	var logs labtest.Output
+	hook := newGateHook(t)
+	pty := labtest.NewPair(t)
+	r := newRig(t, rigOptions{Log: &logs, Scanners: scannerYAML("front", pty.Agent),
+		Scenes: strings.Replace(gateScene(hook.srv.URL), `readers: ["*"]`, "scanners: [front]", 1)})
+	r.expect("scanner.connected", nil)
+	f, err := platformsim.ParseFault("ecardDecode:dropAfter:count=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.sb.AddFaults(f); err != nil {
+		t.Fatal(err)
+	}
+	scan(pty, issue(t, r, "350103197001011235"))
+	e := r.expect("auth.unknown", nil)
+	checkHonest(t, "answer lost", e)
+	if e.Prompts.Holder != "未收到办理结果，请重新办理或联系工作人员" {
+		t.Errorf("holder reads %q", e.Prompts.Holder)
+	}
+	logs.WaitFor(t, "event cause")
+	line := ""
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, "event cause") && strings.Contains(l, "event=auth.unknown") {
+			line = l
+		}
+	}
+	if !strings.Contains(line, "code=[400003]") || !strings.Contains(line, "ecardDecode") || !strings.Contains(line, "source=gate/front") {
+		t.Errorf("log line %q", line)
+	}
+}

@@ -331,7 +331,7 @@ func (a *Agent) refused(scene, reader, id string, err error) localapi.MedicalSet
 		code = pc
 	}
 	a.emit(KindMedicalRefused, scene, reader, false, code, ce.Error(), map[string]any{"settlementId": id, "code": int(ce.Code)})
-	p := promptsOf(code, "")
+	p := promptsOf(code)
 	return localapi.MedicalSettleResult{SettlementID: id, State: settleNotDebited, Code: int(ce.Code), Meaning: ce.Code.Meaning(),
 		Reader: reader, Prompts: p}
 }
@@ -349,7 +349,7 @@ func settleCode(s *settlement) prompt.Code {
 }
 
 func settleView(s *settlement) localapi.MedicalSettleResult {
-	p := promptsOf(settleCode(s), s.Reason)
+	p := promptsOf(settleCode(s))
 	v := localapi.MedicalSettleResult{SettlementID: s.ID, State: s.State, Reader: s.Reader, AuthBy: s.AuthBy,
 		Verified: s.Verified, Recovered: s.Recovered, RecordID: s.RecordID, Prompts: p}
 	if s.State == settleDebited {
