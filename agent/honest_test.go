@@ -1,6 +1,7 @@
 package agent_test
 
 import (
+	"net/http"
 	"strings"
 	"testing"
 
@@ -99,5 +100,43 @@ func TestCauseInLogOnly(t *testing.T) {
 	}
 	if !strings.Contains(line, "code=[400003]") || !strings.Contains(line, "ecardDecode") || !strings.Contains(line, "source=gate/front") {
 		t.Errorf("log line %q", line)
+	}
+}
+
+// TestPaymentRecordProblem: a payment the platform took whose C.4 record fails the
+// local check (the payer's name from the platform is longer than 付款人姓名 allows) is
+// paid and marked recorded, the record waits in quarantine, and both the alarm and
+// payment.recorded say so (100121), not that the record flows back.
+func TestPaymentRecordProblem(t *testing.T) {
+	reg := platformsim.DefaultRegistry()
+	reg.Persons = append(reg.Persons, platformsim.Person{IDNumber: longNameID, Name: longName,
+		ECard: &platformsim.ECard{SignLevel: "2", RegionCode: "350100", Balance: "10.00"}})
+	pty := labtest.NewPair(t)
+	r := newRig(t, rigOptions{Scanners: scannerYAML("front", pty.Agent), Scenes: paymentScenes(""),
+		Sandbox: platformsim.Options{Registry: reg}})
+	r.expect("scanner.connected", nil)
+	code, o := r.call("POST", "/v1/payments", map[string]any{"amount": 100, "subject": "挂号费", "scene": "pos"})
+	if code != http.StatusAccepted {
+		t.Fatalf("create: %d %v", code, o)
+	}
+	no := o["id"].(string)
+	scan(pty, issue(t, r, longNameID))
+	r.order("payment.succeeded", no)
+	q := r.expect("record.quarantined", dataIs("orderNo", no))
+	fields, _ := q.Data["fields"].([]map[string]string)
+	if len(fields) != 1 || fields[0]["field"] != "payerName" || fields[0]["rule"] != "..50" {
+		t.Errorf("alarm fields %v", q.Data["fields"])
+	}
+	rec := r.order("payment.recorded", no)
+	if rec.Prompts.Code != "100121" || rec.Data["recordId"] != q.Data["recordId"] {
+		t.Errorf("payment.recorded %+v %v", rec.Prompts, rec.Data)
+	}
+	_, v := r.call("GET", "/v1/queue", nil)
+	qs, _ := v["queue"].(map[string]any)
+	if qs["quarantined"] != float64(1) {
+		t.Errorf("queue %v", v["queue"])
+	}
+	if lp := ledgerPayment(r, no); lp.State != "SUCCESS" {
+		t.Errorf("ledger: %+v", lp)
 	}
 }
