@@ -4,10 +4,12 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sscagent/sscagent/internal/event"
 	"github.com/sscagent/sscagent/internal/labtest"
 	"github.com/sscagent/sscagent/platform/platformsim"
+	"github.com/sscagent/sscagent/records"
 )
 
 // longName is a registered holder whose name is longer than C.3 姓名 allows (..50): the
@@ -138,5 +140,36 @@ func TestPaymentRecordProblem(t *testing.T) {
 	}
 	if lp := ledgerPayment(r, no); lp.State != "SUCCESS" {
 		t.Errorf("ledger: %+v", lp)
+	}
+}
+
+// TestRecordTimesPlatformClock: with the terminal's clock 90 s behind the platform's, the
+// C.3 record's 认证时间 and 业务办理时间 are the platform's time (the offset the client
+// learned from the signed answer), and record.queued notes the correction.
+func TestRecordTimesPlatformClock(t *testing.T) {
+	const skew = 90 * time.Second
+	hook := newGateHook(t)
+	pty := labtest.NewPair(t)
+	r := newRig(t, rigOptions{Scanners: scannerYAML("front", pty.Agent),
+		Scenes: strings.Replace(gateScene(hook.srv.URL), `readers: ["*"]`, "scanners: [front]", 1)})
+	r.expect("scanner.connected", nil)
+	r.sb.SetClockOffset(skew)
+	before := time.Now()
+	scan(pty, issue(t, r, "350103197001011235"))
+	rec := r.expect("record.queued", nil)
+	after := time.Now()
+	if off, _ := rec.Data["clockOffsetSeconds"].(float64); off < 85 || off > 95 {
+		t.Errorf("record.queued does not note the 90 s correction: %v", rec.Data)
+	}
+	_, c3 := waitLedger(t, r.sb, "the C.3 record", func(id string, _ map[string]string) bool { return id == rec.Data["recordId"] })
+	for _, f := range []string{"authTime", "businessTime"} {
+		got, err := records.ParseDateTime(c3[f])
+		if err != nil {
+			t.Fatalf("%s %q: %v", f, c3[f], err)
+		}
+		// Whole seconds: the platform's time is within [before, after] + 90 s ± 5 s.
+		if got.Before(before.Add(skew-5*time.Second)) || got.After(after.Add(skew+5*time.Second)) {
+			t.Errorf("%s = %s, want the platform's time (local %s + 90s)", f, got, before.Format(time.TimeOnly))
+		}
 	}
 }

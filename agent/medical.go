@@ -233,9 +233,12 @@ func (a *Agent) recoverSettlement(ctx context.Context, j *medicalJournal, p *car
 func (a *Agent) endSettlement(ctx context.Context, j *medicalJournal, s *settlement) (*localapi.MedicalSettleResult, error) {
 	s.Ended = time.Now()
 	sc, _ := a.sceneNamed(s.Scene)
+	clock := a.recordClock()
+	data := map[string]any{"kind": "payment", "settlementId": s.ID}
+	clock.note(data)
 	id, _, err := a.putRecord(context.WithoutCancel(ctx), s.Scene, s.Reader,
-		queue.Entry{Lane: queue.LaneMoney, Kind: string(records.KindPayment), Reserve: true}, medicalRecord(a.Config(), sc, s),
-		"medical-"+s.ID, map[string]any{"kind": "payment", "settlementId": s.ID})
+		queue.Entry{Lane: queue.LaneMoney, Kind: string(records.KindPayment), Reserve: true}, medicalRecord(a.Config(), sc, s, clock),
+		"medical-"+s.ID, data)
 	s.RecordID = id
 	if err != nil {
 		a.emit(KindRecordFailed, s.Scene, s.Reader, false, promptOf(err, CodeRecordInvalid), err.Error(),
@@ -386,7 +389,7 @@ func reasonOf(step string, err error) string {
 
 // medicalRecord is the C.4 record of a final settlement: the amount debited (0.00 when
 // none), and in 订单名称或描述 the three amounts, the TAC and what happened.
-func medicalRecord(cfg Config, sc Scene, s *settlement) *records.Payment {
+func medicalRecord(cfg Config, sc Scene, s *settlement, clock recordClock) *records.Payment {
 	a := s.Purchase.Amounts
 	total := records.Amount(0)
 	what := "未扣款：" + s.Reason
@@ -401,11 +404,11 @@ func medicalRecord(cfg Config, sc Scene, s *settlement) *records.Payment {
 		what += "（拔卡后重新插卡经交易凭证确认）"
 	}
 	desc := fmt.Sprintf("医疗费用结算 个人账户支付%s 个人自付%s 统筹基金支付%s TAC %X 终端交易序号%08X 卡交易序号%d %s %s",
-		records.Amount(a.Account), records.Amount(a.Self), records.Amount(a.Fund), s.TAC, s.TermSeq, s.Purchase.CardSeq, s.AuthBy, what)
+		records.Amount(a.Account), records.Amount(a.Self), records.Amount(a.Fund), s.TAC, s.TermSeq, s.Purchase.CardSeq, s.AuthBy, what) + clock.text()
 	rc := cfg.Records
 	return &records.Payment{AccessNo: cfg.Platform.ChannelNo, BusinessSerialNo: s.ID, RegionCode: cfg.Terminal.Region,
 		CardType: "实体社会保障卡", PaymentScene: sc.Label, OrderDescription: desc, Amount: total.String(),
-		PaidTime: records.FormatDateTime(s.Ended), SettlementMethod: "03", SettlementType: s.Type,
+		PaidTime: records.FormatDateTime(clock.at(s.Ended)), SettlementMethod: "03", SettlementType: s.Type,
 		PayerSocialSecurityNo: s.HolderID, PayerName: s.HolderName,
 		TerminalInfo:     cfg.Terminal.Manufacturer + " " + cfg.Terminal.Model,
 		CoordinateSystem: rc.CoordinateSystem, Longitude: rc.Longitude, Latitude: rc.Latitude}

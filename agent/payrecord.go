@@ -256,7 +256,7 @@ func (r *payRecorder) record(ctx context.Context, o payment.Order) error {
 		sc, _ := a.paymentScene(o.Scene)
 		recs = append(recs, paymentRecord(a.Config(), sc, o, p))
 		if o.State == payment.Reversed {
-			recs = append(recs, refundRecord(a.Config(), sc, o, p, reversalSerial(o.No), o.Amount, records.FormatDateTime(o.Finished), ""))
+			recs = append(recs, refundRecord(a.Config(), sc, o, p, reversalSerial(o.No), o.Amount, records.FormatDateTime(a.recordClock().at(o.Finished)), ""))
 		}
 	}
 	a.held.mu.RLock()
@@ -293,9 +293,9 @@ func (r *payRecorder) recordRefund(ctx context.Context, f payment.Refund) error 
 			a.emit(KindPayerPending, f.Scene, "", false, CodePayerPending, err.Error(), map[string]any{"orderNo": f.OrderNo, "refundNo": f.No})
 			return err
 		}
-		at := f.RefundTime
+		at := f.RefundTime // the platform's
 		if at.IsZero() {
-			at = f.Finished
+			at = a.recordClock().at(f.Finished)
 		}
 		sc, _ := a.paymentScene(o.Scene)
 		recs = append(recs, refundRecord(a.Config(), sc, o, p, f.No, f.Amount, records.FormatDateTime(at), f.Operator))

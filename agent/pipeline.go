@@ -248,11 +248,13 @@ func cardAuthRequest(res *card.Result) platform.CardAuthRequest {
 // asked, the record is owed: it is written even while the agent stops.
 func (a *Agent) record(ctx context.Context, at *attempt) bool {
 	sc := at.s.cfg
-	rec := credential(a.Config(), sc, at.ecardMedium(), at.id, at.name, at.authTime, time.Now(), businessStatus(at.authErr))
+	clock := a.recordClock()
+	rec := credential(a.Config(), sc, at.ecardMedium(), at.id, at.name, clock.at(at.authTime), clock.at(time.Now()), businessStatus(at.authErr))
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stepTimeout)
 	defer cancel()
 	t0 := time.Now()
 	data := map[string]any{"kind": "credential", "businessStatus": rec.BusinessStatus}
+	clock.note(data)
 	id, quarantined, err := a.putRecord(rctx, sc.Name, at.source,
 		queue.Entry{Lane: queue.LaneIdentity, Kind: string(records.KindCredential)}, rec, "", data)
 	stored := time.Since(t0)
