@@ -18,13 +18,14 @@ const (
 	KindAuthUnverified    event.Kind = "auth.unverified"  // an answer that failed verification (an alarm)
 	KindGateOpened        event.Kind = "gate.opened"
 	KindGateFailed        event.Kind = "gate.failed"
-	KindRecordQueued      event.Kind = "record.queued"   // a record is durable in the queue
-	KindRecordFailed      event.Kind = "record.failed"   // a record could not be stored
-	KindQueueFull         event.Kind = "queue.full"      // new business refused at the disk cap
-	KindVoucher           event.Kind = "voucher.scanned" // medical: an NHSA e-voucher for the application
-	KindFaceVerified      event.Kind = "face.verified"   // a face verification answered (ok: pass)
-	KindLoginStarted      event.Kind = "login.started"   // a login code to show as a QR code
-	KindLoginEnded        event.Kind = "login.ended"     // a login authorised (ok), expired, refused or unanswered
+	KindRecordQueued      event.Kind = "record.queued"      // a record is durable in the queue
+	KindRecordFailed      event.Kind = "record.failed"      // a record could not be stored
+	KindRecordQuarantined event.Kind = "record.quarantined" // operator alarm: a record owed failed the App. C check and waits in quarantine
+	KindQueueFull         event.Kind = "queue.full"         // new business refused at the disk cap
+	KindVoucher           event.Kind = "voucher.scanned"    // medical: an NHSA e-voucher for the application
+	KindFaceVerified      event.Kind = "face.verified"      // a face verification answered (ok: pass)
+	KindLoginStarted      event.Kind = "login.started"      // a login code to show as a QR code
+	KindLoginEnded        event.Kind = "login.ended"        // a login authorised (ok), expired, refused or unanswered
 	KindPaymentQR         event.Kind = "payment.merchant-qr"
 	KindPaymentExpired    event.Kind = "payment.expired"        // no code within codeTimeout
 	KindPaymentRecorded   event.Kind = "payment.recorded"       // the C.4 record of a paid order is queued
@@ -45,9 +46,14 @@ const (
 )
 
 // emit publishes one event with the prompts of code (in Chinese, as every audience
-// reads them first), the cause added to the operator and maintainer texts (masked),
-// and data, which must already be masked.
+// reads them first) and data, which must already be masked. The cause, a Go error's
+// text, goes to the log only (masked): operators read the 8.4 text and its code.
 func (a *Agent) emit(kind event.Kind, scene, source string, ok bool, code prompt.Code, cause string, data map[string]any) event.Event {
 	a.countRead(kind, scene, ok, data)
-	return a.events.Publish(event.Event{Kind: kind, Scene: scene, Source: source, OK: ok, Prompts: promptsOf(code, cause), Data: data})
+	src := source
+	if scene != "" {
+		src = scene + "/" + source
+	}
+	a.logCause(kind, src, ok, code, cause)
+	return a.events.Publish(event.Event{Kind: kind, Scene: scene, Source: source, OK: ok, Prompts: promptsOf(code), Data: data})
 }

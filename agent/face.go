@@ -90,7 +90,7 @@ func (s apiServices) VerifyFace(ctx context.Context, r localapi.FaceRequest) (lo
 		rec.CredentialType = credentialFace
 		out.RecordID, _ = a.queueCredential(ctx, sc.Name, "localapi", rec)
 	}
-	out.Prompts = promptsOf(code, "")
+	out.Prompts = promptsOf(code)
 	return out, nil
 }
 

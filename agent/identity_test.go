@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -138,9 +139,11 @@ func TestIdentityCardSim(t *testing.T) {
 		}
 		seq = r.lastSeq()
 		insert(t, r, "zhangsan")
-		if e := r.expect(event.Kind(c.kind), after(seq, nil)); e.Prompts.Code != c.prompt {
+		e := r.expect(event.Kind(c.kind), after(seq, nil))
+		if e.Prompts.Code != c.prompt {
 			t.Errorf("%s: prompt %+v", c.fault, e.Prompts)
 		}
+		checkHonest(t, c.fault, e)
 		r.expect("record.queued", after(seq, dataIs("businessStatus", "未响应")))
 	}
 	if hook.opens.Load() != 1 {
@@ -166,6 +169,23 @@ func TestIdentityCardSim(t *testing.T) {
 // scannerYAML is a serial scanner on a socat pty.
 func scannerYAML(name, port string) string {
 	return "  - name: " + name + "\n    kind: serial\n    serial:\n      port: " + port + "\n    limits:\n      dedupWindow: 100ms\n"
+}
+
+// goError matches an English word, as Go errors are made of.
+var goError = regexp.MustCompile(`[A-Za-z]{3,}`)
+
+// checkHonest: a failed authentication's operator text is the catalogue's Chinese text
+// (the Go error is in the log only), and nobody is told the result is being confirmed:
+// nothing queries an authentication.
+func checkHonest(t *testing.T, what string, e event.Event) {
+	t.Helper()
+	p := e.Prompts
+	if goError.MatchString(p.Operator) || goError.MatchString(p.Holder) {
+		t.Errorf("%s: %s carries a Go error: %+v", what, e.Kind, p)
+	}
+	if strings.Contains(p.Holder+p.Operator, "正在确认") || strings.Contains(p.Holder+p.Operator, "待确认") {
+		t.Errorf("%s: %s says the outcome is being confirmed, but nothing queries it: %+v", what, e.Kind, p)
+	}
 }
 
 // scan writes a code to the scanner's pty as a scanner does (one line).
@@ -242,6 +262,7 @@ func TestIdentityECard(t *testing.T) {
 		if e.OK || e.Prompts.Code != c.prompt {
 			t.Errorf("%s: %s ok=%v prompt %+v", c.name, e.Kind, e.OK, e.Prompts)
 		}
+		checkHonest(t, c.name, e)
 		if _, ok := r.await("record.queued", after(seq, nil), 200*time.Millisecond); ok {
 			t.Errorf("%s: a failed e-card authentication was recorded (no identity to record)", c.name)
 		}

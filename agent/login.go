@@ -86,14 +86,14 @@ func (s apiServices) StartLogin(ctx context.Context, r localapi.LoginRequest) (l
 	if err != nil {
 		code := platform.PromptFor(err)
 		a.emit(KindLoginEnded, sc.Name, "localapi", false, code, err.Error(), map[string]any{"type": r.Type, "state": localapi.LoginUnavailable})
-		return localapi.LoginView{Type: r.Type, State: localapi.LoginUnavailable, Prompts: promptsOf(CodeLoginNoAnswer, "")}, nil
+		return localapi.LoginView{Type: r.Type, State: localapi.LoginUnavailable, Prompts: promptsOf(CodeLoginNoAnswer)}, nil
 	}
 	v := localapi.LoginView{LoginID: lc.LoginID, Type: r.Type, State: localapi.LoginWaiting, ExpireTime: lc.ExpireTime}
 	a.logins.put(&loginSession{view: v, scene: sc.Name, started: time.Now()})
 	a.emit(KindLoginStarted, sc.Name, "localapi", true, CodeLoginShown, "", map[string]any{"loginId": lc.LoginID, "type": r.Type,
 		"expireTime": lc.ExpireTime})
 	v.Code = lc.Content
-	v.Prompts = promptsOf(CodeLoginShown, "")
+	v.Prompts = promptsOf(CodeLoginShown)
 	return v, nil
 }
 
@@ -167,6 +167,6 @@ func (a *Agent) pollLogin(ctx context.Context, ls *loginSession) (localapi.Login
 		cause = err.Error()
 	}
 	a.emit(KindLoginEnded, ls.scene, "localapi", v.State == localapi.LoginAuthorised, code, cause, data)
-	v.Prompts = promptsOf(code, "")
+	v.Prompts = promptsOf(code)
 	return *v, true
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"reflect"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/sscagent/sscagent/card/readers"
 	"github.com/sscagent/sscagent/internal/event"
 	"github.com/sscagent/sscagent/internal/logging"
+	"github.com/sscagent/sscagent/internal/mask"
 	"github.com/sscagent/sscagent/internal/prompt"
 	"github.com/sscagent/sscagent/mgmt"
 	"github.com/sscagent/sscagent/mgmt/rollout"
@@ -351,8 +353,9 @@ func (a *Agent) readerEvent(e readers.Event) {
 	if e.Carried {
 		data["carried"] = true // in the reader since before the service restarted: not read again
 	}
+	a.logCause(event.Kind(e.Kind), e.Reader, ok, code, cause)
 	a.events.Publish(event.Event{Kind: event.Kind(e.Kind), Time: e.Time, Source: e.Reader, OK: ok,
-		Prompts: promptsOf(code, cause), Data: data})
+		Prompts: promptsOf(code), Data: data})
 }
 
 // scannerStatus publishes a scanner's connection changes.
@@ -390,11 +393,24 @@ func (a *Agent) platformDown(err error) {
 	a.emit(KindPlatformDown, "", "platform", false, CodePlatformDown, err.Error(), nil)
 }
 
-func promptsOf(code prompt.Code, cause string) *prompt.Prompts {
-	m := prompt.Lookup(code)
-	if cause != "" {
-		m = m.WithCause(prompt.Text{ZH: cause, EN: cause})
-	}
-	p := m.All(prompt.ZH)
+// promptsOf renders the 8.4 prompts of code in Chinese. The texts are the catalogue's
+// only: a Go error is English and for maintainers, so it goes to the log (logCause),
+// never into what an operator or holder reads.
+func promptsOf(code prompt.Code) *prompt.Prompts {
+	p := prompt.Lookup(code).All(prompt.ZH)
 	return &p
+}
+
+// logCause logs the Go error behind an event (masked), with the event's kind and prompt
+// code so that the log line and the operator's message can be matched.
+func (a *Agent) logCause(kind event.Kind, source string, ok bool, code prompt.Code, cause string) {
+	if cause == "" {
+		return
+	}
+	level := slog.LevelWarn
+	if ok {
+		level = slog.LevelInfo
+	}
+	a.log.Log(context.Background(), level, "event cause", "event", string(kind), "source", source,
+		"code", code.String(), "err", mask.Text(cause))
 }

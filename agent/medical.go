@@ -233,13 +233,13 @@ func (a *Agent) recoverSettlement(ctx context.Context, j *medicalJournal, p *car
 func (a *Agent) endSettlement(ctx context.Context, j *medicalJournal, s *settlement) (*localapi.MedicalSettleResult, error) {
 	s.Ended = time.Now()
 	sc, _ := a.sceneNamed(s.Scene)
-	body, err := encode(medicalRecord(a.Config(), sc, s))
-	if err == nil {
-		var id string
-		id, _, err = a.queue.PutIdempotent(context.WithoutCancel(ctx),
-			queue.Entry{Lane: queue.LaneMoney, Kind: string(records.KindPayment), Body: body, Reserve: true}, "medical-"+s.ID)
-		s.RecordID = id
-	}
+	clock := a.recordClock()
+	data := map[string]any{"kind": "payment", "settlementId": s.ID}
+	clock.note(data)
+	id, _, err := a.putRecord(context.WithoutCancel(ctx), s.Scene, s.Reader,
+		queue.Entry{Lane: queue.LaneMoney, Kind: string(records.KindPayment), Reserve: true}, medicalRecord(a.Config(), sc, s, clock),
+		"medical-"+s.ID, data)
+	s.RecordID = id
 	if err != nil {
 		a.emit(KindRecordFailed, s.Scene, s.Reader, false, promptOf(err, CodeRecordInvalid), err.Error(),
 			map[string]any{"kind": "payment", "settlementId": s.ID})
@@ -334,7 +334,7 @@ func (a *Agent) refused(scene, reader, id string, err error) localapi.MedicalSet
 		code = pc
 	}
 	a.emit(KindMedicalRefused, scene, reader, false, code, ce.Error(), map[string]any{"settlementId": id, "code": int(ce.Code)})
-	p := promptsOf(code, "")
+	p := promptsOf(code)
 	return localapi.MedicalSettleResult{SettlementID: id, State: settleNotDebited, Code: int(ce.Code), Meaning: ce.Code.Meaning(),
 		Reader: reader, Prompts: p}
 }
@@ -352,7 +352,7 @@ func settleCode(s *settlement) prompt.Code {
 }
 
 func settleView(s *settlement) localapi.MedicalSettleResult {
-	p := promptsOf(settleCode(s), s.Reason)
+	p := promptsOf(settleCode(s))
 	v := localapi.MedicalSettleResult{SettlementID: s.ID, State: s.State, Reader: s.Reader, AuthBy: s.AuthBy,
 		Verified: s.Verified, Recovered: s.Recovered, RecordID: s.RecordID, Prompts: p}
 	if s.State == settleDebited {
@@ -389,7 +389,7 @@ func reasonOf(step string, err error) string {
 
 // medicalRecord is the C.4 record of a final settlement: the amount debited (0.00 when
 // none), and in 订单名称或描述 the three amounts, the TAC and what happened.
-func medicalRecord(cfg Config, sc Scene, s *settlement) *records.Payment {
+func medicalRecord(cfg Config, sc Scene, s *settlement, clock recordClock) *records.Payment {
 	a := s.Purchase.Amounts
 	total := records.Amount(0)
 	what := "未扣款：" + s.Reason
@@ -404,11 +404,11 @@ func medicalRecord(cfg Config, sc Scene, s *settlement) *records.Payment {
 		what += "（拔卡后重新插卡经交易凭证确认）"
 	}
 	desc := fmt.Sprintf("医疗费用结算 个人账户支付%s 个人自付%s 统筹基金支付%s TAC %X 终端交易序号%08X 卡交易序号%d %s %s",
-		records.Amount(a.Account), records.Amount(a.Self), records.Amount(a.Fund), s.TAC, s.TermSeq, s.Purchase.CardSeq, s.AuthBy, what)
+		records.Amount(a.Account), records.Amount(a.Self), records.Amount(a.Fund), s.TAC, s.TermSeq, s.Purchase.CardSeq, s.AuthBy, what) + clock.text()
 	rc := cfg.Records
 	return &records.Payment{AccessNo: cfg.Platform.ChannelNo, BusinessSerialNo: s.ID, RegionCode: cfg.Terminal.Region,
 		CardType: "实体社会保障卡", PaymentScene: sc.Label, OrderDescription: desc, Amount: total.String(),
-		PaidTime: records.FormatDateTime(s.Ended), SettlementMethod: "03", SettlementType: s.Type,
+		PaidTime: records.FormatDateTime(clock.at(s.Ended)), SettlementMethod: "03", SettlementType: s.Type,
 		PayerSocialSecurityNo: s.HolderID, PayerName: s.HolderName,
 		TerminalInfo:     cfg.Terminal.Manufacturer + " " + cfg.Terminal.Model,
 		CoordinateSystem: rc.CoordinateSystem, Longitude: rc.Longitude, Latitude: rc.Latitude}

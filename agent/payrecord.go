@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sscagent/sscagent/internal/backoff"
+	"github.com/sscagent/sscagent/internal/prompt"
 	"github.com/sscagent/sscagent/payment"
 	"github.com/sscagent/sscagent/queue"
 	"github.com/sscagent/sscagent/queue/backflow"
@@ -255,12 +256,12 @@ func (r *payRecorder) record(ctx context.Context, o payment.Order) error {
 		sc, _ := a.paymentScene(o.Scene)
 		recs = append(recs, paymentRecord(a.Config(), sc, o, p))
 		if o.State == payment.Reversed {
-			recs = append(recs, refundRecord(a.Config(), sc, o, p, reversalSerial(o.No), o.Amount, records.FormatDateTime(o.Finished), ""))
+			recs = append(recs, refundRecord(a.Config(), sc, o, p, reversalSerial(o.No), o.Amount, records.FormatDateTime(a.recordClock().at(o.Finished)), ""))
 		}
 	}
 	a.held.mu.RLock()
 	defer a.held.mu.RUnlock()
-	ids, err := r.put(ctx, o.Scene, map[string]any{"orderNo": o.No}, recs)
+	ids, code, err := r.put(ctx, o.Scene, map[string]any{"orderNo": o.No}, recs)
 	if err != nil {
 		return err
 	}
@@ -269,7 +270,7 @@ func (r *payRecorder) record(ctx context.Context, o payment.Order) error {
 	}
 	r.forget(owed)
 	a.gw.forget(o.No)
-	a.emit(KindPaymentRecorded, o.Scene, "", true, CodeRecordQueued, "", recordedData(ids,
+	a.emit(KindPaymentRecorded, o.Scene, "", true, code, "", recordedData(ids,
 		map[string]any{"orderNo": o.No, "kind": "payment", "refunded": o.Refunded}))
 	return nil
 }
@@ -292,16 +293,16 @@ func (r *payRecorder) recordRefund(ctx context.Context, f payment.Refund) error 
 			a.emit(KindPayerPending, f.Scene, "", false, CodePayerPending, err.Error(), map[string]any{"orderNo": f.OrderNo, "refundNo": f.No})
 			return err
 		}
-		at := f.RefundTime
+		at := f.RefundTime // the platform's
 		if at.IsZero() {
-			at = f.Finished
+			at = a.recordClock().at(f.Finished)
 		}
 		sc, _ := a.paymentScene(o.Scene)
 		recs = append(recs, refundRecord(a.Config(), sc, o, p, f.No, f.Amount, records.FormatDateTime(at), f.Operator))
 	}
 	a.held.mu.RLock()
 	defer a.held.mu.RUnlock()
-	ids, err := r.put(ctx, f.Scene, map[string]any{"refundNo": f.No, "orderNo": f.OrderNo}, recs)
+	ids, code, err := r.put(ctx, f.Scene, map[string]any{"refundNo": f.No, "orderNo": f.OrderNo}, recs)
 	if err != nil {
 		return err
 	}
@@ -309,16 +310,19 @@ func (r *payRecorder) recordRefund(ctx context.Context, f payment.Refund) error 
 		return fmt.Errorf("marking refund %s recorded (record stored): %w", f.No, err)
 	}
 	r.forget([]string{f.No})
-	a.emit(KindRefundRecorded, f.Scene, "", true, CodeRecordQueued, "", recordedData(ids,
+	a.emit(KindRefundRecorded, f.Scene, "", true, code, "", recordedData(ids,
 		map[string]any{"refundNo": f.No, "orderNo": f.OrderNo, "operator": f.Operator, "kind": "payment"}))
 	return nil
 }
 
 // put stores the records not stored yet (money that moved is recorded even at the
-// cap: the reserve is for this) and returns their ids. The caller holds held.mu.
-func (r *payRecorder) put(ctx context.Context, scene string, about map[string]any, recs []*records.Payment) ([]string, error) {
+// cap: the reserve is for this) and returns their ids and the prompt of the event that
+// says so: CodeRecordQueued, or CodeRecordQuarantined when one failed the Appendix C
+// check and waits in quarantine (putRecord raised the alarm). The caller holds held.mu.
+func (r *payRecorder) put(ctx context.Context, scene string, about map[string]any, recs []*records.Payment) ([]string, prompt.Code, error) {
 	a := r.a
 	var ids []string
+	code := CodeRecordQueued
 	for _, rec := range recs {
 		if r.allStored([]string{rec.BusinessSerialNo}) {
 			continue
@@ -327,22 +331,20 @@ func (r *payRecorder) put(ctx context.Context, scene string, about map[string]an
 		for k, v := range about {
 			data[k] = v
 		}
-		body, err := encode(rec)
-		if err != nil {
-			a.emit(KindRecordFailed, scene, "", false, CodeRecordInvalid, err.Error(), data)
-			return nil, err
-		}
-		id, err := a.queue.Put(ctx, queue.Entry{Lane: queue.LaneMoney, Kind: string(records.KindPayment), Body: body, Reserve: true})
+		id, quarantined, err := a.putRecord(ctx, scene, "", queue.Entry{Lane: queue.LaneMoney, Kind: string(records.KindPayment), Reserve: true}, rec, "", data)
 		if err != nil {
 			a.emit(KindRecordFailed, scene, "", false, promptOf(err, CodeRecordInvalid), err.Error(), data)
-			return nil, err
+			return nil, 0, err
+		}
+		if quarantined {
+			code = CodeRecordQuarantined
 		}
 		r.mu.Lock()
 		r.stored[rec.BusinessSerialNo] = true
 		r.mu.Unlock()
 		ids = append(ids, id)
 	}
-	return ids, nil
+	return ids, code, nil
 }
 
 // recordedData adds the ids of the records stored (recordId: the first, the one of a

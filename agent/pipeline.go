@@ -243,29 +243,31 @@ func cardAuthRequest(res *card.Result) platform.CardAuthRequest {
 }
 
 // record stores the C.3 record of an identity read (its 业务处理状态 from the
-// authentication's outcome) and reports whether it is durable. Once the platform was
+// authentication's outcome) and reports whether it is durable (in the queue, or in
+// quarantine with an operator alarm when it failed the Appendix C check). Once the platform was
 // asked, the record is owed: it is written even while the agent stops.
 func (a *Agent) record(ctx context.Context, at *attempt) bool {
 	sc := at.s.cfg
-	rec := credential(a.Config(), sc, at.ecardMedium(), at.id, at.name, at.authTime, time.Now(), businessStatus(at.authErr))
-	body, err := encode(rec)
-	if err != nil {
-		a.emit(KindRecordFailed, sc.Name, at.source, false, CodeRecordInvalid, err.Error(), map[string]any{"kind": "credential"})
-		return false
-	}
+	clock := a.recordClock()
+	rec := credential(a.Config(), sc, at.ecardMedium(), at.id, at.name, clock.at(at.authTime), clock.at(time.Now()), businessStatus(at.authErr))
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stepTimeout)
 	defer cancel()
 	t0 := time.Now()
-	id, err := a.queue.Put(rctx, queue.Entry{Lane: queue.LaneIdentity, Kind: string(records.KindCredential), Body: body})
+	data := map[string]any{"kind": "credential", "businessStatus": rec.BusinessStatus}
+	clock.note(data)
+	id, quarantined, err := a.putRecord(rctx, sc.Name, at.source,
+		queue.Entry{Lane: queue.LaneIdentity, Kind: string(records.KindCredential)}, rec, "", data)
 	stored := time.Since(t0)
 	if err != nil {
-		a.emit(KindRecordFailed, sc.Name, at.source, false, promptOf(err, prompt.CodeInternal), err.Error(),
+		a.emit(KindRecordFailed, sc.Name, at.source, false, promptOf(err, CodeRecordInvalid), err.Error(),
 			map[string]any{"kind": "credential"})
 		return false
 	}
-	a.emit(KindRecordQueued, sc.Name, at.source, true, CodeRecordQueued, "",
-		map[string]any{"recordId": id, "kind": "credential", "businessStatus": rec.BusinessStatus,
-			"storeMs": ms(stored), "pipelineMs": ms(time.Since(at.start))})
+	if quarantined {
+		return true // the holder was authenticated: the gate opens, the alarm is out
+	}
+	data["recordId"], data["storeMs"], data["pipelineMs"] = id, ms(stored), ms(time.Since(at.start))
+	a.emit(KindRecordQueued, sc.Name, at.source, true, CodeRecordQueued, "", data)
 	return true
 }
 

@@ -5,27 +5,28 @@ import "github.com/sscagent/sscagent/internal/prompt"
 // Prompt codes of the pipeline and the daemon (range 100000-199999; 100000-100004 are
 // the general codes of package prompt).
 const (
-	CodeAuthOK          prompt.Code = 100100 // identity authenticated (no gate, or gate kind none)
-	CodeGateOpened      prompt.Code = 100101 // authenticated and the gate opened
-	CodeGateFailed      prompt.Code = 100102 // authenticated, the gate did not open
-	CodeNotECard        prompt.Code = 100103 // a scan that is not an e-card code
-	CodeNoPayment       prompt.Code = 100104 // a payment code scanned with no order waiting
-	CodeCodeTimeout     prompt.Code = 100105 // no payment code within payment.codeTimeout
-	CodeReadReady       prompt.Code = 100106 // kiosk/medical: the result is with the application
-	CodeVoucher         prompt.Code = 100107 // medical: an NHSA e-voucher handed to the application
-	CodeRecordQueued    prompt.Code = 100108 // a record the agent made is stored for backflow
-	CodeRecordInvalid   prompt.Code = 100109 // a record the agent made failed validation
-	CodePayerPending    prompt.Code = 100110 // a paid order's C.4 waits for the payer's details
-	CodePartFailed      prompt.Code = 100111 // a part failed and is restarted
-	CodePlatformDown    prompt.Code = 100112 // the platform stopped answering
-	CodePlatformUp      prompt.Code = 100113 // the platform answers again
-	CodeReady           prompt.Code = 100114 // the agent started
-	CodeStopping        prompt.Code = 100115 // the agent is stopping
-	CodeNoScene         prompt.Code = 100116 // a local API request names no usable scene
-	CodeApplied         prompt.Code = 100117 // a configuration was applied in process
-	CodeCardRead        prompt.Code = 100118 // a card was read (and authenticated locally)
-	CodePaymentBusy     prompt.Code = 100119 // a scene already has an order waiting for a code
-	CodeReadUnavailable prompt.Code = 100120 // GET /v1/reads/{id}: unknown or expired
+	CodeAuthOK            prompt.Code = 100100 // identity authenticated (no gate, or gate kind none)
+	CodeGateOpened        prompt.Code = 100101 // authenticated and the gate opened
+	CodeGateFailed        prompt.Code = 100102 // authenticated, the gate did not open
+	CodeNotECard          prompt.Code = 100103 // a scan that is not an e-card code
+	CodeNoPayment         prompt.Code = 100104 // a payment code scanned with no order waiting
+	CodeCodeTimeout       prompt.Code = 100105 // no payment code within payment.codeTimeout
+	CodeReadReady         prompt.Code = 100106 // kiosk/medical: the result is with the application
+	CodeVoucher           prompt.Code = 100107 // medical: an NHSA e-voucher handed to the application
+	CodeRecordQueued      prompt.Code = 100108 // a record the agent made is stored for backflow
+	CodeRecordInvalid     prompt.Code = 100109 // a record the agent made failed validation
+	CodePayerPending      prompt.Code = 100110 // a paid order's C.4 waits for the payer's details
+	CodePartFailed        prompt.Code = 100111 // a part failed and is restarted
+	CodePlatformDown      prompt.Code = 100112 // the platform stopped answering
+	CodePlatformUp        prompt.Code = 100113 // the platform answers again
+	CodeReady             prompt.Code = 100114 // the agent started
+	CodeStopping          prompt.Code = 100115 // the agent is stopping
+	CodeNoScene           prompt.Code = 100116 // a local API request names no usable scene
+	CodeApplied           prompt.Code = 100117 // a configuration was applied in process
+	CodeCardRead          prompt.Code = 100118 // a card was read (and authenticated locally)
+	CodePaymentBusy       prompt.Code = 100119 // a scene already has an order waiting for a code
+	CodeReadUnavailable   prompt.Code = 100120 // GET /v1/reads/{id}: unknown or expired
+	CodeRecordQuarantined prompt.Code = 100121 // the business succeeded; its record failed App. C and is quarantined
 )
 
 func init() {
@@ -71,6 +72,10 @@ func init() {
 			Holder:     t("系统繁忙，请稍后再试", "The system is busy, please try again later"),
 			Operator:   t("业务记录生成失败，请联系维护人员", "The business record could not be made; call maintenance"),
 			Maintainer: t("终端生成的记录未通过附录C校验（检查records与scenes配置）", "A record the terminal made failed Appendix C validation (check the records and scenes settings)")},
+		prompt.Message{Code: CodeRecordQuarantined,
+			Holder:     t("业务办理成功", "Done"),
+			Operator:   t("业务已办理成功，但业务记录未通过附录C校验，已隔离待处理，请联系维护人员", "The business succeeded but its record failed the Appendix C check; it is quarantined: call maintenance"),
+			Maintainer: t("记录未通过附录C校验已隔离（字段与规则见事件，sscagent queue quarantine 查看，修正配置后释放）", "Record failed Appendix C and is quarantined (fields and rules in the event; see the queue's quarantine, release after fixing the settings)")},
 		prompt.Message{Code: CodePayerPending,
 			Holder:     t("支付成功", "Payment successful"),
 			Operator:   t("收款成功，支付记录待补全后回流", "Payment received; its record flows back once complete"),

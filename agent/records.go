@@ -1,11 +1,16 @@
 package agent
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
+	"maps"
 	"time"
 
 	"github.com/sscagent/sscagent/internal/mask"
 	"github.com/sscagent/sscagent/payment"
 	"github.com/sscagent/sscagent/platform"
+	"github.com/sscagent/sscagent/queue"
 	"github.com/sscagent/sscagent/records"
 )
 
@@ -40,6 +45,51 @@ func encode(rec records.Record) ([]byte, error) {
 		return nil, err
 	}
 	return body, nil
+}
+
+// putRecord validates rec (encode) and stores it as e (with idemKey, when set, as the
+// idempotency key). A record the agent owes (the business is done) that fails its own
+// Appendix C check is neither lost nor uploaded: it goes to quarantine as built (JSON,
+// for a person to correct and release), the log says why, and the alarm event
+// record.quarantined names each field and rule that failed; quarantined reports it and
+// the business goes on (the gate opens, the holder reads that it succeeded: the fault
+// is the terminal's). Errors are the queue's.
+func (a *Agent) putRecord(ctx context.Context, scene, source string, e queue.Entry, rec records.Record, idemKey string, data map[string]any) (id string, quarantined bool, err error) {
+	body, err := encode(rec)
+	var ve *records.ValidationError
+	switch {
+	case errors.As(err, &ve):
+		raw, jerr := json.Marshal(rec)
+		if jerr != nil {
+			return "", false, err
+		}
+		e.Body, e.Quarantine = raw, ve.Error()
+	case err != nil:
+		return "", false, err
+	default:
+		e.Body = body
+	}
+	if idemKey != "" {
+		id, _, err = a.queue.PutIdempotent(ctx, e, idemKey)
+	} else {
+		id, err = a.queue.Put(ctx, e)
+	}
+	if err != nil || ve == nil {
+		return id, false, err
+	}
+	fields := make([]map[string]string, 0, len(ve.Fields))
+	for _, f := range ve.Fields {
+		fields = append(fields, map[string]string{"field": f.Field, "rule": f.Rule, "reason": f.Reason})
+	}
+	d := maps.Clone(data)
+	if d == nil {
+		d = map[string]any{}
+	}
+	d["recordId"], d["fields"] = id, fields
+	a.log.Error("record quarantined: it failed the Appendix C check (the business itself succeeded)",
+		"recordId", id, "scene", scene, "err", mask.Text(ve.Error()))
+	a.emit(KindRecordQuarantined, scene, source, false, CodeRecordQuarantined, "", d)
+	return id, true, nil
 }
 
 // credential builds the C.3 record of an identity read. holder is who was read;

@@ -325,7 +325,8 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 func FuzzHandle(f *testing.F) {
 	for _, s := range []string{"", "CODE", ":", "::x", ":insert", ":insert 张三", ":qr", ":qr 王五", ":pay", ":pay -1",
 		":pay 99999999999999", ":fault", ":fault clear", ":fault x:y:z", ":ledger", ":queue", ":status", ":help", ":quit",
-		" : pay 1", "\x00", ":PAY 1 2 3"} {
+		" : pay 1", "\x00", ":PAY 1 2 3", ":medical", ":medical 张三 1,2,3 123456", ":medical 王五 1 1234", ":medical zhangsan 0,0 1234",
+		":medical zhangsan 1,2,3,4 1234", ":refund", ":refund X 1", ":refund X -1 why"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, line string) {
@@ -377,5 +378,45 @@ func TestInsertRefusesNonProfiles(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "inserted *四's card") {
 		t.Errorf("李四's card not inserted:\n%s", out.String())
+	}
+}
+
+// TestMedicalAndRefundUsage: malformed :medical and :refund lines are answered with
+// what is wrong and reach neither the readers nor the local API; the medical counter's
+// reader is driver sim's second holder reader.
+func TestMedicalAndRefundUsage(t *testing.T) {
+	if demo.MedicalReader != readers.SimHolderReader(1) || readers.SimHolderReader(0) != readers.SimCardReader {
+		t.Fatalf("medical reader %q, sim's second holder reader %q", demo.MedicalReader, readers.SimHolderReader(1))
+	}
+	var out strings.Builder
+	var mu sync.Mutex
+	hub := simreader.New(readers.SimCardReader, demo.MedicalReader)
+	calls := 0
+	c := &demo.Controls{Console: demo.NewConsole(lockedWriter{&mu, &out}, false), Hub: func() *simreader.Hub { return hub },
+		API: func() string { calls++; return "" }}
+	for line, want := range map[string]string{
+		":medical":                         "usage: :medical",
+		":medical 王五 1 123456":             "has no physical card",
+		":medical zhangsan 0,0 123456":     "add up to nothing",
+		":medical zhangsan 1,2,3,4 123456": "at most three",
+		":medical zhangsan 1.234 123456":   `amount "1.234"`,
+		":medical zhangsan 1,-2 123456":    `amount "-2"`,
+		":refund":                          "usage: :refund",
+		":refund SSC-1 0":                  `amount "0"`,
+		":refund SSC-1 abc":                `amount "abc"`,
+	} {
+		mu.Lock()
+		out.Reset()
+		mu.Unlock()
+		c.Handle(context.Background(), line)
+		mu.Lock()
+		got := out.String()
+		mu.Unlock()
+		if !strings.Contains(got, want) || strings.Contains(got, "inserted") {
+			t.Errorf("%s: %q, want %q and no card inserted", line, got, want)
+		}
+	}
+	if calls != 0 {
+		t.Errorf("the local API was called %d times", calls)
 	}
 }

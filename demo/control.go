@@ -40,6 +40,7 @@ type Controls struct {
 	mu      sync.Mutex // guards the fields below
 	waiting string     // the order waiting for a code at the counter
 	held    *heldPay   // without a counter scanner: the payment the next code pays
+	medCard string     // the card profile in MedicalReader
 }
 
 // heldPay is a payment :pay prepared when there is no counter scanner.
@@ -54,6 +55,11 @@ const Help = `Type a line to scan it as a QR code, or a command:
   :remove                 take the card out
   :qr 王五|张三|李四       the sandbox issues a fresh e-card code for that person; it is scanned
   :pay 12.50 [subject]    create a payment on the local API; the next scanned code pays it
+  :medical 张三 36.50[,SELF[,FUND]] PIN
+                          insert that card at the medical counter and settle on it with the
+                          PIN (POST /v1/medical/settle; the test cards' PIN is 123456)
+  :refund ORDER 2.00      refund part of a paid order (POST /v1/payments/ORDER/refunds,
+                          operator ` + Operator + `)
   :fault SPEC | clear     make the sandbox misbehave, e.g. :fault backflow:http:count=3
                           (OP:KIND[:key=value], kinds latency http msgCode dropBefore dropAfter
                           delayAfter malformed badSignature wrongRequestId staleResponse)
@@ -92,6 +98,10 @@ func (c *Controls) Handle(ctx context.Context, line string) {
 		c.qr(ctx, args)
 	case "pay":
 		c.pay(ctx, args)
+	case "medical":
+		c.medical(ctx, args)
+	case "refund":
+		c.refund(ctx, args)
 	case "fault", "faults":
 		c.fault(args)
 	case "ledger":

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"github.com/sscagent/sscagent/agent"
 	"github.com/sscagent/sscagent/demo"
 	"github.com/sscagent/sscagent/internal/labtest"
+	"github.com/sscagent/sscagent/records"
 )
 
 // TestRun drives the demo in process (under the race detector in make test): a card
@@ -95,6 +97,7 @@ func testRun(t *testing.T, profile string) {
 	if got := env.Sandbox.Ledger(); len(got.Records) != 1 {
 		t.Errorf("sandbox ledger has %d records, want 1", len(got.Records))
 	}
+	medicalAndRefund(t, env, &out, send)
 
 	// A record that cannot flow back before the end is reported.
 	send(":fault backflow:http:count=1000")
@@ -110,6 +113,9 @@ func testRun(t *testing.T, profile string) {
 		t.Fatal("Run did not return within 15s of :quit")
 	}
 	inW.Close()
+	if strings.Contains(out.String(), "654321") {
+		t.Error("the wrong PIN typed for :medical is in the output")
+	}
 	if !strings.Contains(out.String(), "agent stopped cleanly") {
 		t.Error("no clean stop reported")
 	}
@@ -118,6 +124,64 @@ func testRun(t *testing.T, profile string) {
 	}
 	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("directory not removed: %v", err)
+	}
+}
+
+// medicalAndRefund settles on 张三's card at the medical counter (a wrong PIN first:
+// refused, nothing debited), then pays an order with 王五's e-card and refunds part of
+// it; the sandbox ledger holds the settlement's and the refund's C.4 records.
+func medicalAndRefund(t *testing.T, env *demo.Env, out *labtest.Output, send func(string)) {
+	t.Helper()
+	send(":medical zhangsan 36.50,12.00,100.00 654321")
+	out.WaitFor(t, "medical.refused ["+demo.SceneMedical+"/"+demo.MedicalReader+"]")
+	send(":medical zhangsan 36.50,12.00,100.00 123456")
+	out.WaitFor(t, "settlement ")
+	out.WaitFor(t, "(个人账户 ¥36.50, 自付 ¥12.00, 统筹 ¥100.00) debited by psam, personal account now ¥963.50")
+	out.WaitFor(t, "medical.debited ["+demo.SceneMedical)
+
+	send(":pay 5.00 挂号费")
+	out.WaitFor(t, "¥5.00 \"挂号费\" waits for the holder's payment code")
+	send(":qr wangwu")
+	out.WaitFor(t, "payment.recorded ["+demo.ScenePOS+"]")
+	var order string
+	for _, p := range env.Sandbox.Ledger().Payments {
+		if p.State == "SUCCESS" {
+			order = p.OrderNo
+		}
+	}
+	if order == "" {
+		t.Fatalf("no paid order in the sandbox's ledger: %+v", env.Sandbox.Ledger().Payments)
+	}
+	send(":refund " + order + " 2.00")
+	out.WaitFor(t, "refund.succeeded")
+	out.WaitFor(t, "by operator "+demo.Operator)
+	send(":refund " + order + " 4.00") // more than is left: refused
+	out.WaitFor(t, "POST /v1/payments/"+order+"/refunds: 4")
+
+	// Credential, medical settlement, payment and refund records: the settlement's is 03
+	// 门诊支付, the refund's 08.
+	want := map[string]int{}
+	for _, c := range []string{"03", "08"} {
+		v, _ := records.RangeSettlementType.Lookup(c)
+		want[`"settlementType":"`+v.Label+`"`] = 1
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := map[string]int{}
+		for _, r := range env.Sandbox.Ledger().Records {
+			for k := range want {
+				if strings.Contains(string(r.Record), k) {
+					got[k]++
+				}
+			}
+		}
+		if maps.Equal(got, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ledger records by 支付结算类型: %v, want %v", got, want)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

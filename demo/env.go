@@ -16,6 +16,7 @@ import (
 
 	"github.com/sscagent/sscagent/agent"
 	"github.com/sscagent/sscagent/card/cardsim"
+	"github.com/sscagent/sscagent/card/readers"
 	"github.com/sscagent/sscagent/internal/pty"
 	"github.com/sscagent/sscagent/platform/platformsim"
 )
@@ -46,6 +47,8 @@ const (
 	// Scene names of the generated configuration.
 	SceneGate = "lobby-gate"
 	ScenePOS  = "pharmacy-pos"
+	// SceneMedical settles on the card in MedicalReader.
+	SceneMedical = "clinic-medical"
 	// ScannerName is the stdin scanner of the generated configuration (the gate's).
 	ScannerName = "console"
 	// CounterScanner is the payment scene's serial scanner on a pseudo-terminal.
@@ -244,25 +247,28 @@ func (e *Env) writeConfig(api string, telemetry time.Duration) error {
 		return p
 	}
 	v := map[string]any{
-		"Terminal":    TerminalID,
-		"StateDir":    StateDir,
-		"BaseURL":     pc.BaseURL,
-		"Profile":     pc.Profile,
-		"Channel":     pc.ChannelNo,
-		"PrivateKey":  rel(string(pc.PrivateKey)),
-		"PublicKey":   rel(pc.PlatformPublicKey),
-		"SM4Key":      rel(string(pc.SM4Key)),
-		"CAFile":      rel(pc.CAFile),
-		"Scanner":     ScannerName,
-		"Counter":     CounterScanner,
-		"CounterPort": e.CounterPort,
-		"Gate":        SceneGate,
-		"POS":         ScenePOS,
-		"GateURL":     e.Gate.URL(),
-		"API":         api,
-		"Token":       TokenFile,
-		"Broker":      e.Broker.URL(),
-		"Telemetry":   telemetry.String(),
+		"Terminal":      TerminalID,
+		"StateDir":      StateDir,
+		"BaseURL":       pc.BaseURL,
+		"Profile":       pc.Profile,
+		"Channel":       pc.ChannelNo,
+		"PrivateKey":    rel(string(pc.PrivateKey)),
+		"PublicKey":     rel(pc.PlatformPublicKey),
+		"SM4Key":        rel(string(pc.SM4Key)),
+		"CAFile":        rel(pc.CAFile),
+		"Scanner":       ScannerName,
+		"Counter":       CounterScanner,
+		"CounterPort":   e.CounterPort,
+		"Gate":          SceneGate,
+		"POS":           ScenePOS,
+		"Medical":       SceneMedical,
+		"GateReader":    readers.SimCardReader,
+		"MedicalReader": MedicalReader,
+		"GateURL":       e.Gate.URL(),
+		"API":           api,
+		"Token":         TokenFile,
+		"Broker":        e.Broker.URL(),
+		"Telemetry":     telemetry.String(),
 	}
 	var b strings.Builder
 	if err := configTemplate.Execute(&b, v); err != nil {
@@ -342,7 +348,7 @@ scenes:
   # credential record flows back to the platform.
   - name: {{.Gate}}
     kind: identity
-    readers: ["*"]
+    readers: ["{{.GateReader}}"]
     scanners: [{{.Scanner}}]
     gate:
       kind: http
@@ -352,6 +358,12 @@ scenes:
   # Pharmacy counter: a payment created on the local API is paid with the next
   # e-card payment code scanned at the counter (or sent with the request); a C.4
   # record flows back.
+  # Medical counter: the kiosk application settles on the holder's card in its own
+  # reader with the holder's PIN (POST /v1/medical/settle): DF04's purse is debited
+  # with MAC1 from the PSAM and a C.4 record flows back.
+  - name: {{.Medical}}
+    kind: medical
+    readers: ["{{.MedicalReader}}"]
   - name: {{.POS}}
     kind: payment
 {{- if .CounterPort}}
@@ -375,4 +387,5 @@ cards:
   sim:
     cards: [zhangsan]
     psam: true
+    readers: 2
 `))

@@ -199,6 +199,14 @@ func TestECardCodesAreSingleUseAndExpire(t *testing.T) {
 	if err != nil || id.PaymentEnabled() {
 		t.Fatalf("李四 is identity only: %+v %v", id, err)
 	}
+	// The client's clock is the platform's: the local time plus the offset it learned.
+	now, off, skewed := l.client.Clock()
+	if off < 59*time.Second || off > 63*time.Second || skewed {
+		t.Fatalf("clock offset %s skewed %v, want about 61s, not skewed (window 300s)", off, skewed)
+	}
+	if d := now.Sub(time.Now().Add(61 * time.Second)); d < -3*time.Second || d > 3*time.Second {
+		t.Fatalf("Clock() = %s, %s from local time + 61s", now, d)
+	}
 }
 
 func TestMicropayQueryReverse(t *testing.T) {

@@ -61,12 +61,23 @@ func (c *Client) Link() Link {
 	}
 	l.ClockOffset = c.clock.offset
 	l.ClockMeasured = c.clock.measured
-	off := c.clock.offset
-	if off < 0 {
-		off = -off
-	}
-	l.ClockSkewed = c.clock.rejected || off > c.cfg.TimestampWindow.D()/2
+	l.ClockSkewed = c.skewedLocked()
 	return l
+}
+
+// skewedLocked is Link.ClockSkewed. The caller holds c.mu.
+func (c *Client) skewedLocked() bool {
+	return c.clock.rejected || abs(c.clock.offset) > c.cfg.TimestampWindow.D()/2
+}
+
+// Clock is the platform's time as the terminal knows it: the local clock plus the offset
+// learned from signed answers (zero until measured), and whether the local clock is
+// skewed (Link.ClockSkewed: beyond half the timestamp window, or a sample refused as
+// beyond maxClockOffset, in which case the offset is not corrected by it).
+func (c *Client) Clock() (now time.Time, offset time.Duration, skewed bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now().Add(c.clock.offset), c.clock.offset, c.skewedLocked()
 }
 
 // offset returns the current clock correction.

@@ -132,11 +132,14 @@ func init() {
 		prompt.Message{Code: CodeBusy, Holder: busy,
 			Operator:   t("一卡通应用平台繁忙或维护中，请稍后重试", "The platform is busy or under maintenance; retry later"),
 			Maintainer: t("平台应答系统繁忙或维护中，未受理", "Platform answered busy or maintenance; nothing was done")},
-		prompt.Message{Code: CodeUnknownOutcome, Holder: t("正在确认办理结果，请稍候", "Confirming the result, please wait"),
-			Operator:   t("请求已发出但未收到有效应答，结果待确认，请勿重复办理", "Request sent but no valid answer; the result is being confirmed, do not repeat it"),
+		// Nothing is queried on this outcome (an authentication has no query; payments and
+		// refunds, which do query, show their own "confirming" prompts while they do):
+		// the texts say what is true, that the result is not known.
+		prompt.Message{Code: CodeUnknownOutcome, Holder: t("未收到办理结果，请重新办理或联系工作人员", "No result came back, please try again or ask staff"),
+			Operator:   t("请求已发出但未收到有效应答，平台可能已处理，结果未知且未查询；认证可请持卡人重新办理，涉及资金的请核实后再处理", "Request sent but no valid answer; the platform may have acted; the result is unknown and not queried: an authentication may be repeated, check anything involving money first"),
 			Maintainer: t("请求已发出，应答超时、连接中断或 HTTP 错误，平台可能已处理", "Request sent; timeout, reset or HTTP error before a valid answer; the platform may have acted")},
 		prompt.Message{Code: CodeUnverified, Holder: staff,
-			Operator:   t("平台应答未通过安全校验，结果待确认，请联系维护人员", "The platform's answer failed the security checks; result unconfirmed, call maintenance"),
+			Operator:   t("平台应答未通过安全校验，结果不可信，未按其办理，请联系维护人员", "The platform's answer failed the security checks; it is not trusted and was not acted on: call maintenance"),
 			Maintainer: t("应答验签失败、请求编号不符、时间戳超出窗口或格式错误，可能被篡改", "Answer failed signature, requestId echo, timestamp window or format checks; possibly forged")},
 		prompt.Message{Code: CodeRejected, Holder: t("业务办理失败，请联系工作人员", "The request was declined, please ask staff for help"),
 			Operator:   t("平台拒绝受理，请根据平台返回信息处理", "The platform declined; act on its message"),

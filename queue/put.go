@@ -8,6 +8,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/sscagent/sscagent/internal/boltstore"
+	"github.com/sscagent/sscagent/internal/mask"
 )
 
 // Entry is a record to Put.
@@ -22,6 +23,10 @@ type Entry struct {
 	// Reserve lets the record use the reserve kept for business already done (a payment
 	// that succeeded must be recorded even when new business is refused).
 	Reserve bool
+	// Quarantine, when set, stores the record straight into quarantine with this reason
+	// (masked, truncated): a record the agent owes but that failed its own Appendix C
+	// check is kept for a person to look at and never uploads until Release.
+	Quarantine string
 }
 
 // Put stores e durably and returns its stable id. It returns after fsync; a nil error
@@ -99,11 +104,16 @@ func (q *Queue) put(ctx context.Context, e Entry, key string) (string, bool, err
 		if value, err = q.seal.seal(value, e.Body, sealAD(e.Lane, seq)); err != nil {
 			return err
 		}
-		if err := tx.Bucket(e.Lane.bucket()).Put(seqKey(seq), value); err != nil {
+		bucket, counter := e.Lane.bucket(), e.Lane.String()
+		if e.Quarantine != "" {
+			value = encodeQuarantined(h.created, truncate(mask.Text(e.Quarantine), maxErrLen), value)
+			bucket, counter = quarantineBucket, "quarantine"
+		}
+		if err := tx.Bucket(bucket).Put(seqKey(seq), value); err != nil {
 			return err
 		}
 		id = rec.id
-		if err := adjust(m, e.Lane.String(), int64(8+len(value)+entryOverhead), 1); err != nil {
+		if err := adjust(m, counter, int64(8+len(value)+entryOverhead), 1); err != nil {
 			return err
 		}
 		if sk != nil {
@@ -122,6 +132,9 @@ func (q *Queue) put(ctx context.Context, e Entry, key string) (string, bool, err
 	}
 	if dropped > 0 {
 		q.log.Warn("telemetry dropped to make room", "dropped", dropped, "code", CodeTelemetryDropped)
+	}
+	if e.Quarantine != "" {
+		return id, false, nil // nothing to upload
 	}
 	select {
 	case q.added <- struct{}{}:

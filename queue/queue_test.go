@@ -236,6 +236,44 @@ func TestRetryAndQuarantine(t *testing.T) {
 	}
 }
 
+// TestPutQuarantined: a record put with a Quarantine reason goes straight to quarantine
+// (masked reason, never offered for upload) and Release puts it in its lane under the
+// same id.
+func TestPutQuarantined(t *testing.T) {
+	q := openQ(t, filepath.Join(t.TempDir(), "queue.db"), Options{})
+	ctx := context.Background()
+	id, err := q.Put(ctx, Entry{Lane: LaneIdentity, Kind: "credential", Body: []byte("bad"),
+		Quarantine: "records: invalid credential: socialSecurityNo: GB 11643: 350102199003077890"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if recs, _ := q.Oldest(ctx, 10, nil); len(recs) != 0 {
+		t.Fatalf("a quarantined record is offered for upload: %+v", recs)
+	}
+	select {
+	case <-q.Added():
+		t.Fatal("a quarantined record woke the uploader")
+	default:
+	}
+	qs, err := q.Quarantined(true)
+	if err != nil || len(qs) != 1 || qs[0].ID != id || string(qs[0].Body) != "bad" || qs[0].Lane != LaneIdentity {
+		t.Fatalf("quarantine: %+v %v", qs, err)
+	}
+	if strings.Contains(qs[0].Reason, "350102199003077890") || !strings.Contains(qs[0].Reason, "socialSecurityNo: GB 11643") {
+		t.Fatalf("reason %q", qs[0].Reason)
+	}
+	st, _ := q.Stats()
+	if st.Quarantined != 1 || st.Lanes[LaneIdentity].Depth != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	if n, err := q.Release(ctx); err != nil || n != 1 {
+		t.Fatalf("release: %d %v", n, err)
+	}
+	if back, _ := q.Oldest(ctx, 10, nil); len(back) != 1 || back[0].ID != id || string(back[0].Body) != "bad" {
+		t.Fatalf("released: %+v", back)
+	}
+}
+
 func TestCapRefusesNewBusinessKeepsEverything(t *testing.T) {
 	const capBytes = 64 << 10
 	q := openQ(t, filepath.Join(t.TempDir(), "queue.db"), Options{MaxBytes: capBytes, ReserveBytes: 8 << 10, TelemetryMaxBytes: 8 << 10})

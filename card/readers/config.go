@@ -56,6 +56,10 @@ type SimConfig struct {
 	Cards []string `yaml:"cards"`
 	// PSAM inserts a virtual PSAM. Default true.
 	PSAM bool `yaml:"psam"`
+	// Readers is the number of virtual holder readers, 1-4 (default 1): "Virtual Card
+	// Reader 00 00", "Virtual Card Reader 01 00", ... so that two scenes can each own
+	// one (the demo's gate and its pharmacy's medical settlement).
+	Readers int `yaml:"readers"`
 }
 
 // Config is the "cards" section: card readers, the PSAM and card authentication.
@@ -94,7 +98,7 @@ func DefaultConfig() Config {
 		ReadTimeout: config.Duration(20 * time.Second),
 		PSAM:        psam.DefaultConfig(),
 		HSM:         psam.DefaultHSMConfig(),
-		Sim:         SimConfig{Cards: []string{"zhangsan"}, PSAM: true},
+		Sim:         SimConfig{Cards: []string{"zhangsan"}, PSAM: true, Readers: 1},
 	}
 }
 
@@ -135,6 +139,9 @@ func (c Config) Validate(p string, ps *config.Problems) {
 		if name == "" {
 			ps.Addf(config.Index(j("sim.cards"), i), "empty profile name")
 		}
+	}
+	if c.Sim.Readers < 0 || c.Sim.Readers > maxSimReaders {
+		ps.Addf(j("sim.readers"), "must be between 1 and %d holder readers, got %d", maxSimReaders, c.Sim.Readers)
 	}
 	if c.HSM.Timeout.D() >= c.ReadTimeout.D() && c.HSM.Enabled {
 		ps.Addf(j("hsm.timeout"), "must be shorter than readTimeout (%s), got %s", c.ReadTimeout, c.HSM.Timeout)

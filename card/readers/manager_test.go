@@ -511,13 +511,14 @@ func TestConfig(t *testing.T) {
 	c.PSAM.Levels = []int{4}
 	c.HSM.Attempts = 0
 	c.Sim.Cards = []string{""}
+	c.Sim.Readers = 5
 	ps = config.Problems{}
 	c.Validate("cards", &ps)
 	var got []string
 	for _, p := range ps.List() {
 		got = append(got, p.Path)
 	}
-	want := "cards.driver cards.readers.holder[0] cards.prefer cards.readTimeout cards.deviceNo cards.psam.levels[0] cards.hsm.attempts cards.sim.cards[0] cards.hsm.timeout"
+	want := "cards.driver cards.readers.holder[0] cards.prefer cards.readTimeout cards.deviceNo cards.psam.levels[0] cards.hsm.attempts cards.sim.cards[0] cards.sim.readers cards.hsm.timeout"
 	if strings.Join(got, " ") != want {
 		t.Fatalf("problems:\n got %s\nwant %s", strings.Join(got, " "), want)
 	}

@@ -1,6 +1,8 @@
 package readers
 
 import (
+	"fmt"
+
 	"github.com/sscagent/sscagent/card/cardsim"
 	"github.com/sscagent/sscagent/drivers/simreader"
 )
@@ -11,10 +13,21 @@ const (
 	SimPSAMSlot   = "Virtual PSAM Slot 00 00"
 )
 
-// newSimHub builds driver sim's virtual readers: a holder reader with the first
-// configured card and a PSAM slot with the virtual PSAM.
+// maxSimReaders bounds sim.readers.
+const maxSimReaders = 4
+
+// SimHolderReader is the name of driver sim's holder reader i (0-based): reader 0 is
+// SimCardReader.
+func SimHolderReader(i int) string { return fmt.Sprintf("Virtual Card Reader %02d 00", i) }
+
+// newSimHub builds driver sim's virtual readers: the holder readers (the first with the
+// first configured card) and a PSAM slot with the virtual PSAM.
 func newSimHub(c SimConfig) (*simreader.Hub, error) {
-	hub := simreader.New(SimCardReader, SimPSAMSlot)
+	names := []string{SimCardReader}
+	for i := 1; i < c.Readers && i < maxSimReaders; i++ {
+		names = append(names, SimHolderReader(i))
+	}
+	hub := simreader.New(append(names, SimPSAMSlot)...)
 	if len(c.Cards) > 0 {
 		icc, err := cardsim.LoadCard(c.Cards[0])
 		if err != nil {
