@@ -94,23 +94,23 @@ func (s apiServices) VerifyFace(ctx context.Context, r localapi.FaceRequest) (lo
 	return out, nil
 }
 
-// queueCredential stores a C.3 record the agent made for backflow and reports it
-// (record.queued or record.failed); it returns the record's id once durable.
+// queueCredential stores a C.3 record of a face verification or a login through
+// putRecord (a record failing the App. C check goes to quarantine with an alarm) and
+// reports its id and whether it was stored.
 func (a *Agent) queueCredential(ctx context.Context, scene, source string, rec *records.Credential) (string, bool) {
-	body, err := encode(rec)
-	if err != nil {
-		a.emit(KindRecordFailed, scene, source, false, CodeRecordInvalid, err.Error(), map[string]any{"kind": "credential"})
-		return "", false
-	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stepTimeout)
 	defer cancel()
-	id, err := a.queue.Put(rctx, queue.Entry{Lane: queue.LaneIdentity, Kind: string(records.KindCredential), Body: body})
+	data := map[string]any{"kind": "credential", "credentialType": rec.CredentialType, "businessStatus": rec.BusinessStatus}
+	id, quarantined, err := a.putRecord(rctx, scene, source,
+		queue.Entry{Lane: queue.LaneIdentity, Kind: string(records.KindCredential)}, rec, "", data)
 	if err != nil {
-		a.emit(KindRecordFailed, scene, source, false, promptOf(err, prompt.CodeInternal), err.Error(), map[string]any{"kind": "credential"})
+		a.emit(KindRecordFailed, scene, source, false, promptOf(err, CodeRecordInvalid), err.Error(), map[string]any{"kind": "credential"})
 		return "", false
 	}
-	a.emit(KindRecordQueued, scene, source, true, CodeRecordQueued, "",
-		map[string]any{"recordId": id, "kind": "credential", "credentialType": rec.CredentialType, "businessStatus": rec.BusinessStatus})
+	if !quarantined {
+		data["recordId"] = id
+		a.emit(KindRecordQueued, scene, source, true, CodeRecordQueued, "", data)
+	}
 	return id, true
 }
 
