@@ -103,9 +103,16 @@ func TestIdentityCardSim(t *testing.T) {
 			t.Errorf("C.3 %s = %q, want %q", k, c3[k], v)
 		}
 	}
-	// The card authentication carried the scene's applicationNo, not platform.applicationNo.
-	if apps := r.sb.Ledger().ApplicationNos; apps["cardAuth/05"] != 1 || len(apps) != 2 {
-		t.Errorf("requests by applicationNo %v, want cardAuth/05 (and the backflow's)", apps)
+	// The card authentication carried the scene's applicationNo, not platform.applicationNo
+	// (the backflow's calls, made outside any scene, carry platform.applicationNo).
+	apps := r.sb.Ledger().ApplicationNos
+	for k, n := range apps {
+		if strings.HasPrefix(k, "cardAuth/") && (k != "cardAuth/05" || n != 1) {
+			t.Errorf("requests by applicationNo %v, want one cardAuth/05", apps)
+		}
+	}
+	if apps["cardAuth/05"] != 1 {
+		t.Errorf("requests by applicationNo %v, want one cardAuth/05", apps)
 	}
 
 	// 赵六's card is reported lost: refused by the platform, recorded as 失败.
