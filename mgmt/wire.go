@@ -65,14 +65,20 @@ type Registration struct {
 	Site         string              `json:"site"`
 	DeviceType   terminal.DeviceType `json:"deviceType"`
 	CardModes    []terminal.CardMode `json:"cardModes"`
-	Test         bool                `json:"test,omitempty"`
+	// The spec 6.3 c and 9.3.2 a registration items beyond the above.
+	InstitutionNo  string   `json:"institutionNo,omitempty"`
+	SoftwareVendor string   `json:"softwareVendor,omitempty"`
+	CardProvinces  []string `json:"cardProvinces,omitempty"`
+	Businesses     []string `json:"businesses,omitempty"`
+	Test           bool     `json:"test,omitempty"`
 }
 
 // RegistrationOf converts the configured identity.
 func RegistrationOf(id terminal.Identity) *Registration {
 	return &Registration{ID: id.ID, Manufacturer: id.Manufacturer, Model: id.Model, Institution: id.Institution,
 		CreditCode: id.CreditCode, Region: id.Region, Site: id.Site, DeviceType: id.DeviceType,
-		CardModes: id.CardModes, Test: id.Test}
+		CardModes: id.CardModes, InstitutionNo: id.InstitutionNo, SoftwareVendor: id.SoftwareVendor,
+		CardProvinces: id.Provinces(), Businesses: id.Businesses, Test: id.Test}
 }
 
 // Scene is a configured scene as announced in the birth.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sscagent/sscagent/internal/config"
+	"github.com/sscagent/sscagent/internal/terminal"
 	"github.com/sscagent/sscagent/mgmt/internal/mqttc"
 	"github.com/sscagent/sscagent/mgmt/rollout"
 )
@@ -251,6 +252,21 @@ func TestMaskJSON(t *testing.T) {
 	for _, keep := range []string{"**************7898", "**************002X", "350102199003077898abcdef", "42", "350102199003077898]"} {
 		if !strings.Contains(s, keep) {
 			t.Errorf("%s missing in %s", keep, s)
+		}
+	}
+}
+
+// The birth's registration carries the spec 6.3 c and 9.3.2 a items.
+func TestRegistrationOf(t *testing.T) {
+	id := terminal.Identity{ID: "T1", Region: "350100", InstitutionNo: "JG-1", SoftwareVendor: "示例软件",
+		Businesses: []string{"医保结算"}}
+	b, err := json.Marshal(RegistrationOf(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"institutionNo":"JG-1"`, `"softwareVendor":"示例软件"`, `"cardProvinces":["35"]`, `"businesses":["医保结算"]`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("no %s in %s", want, b)
 		}
 	}
 }

@@ -68,6 +68,19 @@ type Identity struct {
 	DeviceType DeviceType `yaml:"deviceType"`
 	// CardModes are the supported card use modes of spec 6.2.
 	CardModes []CardMode `yaml:"cardModes"`
+	// InstitutionNo is the institution's number (机构编号) the platform registered it
+	// under (spec 9.3.2 a); optional, 1-32 letters, digits, '-' or '_'.
+	InstitutionNo string `yaml:"institutionNo"`
+	// SoftwareVendor is the maker of the terminal's application software (软件厂家,
+	// spec 6.3 c 5; Manufacturer is the hardware maker). Optional, at most 120 characters.
+	SoftwareVendor string `yaml:"softwareVendor"`
+	// CardProvinces are the provinces whose cards the terminal serves (用卡省份, spec
+	// 6.3 c 7): 2-digit GB/T 2260 province codes, e.g. "35". Empty: the region's province.
+	CardProvinces []string `yaml:"cardProvinces"`
+	// Businesses are the services handled at the terminal (办理业务信息, spec 6.3 c 8),
+	// as registered with the platform, e.g. 社保卡信息查询. Optional, each at most 64
+	// characters.
+	Businesses []string `yaml:"businesses"`
 	// Test marks a test terminal: only a test terminal accepts the sandbox's test keys
 	// and virtual cards. Never set it on a production terminal.
 	Test bool `yaml:"test"`
@@ -114,6 +127,38 @@ func (id Identity) Validate(path string, ps *config.Problems) {
 			ps.Addf(config.Index(p("cardModes"), i), "%q is listed twice", m)
 		}
 	}
+	if n := id.InstitutionNo; n != "" && (len(n) > 32 || strings.IndexFunc(n, func(r rune) bool {
+		return !(r >= '0' && r <= '9' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r == '-' || r == '_')
+	}) >= 0) {
+		ps.Addf(p("institutionNo"), "must be 1-32 letters, digits, '-' or '_', got %q", n)
+	}
+	if utf8.RuneCountInString(id.SoftwareVendor) > 120 {
+		ps.Addf(p("softwareVendor"), "must be at most 120 characters")
+	}
+	for i, c := range id.CardProvinces {
+		if err := gbcode.RegionCode(c + "0000"); err != nil || len(c) != 2 {
+			ps.Addf(config.Index(p("cardProvinces"), i), "must be a 2-digit GB/T 2260 province code such as \"35\", got %q", c)
+		} else if slices.Index(id.CardProvinces, c) != i {
+			ps.Addf(config.Index(p("cardProvinces"), i), "%q is listed twice", c)
+		}
+	}
+	for i, b := range id.Businesses {
+		if strings.TrimSpace(b) == "" || utf8.RuneCountInString(b) > 64 {
+			ps.Addf(config.Index(p("businesses"), i), "must be 1-64 characters")
+		}
+	}
+}
+
+// Provinces returns the provinces whose cards the terminal serves: CardProvinces, or
+// the region's province.
+func (id Identity) Provinces() []string {
+	if len(id.CardProvinces) > 0 {
+		return id.CardProvinces
+	}
+	if len(id.Region) >= 2 {
+		return []string{id.Region[:2]}
+	}
+	return nil
 }
 
 // Supports reports whether the terminal is configured for card mode m.

@@ -47,3 +47,32 @@ func TestEveryProblemReported(t *testing.T) {
 		t.Errorf("want 7 problems, got %d:\n%s", ps.Len(), out)
 	}
 }
+
+// The spec 6.3 c / 9.3.2 a items: optional, checked when set; the card provinces
+// default to the region's.
+func TestRegistrationItems(t *testing.T) {
+	id := valid()
+	if got := id.Provinces(); len(got) != 1 || got[0] != "35" {
+		t.Fatalf("default provinces %v", got)
+	}
+	id.InstitutionNo, id.SoftwareVendor = "JG-350100-01", "示例软件有限公司"
+	id.CardProvinces, id.Businesses = []string{"35", "11"}, []string{"社保卡信息查询", "医保结算"}
+	var ps config.Problems
+	id.Validate("terminal", &ps)
+	if ps.Len() != 0 || len(id.Provinces()) != 2 {
+		t.Fatalf("valid items refused: %v", ps.List())
+	}
+	id.InstitutionNo = "no spaces allowed"
+	id.SoftwareVendor = strings.Repeat("软", 121)
+	id.CardProvinces = []string{"35", "3", "99", "35"}
+	id.Businesses = []string{" ", strings.Repeat("x", 65)}
+	ps = config.Problems{}
+	id.Validate("terminal", &ps)
+	out := ps.Err().Error()
+	for _, want := range []string{"terminal.institutionNo:", "terminal.softwareVendor:", "terminal.cardProvinces[1]:",
+		"terminal.cardProvinces[2]:", `terminal.cardProvinces[3]: "35" is listed twice`, "terminal.businesses[0]:", "terminal.businesses[1]:"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %q in\n%s", want, out)
+		}
+	}
+}
