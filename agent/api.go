@@ -138,7 +138,7 @@ func (s apiServices) List(_ context.Context, states []string, limit int) (any, e
 
 // Settle implements localapi.PaymentService.
 func (s apiServices) Settle(ctx context.Context, id string, r localapi.SettleRequest) (any, error) {
-	o, err := s.a.payments.Settle(ctx, id, *r.Paid, r.Note)
+	o, err := s.a.payments.Settle(ctx, id, *r.Paid, r.Note, r.Operator)
 	if err != nil {
 		return nil, paymentError(err)
 	}

@@ -128,7 +128,7 @@ func orderData(o payment.Order) map[string]any {
 		d["reason"] = o.Reason
 	}
 	if o.Settled != nil {
-		d["settledPaid"] = o.Settled.Paid
+		d["settledPaid"], d["operator"] = o.Settled.Paid, o.Settled.Operator
 	}
 	return d
 }

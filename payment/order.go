@@ -85,6 +85,8 @@ type Settlement struct {
 	Paid bool `json:"paid"`
 	// Note is the person's note (masked), e.g. the platform's answer or ticket number.
 	Note string `json:"note"`
+	// Operator is who settled it (10.3.4 c): 1-32 letters, digits, '-' or '_'.
+	Operator string `json:"operator,omitempty"`
 	// At is when it was settled.
 	At time.Time `json:"at"`
 }

@@ -403,12 +403,17 @@ func TestSettleNeedsManual(t *testing.T) {
 	}
 	ctx := context.Background()
 	for _, note := range []string{"", "   ", strings.Repeat("长", maxNote+1)} {
-		if _, err := h.m.Settle(ctx, o.No, true, note); !errors.Is(err, ErrInvalid) {
+		if _, err := h.m.Settle(ctx, o.No, true, note, "op-07"); !errors.Is(err, ErrInvalid) {
 			t.Errorf("note %q: %v, want ErrInvalid", note, err)
 		}
 	}
-	if _, err := h.m.Settle(ctx, "POS-01-0000000000000999", true, "x"); !errors.Is(err, ErrNotFound) {
+	if _, err := h.m.Settle(ctx, "POS-01-0000000000000999", true, "x", "op-07"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("unknown order: %v", err)
+	}
+	for _, op := range []string{"", "has space", strings.Repeat("x", 33)} {
+		if _, err := h.m.Settle(ctx, o.No, true, "平台已扣款", op); !errors.Is(err, ErrInvalid) {
+			t.Errorf("operator %q: %v, want ErrInvalid", op, err)
+		}
 	}
 
 	// Two months on, nobody has settled it yet: pruning keeps it.
@@ -425,11 +430,11 @@ func TestSettleNeedsManual(t *testing.T) {
 	m.Close()
 
 	h = run(t, path, gw, fastConfig())
-	got, err := h.m.Settle(ctx, o.No, true, "平台对账：已扣款 12.50 元，持卡人 350102199003077898 同意不退款")
+	got, err := h.m.Settle(ctx, o.No, true, "平台对账：已扣款 12.50 元，持卡人 350102199003077898 同意不退款", "op-07")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Settled == nil || !got.Settled.Paid || got.State != NeedsManual || got.PromptCode() != CodeSettled ||
+	if got.Settled == nil || !got.Settled.Paid || got.Settled.Operator != "op-07" || got.State != NeedsManual || got.PromptCode() != CodeSettled ||
 		strings.Contains(got.Settled.Note, "350102199003077898") || !strings.Contains(got.Settled.Note, "平台对账") {
 		t.Fatalf("settled order %+v %+v", got, got.Settled)
 	}
@@ -442,7 +447,7 @@ func TestSettleNeedsManual(t *testing.T) {
 	h.mu.Lock()
 	n := len(h.changes)
 	h.mu.Unlock()
-	if again, err := h.m.Settle(ctx, o.No, true, "again"); err != nil || again.Settled.Note != got.Settled.Note {
+	if again, err := h.m.Settle(ctx, o.No, true, "again", "op-07"); err != nil || again.Settled.Note != got.Settled.Note {
 		t.Fatalf("settled again the same way: %+v %v", again.Settled, err)
 	}
 	h.mu.Lock()
@@ -450,13 +455,13 @@ func TestSettleNeedsManual(t *testing.T) {
 		t.Error("settling again the same way reported a change")
 	}
 	h.mu.Unlock()
-	if _, err := h.m.Settle(ctx, o.No, false, "other way"); !errors.Is(err, ErrState) {
+	if _, err := h.m.Settle(ctx, o.No, false, "other way", "op-07"); !errors.Is(err, ErrState) {
 		t.Fatalf("settled the other way: %v, want ErrState", err)
 	}
 	// Only NEEDS_MANUAL orders are settled.
 	gw.pay = func(PayRequest) (Result, error) { return Result{Status: StatusPaid, TradeNo: "T1"}, nil }
 	paid := payAndWait(t, h, "D")
-	if _, err := h.m.Settle(ctx, paid.No, true, "x"); !errors.Is(err, ErrState) {
+	if _, err := h.m.Settle(ctx, paid.No, true, "x", "op-07"); !errors.Is(err, ErrState) {
 		t.Fatalf("settle a %s order: %v, want ErrState", paid.State, err)
 	}
 }

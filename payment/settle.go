@@ -21,13 +21,16 @@ const maxNote = 200
 // (required, masked, at most 200 characters). The order stays NEEDS_MANUAL with its
 // Settled set; it no longer counts as waiting for a person. Settling again the same way
 // returns the order; the other way is ErrState, as is an order in another state.
-func (m *Manager) Settle(ctx context.Context, orderNo string, paid bool, note string) (Order, error) {
+func (m *Manager) Settle(ctx context.Context, orderNo string, paid bool, note, operator string) (Order, error) {
 	if m.o.ReadOnly {
 		return Order{}, ErrReadOnly
 	}
 	note = strings.TrimSpace(note)
 	if note == "" || utf8.RuneCountInString(note) > maxNote || !utf8.ValidString(note) {
 		return Order{}, fmt.Errorf("%w: a note of 1-%d characters is required (what the platform said)", ErrInvalid, maxNote)
+	}
+	if !reRefundNo.MatchString(operator) {
+		return Order{}, fmt.Errorf("%w: an operator id of 1-32 letters, digits, '-' or '_' is required (spec 10.3.4 c)", ErrInvalid)
 	}
 	seq, ok := parseNo(orderNo)
 	if !ok {
@@ -49,7 +52,7 @@ func (m *Manager) Settle(ctx context.Context, orderNo string, paid bool, note st
 		case s.Settled != nil:
 			return boltstore.NoWrite(fmt.Errorf("%w: already settled as paid=%v on %s", ErrState, s.Settled.Paid, s.Settled.At.Format(time.DateTime)))
 		}
-		s.Settled = &Settlement{Paid: paid, Note: mask.Text(note), At: m.now()}
+		s.Settled = &Settlement{Paid: paid, Note: mask.Text(note), Operator: operator, At: m.now()}
 		changed = true
 		return m.save(tx, s)
 	})

@@ -203,14 +203,14 @@ func TestPayments(t *testing.T) {
 			t.Fatalf("list %s: %d", q, code)
 		}
 	}
-	// Settling: paid and a note are required.
-	code, body = do(t, "POST", base+"/v1/payments/T1-9/settle", token, `{"paid":false,"note":"平台确认未扣款"}`)
+	// Settling: paid, a note and the operator are required.
+	code, body = do(t, "POST", base+"/v1/payments/T1-9/settle", token, `{"paid":false,"note":"平台确认未扣款","operator":"op-01"}`)
 	if code != 200 || body["id"] != "T1-9" || body["paid"] != false || body["note"] != "平台确认未扣款" {
 		t.Fatalf("settle: %d %v", code, body)
 	}
 	code, body = do(t, "POST", base+"/v1/payments/T1-9/settle", token, `{"note":"  "}`)
-	if code != 422 || len(body["error"].(map[string]any)["fields"].([]any)) != 2 {
-		t.Fatalf("settle without paid and note: %d %v", code, body)
+	if code != 422 || len(body["error"].(map[string]any)["fields"].([]any)) != 3 {
+		t.Fatalf("settle without paid, note and operator: %d %v", code, body)
 	}
 }
 

@@ -111,6 +111,9 @@ func (s *Server) settlePayment(w http.ResponseWriter, r *http.Request) {
 	if n := len([]rune(strings.TrimSpace(req.Note))); n == 0 || n > 200 {
 		fe = append(fe, FieldError{Field: "note", Reason: "required, at most 200 characters: what the platform said"})
 	}
+	if !reRefundField.MatchString(req.Operator) {
+		fe = append(fe, FieldError{Field: "operator", Reason: "required: the operator id, 1-32 letters, digits, '-' or '_'"})
+	}
 	if len(fe) > 0 {
 		s.fail(w, &InvalidError{Fields: fe})
 		return

@@ -40,6 +40,9 @@ type SettleRequest struct {
 	Paid *bool `json:"paid"`
 	// Note says what the platform said (a ticket number, the statement line). Required.
 	Note string `json:"note"`
+	// Operator is the id of the person who settles (spec 10.3.4 c): 1-32 letters,
+	// digits, '-' or '_'. Required.
+	Operator string `json:"operator"`
 }
 
 // RecordSink validates an Appendix C record and stores it durably; it returns the
