@@ -220,17 +220,17 @@ func TestPaymentOutcomes(t *testing.T) {
 	if code, e := r.call("GET", "/v1/payments?state=PAID", nil); code != http.StatusUnprocessableEntity {
 		t.Errorf("unknown state: %d %v", code, e)
 	}
-	code, settled := r.call("POST", "/v1/payments/"+no+"/settle", map[string]any{"paid": false, "note": "平台对账单 2026-11-24：未扣款"})
+	code, settled := r.call("POST", "/v1/payments/"+no+"/settle", map[string]any{"paid": false, "note": "平台对账单 2026-11-24：未扣款", "operator": "op-07"})
 	if code != http.StatusOK || settled["state"] != "NEEDS_MANUAL" || settled["settled"].(map[string]any)["paid"] != false {
 		t.Fatalf("settle: %d %v", code, settled)
 	}
-	if e := r.order("payment.settled", no); !e.OK || e.Prompts.Code != "500010" {
+	if e := r.order("payment.settled", no); !e.OK || e.Prompts.Code != "500010" || e.Data["operator"] != "op-07" {
 		t.Errorf("settled event: %+v", e)
 	}
 	if _, q := r.call("GET", "/v1/queue", nil); fmt.Sprint(q["payments"].(map[string]any)["needsManual"]) != "0" {
 		t.Errorf("queue stats after settling: %v", q["payments"])
 	}
-	if code, e := r.call("POST", "/v1/payments/"+no+"/settle", map[string]any{"paid": true, "note": "改判"}); code != http.StatusConflict {
+	if code, e := r.call("POST", "/v1/payments/"+no+"/settle", map[string]any{"paid": true, "note": "改判", "operator": "op-07"}); code != http.StatusConflict {
 		t.Errorf("settled the other way: %d %v", code, e)
 	}
 
