@@ -150,6 +150,10 @@ func (s *Session) Online() bool {
 	return s.online
 }
 
+// Epoch returns the epoch of the current (or last) connection (docs/mgmt-protocol.md
+// §3.2).
+func (s *Session) Epoch() uint64 { return s.currentEpoch() }
+
 // OutboxLen returns the number of messages waiting to be sent.
 func (s *Session) OutboxLen() int { return s.out.len() }
 

@@ -24,10 +24,11 @@ import (
 // with its own state directory and persisted epoch, a will, a retained birth,
 // telemetry every second, and a rollout engine validating with the agent's rules.
 type sim struct {
-	id     string
-	s      *mgmt.Session
-	cancel context.CancelFunc
-	done   chan error
+	id          string
+	firstBroker string // the broker it tries first
+	s           *mgmt.Session
+	cancel      context.CancelFunc
+	done        chan error
 }
 
 // simOptions shape newSims.
@@ -93,7 +94,7 @@ func newSims(t *testing.T, n int, o simOptions) []*sim {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sims[i] = &sim{id: id, s: s, done: make(chan error, 1)}
+		sims[i] = &sim{id: id, firstBroker: o.Brokers(i)[0], s: s, done: make(chan error, 1)}
 	}
 	return sims
 }
