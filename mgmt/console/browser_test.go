@@ -29,7 +29,6 @@ import (
 	"github.com/sscagent/sscagent/mgmt/fleet"
 	"github.com/sscagent/sscagent/mgmt/internal/mqttc"
 	"github.com/sscagent/sscagent/mgmt/mgmttest"
-	"github.com/sscagent/sscagent/mgmt/rollout"
 )
 
 // Shape of the simulated fleet. Under the race detector (make test) a process may not
@@ -235,22 +234,8 @@ func findChromium(t testing.TB) string {
 // returns its event bus.
 func startTerminal(t *testing.T, id, broker, platformURL string) *event.Bus {
 	t.Helper()
-	dir := filepath.Join(t.TempDir(), id)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	app, err := mgmttest.NewApplier(dir, mgmttest.BaseConfig(id, platformURL, filepath.Join(dir, "state")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng, err := rollout.Open(rollout.Options{Dir: filepath.Join(dir, "state", "rollout"), Applier: app, Window: 30 * time.Second, Interval: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, _ := app.Running()
 	bus := event.NewBus(16)
-	s, err := mgmt.New(mgmt.Options{Identity: cfg.Terminal, StateDir: cfg.Agent.StateDir, Rollout: eng, Events: bus,
-		Scenes: []mgmt.Scene{{Name: "gate", Kind: "identity"}},
+	s := mgmttest.NewSession(t, t.TempDir(), id, platformURL, mgmt.Options{Events: bus,
 		Source: mgmt.SourceFunc(func(context.Context) mgmt.Devices {
 			return mgmt.Devices{Readers: []mgmt.Reader{{Name: "Virtual PCD 00 00", Role: "holder", Present: true}},
 				Queue: &mgmt.Queue{Depth: 2}, Platform: &mgmt.Platform{Up: true}}
@@ -259,9 +244,6 @@ func startTerminal(t *testing.T, id, broker, platformURL string) *event.Bus {
 			KeepAlive: config.Duration(keepAlive), CommandTimeout: config.Duration(10 * time.Second),
 			Reconnect: mgmt.Reconnect{FirstDelayMax: config.Duration(100 * time.Millisecond), Min: config.Duration(50 * time.Millisecond),
 				Max: config.Duration(time.Second), StableAfter: config.Duration(time.Minute)}}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()

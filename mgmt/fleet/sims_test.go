@@ -8,16 +8,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/sscagent/sscagent/internal/config"
-	"github.com/sscagent/sscagent/internal/event"
 	"github.com/sscagent/sscagent/mgmt"
 	"github.com/sscagent/sscagent/mgmt/mgmttest"
-	"github.com/sscagent/sscagent/mgmt/rollout"
 )
 
 // sim is one simulated terminal: a real mgmt.Session, exactly as the agent runs it,
@@ -62,19 +58,6 @@ func newSims(t *testing.T, n int, o simOptions) []*sim {
 	sims := make([]*sim, n)
 	for i := range sims {
 		id := fmt.Sprintf("SIM-%05d", i)
-		dir := filepath.Join(root, id)
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			t.Fatal(err)
-		}
-		app, err := mgmttest.NewApplier(dir, mgmttest.BaseConfig(id, platform.URL, filepath.Join(dir, "state")))
-		if err != nil {
-			t.Fatal(err)
-		}
-		eng, err := rollout.Open(rollout.Options{Dir: filepath.Join(dir, "state", "rollout"), Applier: app, Window: 30 * time.Second, Interval: 100 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg, _ := app.Running()
 		var cmds map[string]mgmt.Command
 		if o.Commands != nil {
 			cmds = o.Commands(id)
@@ -83,17 +66,9 @@ func newSims(t *testing.T, n int, o simOptions) []*sim {
 		if o.Logger != nil {
 			log = o.Logger.With("terminal", id)
 		}
-		s, err := mgmt.New(mgmt.Options{Logger: log, Identity: cfg.Terminal, StateDir: cfg.Agent.StateDir, Rollout: eng, Events: event.NewBus(16),
-			Scenes: []mgmt.Scene{{Name: "gate", Kind: "identity"}}, Commands: cmds,
-			Source: mgmt.SourceFunc(func(context.Context) mgmt.Devices {
-				return mgmt.Devices{Readers: []mgmt.Reader{{Name: "Virtual PCD 00 00", Role: "holder", Present: true}},
-					Queue: &mgmt.Queue{Depth: 1}, Platform: &mgmt.Platform{Up: true}}
-			}),
+		s := mgmttest.NewSession(t, root, id, platform.URL, mgmt.Options{Logger: log, Commands: cmds,
 			Config: mgmt.Config{Brokers: o.Brokers(i), TelemetryInterval: config.Duration(o.Telemetry),
 				KeepAlive: config.Duration(o.KeepAlive), Reconnect: o.Reconnect}})
-		if err != nil {
-			t.Fatal(err)
-		}
 		sims[i] = &sim{id: id, firstBroker: o.Brokers(i)[0], s: s, done: make(chan error, 1)}
 	}
 	return sims
