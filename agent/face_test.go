@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/sscagent/sscagent/internal/event"
+	"github.com/sscagent/sscagent/internal/labtest"
 	"github.com/sscagent/sscagent/platform/platformsim"
 )
 
@@ -19,7 +20,7 @@ const zhangsanName = "张三"
 // (03, 05) validates at the sandbox. No image, login ticket or clear ID number in the
 // logs or events.
 func TestFaceAndLogin(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &labtest.Output{}
 	r := newRig(t, rigOptions{Log: logs, Scenes: "  - name: kiosk\n    kind: kiosk\n    readers: [\"*\"]\n"})
 	r.a.Cards().WaitReady(t.Context())
 	insert(t, r, "zhangsan")

@@ -28,7 +28,7 @@ const testPIN = "80461973"
 // which. The PIN appears in no log, event, record or state file.
 func TestMedicalPCSC(t *testing.T) {
 	d := labtest.SharedPCSCD(t, "Holder", "PSAM")
-	logs := &syncBuffer{}
+	logs := &labtest.Output{}
 	r := newRig(t, rigOptions{Log: logs, Scenes: "  - name: pharmacy\n    kind: medical\n    readers: [\"Holder*\"]\n", Cards: `  driver: pcsc
   readers:
     holder: ["Holder*"]

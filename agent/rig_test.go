@@ -159,24 +159,6 @@ scanners:
 	return path
 }
 
-// syncBuffer is a log sink shared by the agent's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // testLogger writes the agent's logs to stderr when SSCAGENT_TEST_LOG is set.
 func testLogger() *slog.Logger {
 	if os.Getenv("SSCAGENT_TEST_LOG") == "" {
