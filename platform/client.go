@@ -122,27 +122,39 @@ type route struct {
 
 // New builds a client from a validated configuration, reading its key files.
 func New(cfg Config, opts Options) (*Client, error) {
-	if err := validate(cfg); err != nil {
+	d, err := check(cfg, opts)
+	if err != nil {
 		return nil, err
 	}
 	keys, err := LoadKeys(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return NewWithKeys(cfg, keys, opts)
+	return newClient(cfg, keys, d, opts)
 }
 
-func validate(cfg Config) error {
+// check validates cfg and returns its dialect (Options.Dialect when set), the profile
+// read and compiled once.
+func check(cfg Config, opts Options) (*protocol.Dialect, error) {
 	var ps config.Problems
-	cfg.Validate("platform", &ps)
-	return ps.Err()
+	cfg.validateFields("platform", &ps)
+	d := opts.Dialect
+	if d == nil {
+		d = cfg.compile("platform", &ps)
+	}
+	return d, ps.Err()
 }
 
 // NewWithKeys builds a client with key material already loaded (tests, tools).
 func NewWithKeys(cfg Config, keys Keys, opts Options) (*Client, error) {
-	if err := validate(cfg); err != nil {
+	d, err := check(cfg, opts)
+	if err != nil {
 		return nil, err
 	}
+	return newClient(cfg, keys, d, opts)
+}
+
+func newClient(cfg Config, keys Keys, d *protocol.Dialect, opts Options) (*Client, error) {
 	if opts.TerminalID == "" {
 		return nil, errors.New("platform: Options.TerminalID is required")
 	}
@@ -157,13 +169,6 @@ func NewWithKeys(cfg Config, keys Keys, opts Options) (*Client, error) {
 			return nil, fmt.Errorf("platform.platformPublicKey: %w", ErrTestKey)
 		case protocol.IsTestSM4Key(keys.SM4, cfg.ChannelNo):
 			return nil, fmt.Errorf("platform.sm4Key: %w", ErrTestKey)
-		}
-	}
-	d := opts.Dialect
-	if d == nil {
-		var err error
-		if d, err = cfg.Dialect(); err != nil {
-			return nil, err
 		}
 	}
 	fc, err := d.NewCipher(keys.SM4)

@@ -90,6 +90,12 @@ func DefaultConfig() Config {
 
 // Validate implements config.Validator.
 func (c Config) Validate(path string, ps *config.Problems) {
+	c.validateFields(path, ps)
+	c.compile(path, ps)
+}
+
+// validateFields checks every setting but the profile.
+func (c Config) validateFields(path string, ps *config.Problems) {
 	p := func(f string) string { return config.Join(path, f) }
 	if c.BaseURL == "" {
 		ps.Addf(p("baseURL"), "required")
@@ -127,16 +133,24 @@ func (c Config) Validate(path string, ps *config.Problems) {
 	if m := c.MaxClockOffset.D(); m < max(c.TimestampWindow.D(), time.Second) || m > 365*24*time.Hour {
 		ps.Addf(p("maxClockOffset"), "must be between timestampWindow and 8760h, got %s", c.MaxClockOffset)
 	}
-	if _, err := c.Dialect(); err != nil {
-		var ce *config.Error
-		if !errors.As(err, &ce) {
-			ps.Add(p("profile"), err)
-			return
-		}
-		for _, pr := range ce.Problems {
-			ps.Addf(pr.Path, "%s", pr.Reason)
-		}
+}
+
+// compile compiles the effective profile, adding its problems to ps; nil when there
+// were any.
+func (c Config) compile(path string, ps *config.Problems) *protocol.Dialect {
+	d, err := c.Dialect()
+	if err == nil {
+		return d
 	}
+	var ce *config.Error
+	if !errors.As(err, &ce) {
+		ps.Add(config.Join(path, "profile"), err)
+		return nil
+	}
+	for _, pr := range ce.Problems {
+		ps.Addf(pr.Path, "%s", pr.Reason)
+	}
+	return nil
 }
 
 func opNames() []string {
