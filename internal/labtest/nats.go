@@ -1,7 +1,9 @@
 package labtest
 
 import (
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +21,8 @@ type NATSNode struct {
 	MQTTURL string
 	// Log is the node's log file.
 	Log string
+	// Monitor is the node's HTTP monitoring address (host:port).
+	Monitor string
 
 	conf string
 	mu   sync.Mutex // guards the fields below
@@ -52,24 +56,25 @@ func StartNATSCluster(t testing.TB, n int, o NATSOptions) *NATSCluster {
 	Require(t, "nats-server")
 	dir := t.TempDir()
 	c := &NATSCluster{t: t}
-	type ports struct{ client, route, mqtt int }
+	type ports struct{ client, route, mqtt, http int }
 	ps := make([]ports, n)
 	var routes []string
 	for i := range ps {
-		ps[i] = ports{FreePort(t), FreePort(t), FreePort(t)}
+		ps[i] = ports{FreePort(t), FreePort(t), FreePort(t), FreePort(t)}
 		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", ps[i].route))
 	}
 	replicas := min(3, n)
 	for i, p := range ps {
 		name := fmt.Sprintf("n%d", i+1)
-		nd := &NATSNode{Name: name, MQTTURL: fmt.Sprintf("tcp://127.0.0.1:%d", p.mqtt),
+		nd := &NATSNode{Name: name, MQTTURL: fmt.Sprintf("tcp://127.0.0.1:%d", p.mqtt), Monitor: fmt.Sprintf("127.0.0.1:%d", p.http),
 			Log: filepath.Join(dir, name+".log"), conf: filepath.Join(dir, name+".conf")}
 		conf := fmt.Sprintf(`server_name: %s
 listen: 127.0.0.1:%d
+http: 127.0.0.1:%d
 jetstream { store_dir: %q }
 cluster { name: sscagent-test, listen: 127.0.0.1:%d, routes: [%s] }
 mqtt { listen: 127.0.0.1:%d, stream_replicas: %d, consumer_replicas: %d, consumer_memory_storage: %t }
-`, name, p.client, filepath.Join(dir, name+"-js"), p.route, strings.Join(routes, ", "), p.mqtt, replicas, o.ConsumerReplicas, o.ConsumerMemory)
+`, name, p.client, p.http, filepath.Join(dir, name+"-js"), p.route, strings.Join(routes, ", "), p.mqtt, replicas, o.ConsumerReplicas, o.ConsumerMemory)
 		if err := os.WriteFile(nd.conf, []byte(conf), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -115,6 +120,23 @@ func (c *NATSCluster) MQTTURLs(first int) []string {
 		out = append(out, c.Nodes[(first+i)%len(c.Nodes)].MQTTURL)
 	}
 	return out
+}
+
+// Clients returns the number of client connections (MQTT included) node i serves,
+// from its monitoring endpoint (/connz).
+func (c *NATSCluster) Clients(i int) (int, error) {
+	resp, err := http.Get("http://" + c.Nodes[i].Monitor + "/connz?limit=1")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var v struct {
+		Total int `json:"total"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+		return 0, err
+	}
+	return v.Total, nil
 }
 
 // Kill ends node i at once (SIGKILL): no goodbye to its clients or peers.

@@ -20,11 +20,10 @@ import (
 // with its own state directory and persisted epoch, a will, a retained birth,
 // telemetry every second, and a rollout engine validating with the agent's rules.
 type sim struct {
-	id          string
-	firstBroker string // the broker it tries first
-	s           *mgmt.Session
-	cancel      context.CancelFunc
-	done        chan error
+	id     string
+	s      *mgmt.Session
+	cancel context.CancelFunc
+	done   chan error
 }
 
 // simOptions shape newSims.
@@ -69,7 +68,7 @@ func newSims(t *testing.T, n int, o simOptions) []*sim {
 		s := mgmttest.NewSession(t, root, id, platform.URL, mgmt.Options{Logger: log, Commands: cmds,
 			Config: mgmt.Config{Brokers: o.Brokers(i), TelemetryInterval: config.Duration(o.Telemetry),
 				KeepAlive: config.Duration(o.KeepAlive), Reconnect: o.Reconnect}})
-		sims[i] = &sim{id: id, firstBroker: o.Brokers(i)[0], s: s, done: make(chan error, 1)}
+		sims[i] = &sim{id: id, s: s, done: make(chan error, 1)}
 	}
 	return sims
 }
