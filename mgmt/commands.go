@@ -15,10 +15,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sscagent/sscagent/internal/atomicfile"
 	"github.com/sscagent/sscagent/internal/logging"
 	"github.com/sscagent/sscagent/internal/mask"
 	"github.com/sscagent/sscagent/internal/version"
-	"github.com/sscagent/sscagent/mgmt/internal/atomicfile"
 	"github.com/sscagent/sscagent/mgmt/internal/mqttc"
 )
 
