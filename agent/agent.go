@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/sscagent/sscagent/agent/metrics"
+	"github.com/sscagent/sscagent/agent/upgrade"
 	"github.com/sscagent/sscagent/card/readers"
 	"github.com/sscagent/sscagent/internal/backoff"
 	"github.com/sscagent/sscagent/internal/event"
@@ -75,6 +76,9 @@ type Options struct {
 	// (the demo's console scanner, tests); the scanner frames, checks and classifies
 	// what they deliver like any other device's bytes.
 	Scanners map[string]qrscan.Opener
+	// Executable is the program file software updates from the fleet replace
+	// (upgrade.Executable); empty: the upgrade command is refused.
+	Executable string
 }
 
 // Agent is the daemon: the configuration and the supervised parts built from it.
@@ -100,6 +104,7 @@ type Agent struct {
 
 	rollout *rollout.Engine
 	mgmt    *mgmt.Session
+	upgrade *upgrade.Updater // with mgmt
 	metrics *metrics.Metrics
 	// metricsAddr is where GET /metrics listens, once it does.
 	metricsAddr atomic.Pointer[string]
@@ -181,6 +186,10 @@ func New(cfg Config, o Options) (*Agent, error) {
 	}
 	a.gen = gen
 	if cfg.Mgmt.Enabled() {
+		if a.upgrade, err = a.newUpdater(cfg, o); err != nil {
+			c.Close()
+			return nil, err
+		}
 		if a.mgmt, err = a.newMgmt(cfg); err != nil {
 			c.Close()
 			return nil, err
@@ -284,6 +293,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.emit(KindReady, "", "", true, CodeReady, "", map[string]any{"version": v.Version})
 		if a.ready != nil {
 			a.ready()
+		}
+		if a.upgrade != nil {
+			a.upgrade.Started(ctx)
+			go a.reportHealthy(ctx) // ends with ctx
 		}
 	})
 	a.log.Info("sscagent stopped", "uptime", time.Since(a.started).Round(time.Millisecond))

@@ -5,6 +5,7 @@ import (
 
 	"github.com/sscagent/sscagent/agent/localapi"
 	"github.com/sscagent/sscagent/agent/metrics"
+	"github.com/sscagent/sscagent/agent/upgrade"
 	"github.com/sscagent/sscagent/card/readers"
 	"github.com/sscagent/sscagent/internal/config"
 	"github.com/sscagent/sscagent/internal/logging"
@@ -55,6 +56,9 @@ type Config struct {
 	Records RecordsConfig `yaml:"records"`
 	// Metrics serves Prometheus metrics (docs/metrics.md); off unless listen is set.
 	Metrics metrics.Config `yaml:"metrics"`
+	// Upgrade holds the pinned release keys and limits of software updates from the
+	// fleet (docs/deploy.md). Only the file sets it: a remote configuration cannot.
+	Upgrade upgrade.Config `yaml:"upgrade"`
 }
 
 // Daemon is the "agent" section: lifecycle settings of the daemon itself.
@@ -84,6 +88,7 @@ func DefaultConfig() Config {
 		Backflow: backflow.DefaultConfig(),
 		Payment:  payment.DefaultConfig(),
 		Cards:    readers.DefaultConfig(),
+		Upgrade:  upgrade.DefaultConfig(),
 	}
 }
 
@@ -111,6 +116,7 @@ func (c Config) Validate() error {
 	c.Cards.Validate("cards", &ps)
 	c.Records.Validate("records", c.Terminal.CreditCode, &ps)
 	c.Metrics.Validate("metrics", &ps)
+	c.Upgrade.Validate("upgrade", &ps)
 	if c.Cards.Driver == readers.DriverSim && !c.Terminal.Test {
 		ps.Addf("cards.driver", "sim holds the sandbox's test cards: it needs terminal.test: true")
 	}
@@ -170,6 +176,7 @@ func (c *Config) resolvePaths(dir string) {
 	c.Mgmt.Resolve(abs)
 	c.Queue.KeyFile = config.SecretFile(abs(string(c.Queue.KeyFile)))
 	c.Cards.Resolve(abs)
+	c.Upgrade.Resolve(abs)
 	for i := range c.Scenes {
 		g := &c.Scenes[i].Gate
 		g.HTTP.TokenFile = config.SecretFile(abs(string(g.HTTP.TokenFile)))

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sscagent/sscagent/card"
+	"github.com/sscagent/sscagent/agent/upgrade"
 	"github.com/sscagent/sscagent/card/readers"
 	"github.com/sscagent/sscagent/internal/event"
 	"github.com/sscagent/sscagent/internal/logging"
@@ -67,7 +68,7 @@ func restartSections(old, cfg Config) []string {
 	}{
 		{"version", old.Version, cfg.Version}, {"agent", old.Agent, cfg.Agent}, {"log.format", old.Log.Format, cfg.Log.Format},
 		{"terminal", old.Terminal, cfg.Terminal}, {"mgmt", old.Mgmt, cfg.Mgmt}, {"queue", old.Queue, cfg.Queue},
-		{"payment", old.Payment, cfg.Payment}, {"metrics", old.Metrics, cfg.Metrics},
+		{"payment", old.Payment, cfg.Payment}, {"metrics", old.Metrics, cfg.Metrics}, {"upgrade", old.Upgrade, cfg.Upgrade},
 	} {
 		if !reflect.DeepEqual(s.x, s.y) {
 			out = append(out, s.name)
@@ -209,6 +210,9 @@ func (a *Agent) newMgmt(cfg Config) (*mgmt.Session, error) {
 			return map[string]any{"flushing": true, "queue": st}, err
 		}),
 		mgmt.CmdReaderRescan: mgmt.CommandFunc(a.rescan),
+	}
+	if a.upgrade != nil {
+		cmds[upgrade.CmdName] = a.upgrade
 	}
 	if a.path != "" {
 		cmds[mgmt.CmdReload] = mgmt.CommandFunc(func(ctx context.Context, _ json.RawMessage) (any, error) {

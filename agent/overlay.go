@@ -3,6 +3,7 @@ package agent
 import (
 	"errors"
 	"path/filepath"
+	"reflect"
 
 	"github.com/sscagent/sscagent/internal/config"
 )
@@ -37,8 +38,14 @@ func LoadConfigOverlay(path string, overlay []byte) (Config, error) {
 		return c, err // nothing sensible was decoded
 	}
 	if len(overlay) > 0 {
+		file := c.Upgrade
 		if err := config.Decode(overlay, &c); !collect(err) {
 			return c, err
+		}
+		if !reflect.DeepEqual(file, c.Upgrade) {
+			// The release keys decide what software runs: a manager key must not replace them.
+			all.Addf("upgrade", "set in the configuration file only, never by terminal management")
+			c.Upgrade = file
 		}
 	}
 	c.resolvePaths(filepath.Dir(abs))

@@ -1,0 +1,40 @@
+package agent
+
+import (
+	"context"
+	"time"
+
+	"github.com/sscagent/sscagent/agent/upgrade"
+	"github.com/sscagent/sscagent/internal/event"
+	"github.com/sscagent/sscagent/internal/prompt"
+)
+
+// newUpdater builds the upgrade command's side of the agent (package agent/upgrade).
+func (a *Agent) newUpdater(cfg Config, o Options) (*upgrade.Updater, error) {
+	return upgrade.New(upgrade.Options{Config: cfg.Upgrade, StateDir: cfg.Agent.StateDir, Exe: o.Executable,
+		Restart: func(reason string) {
+			if a.restart != nil {
+				a.restart(reason)
+			}
+		},
+		Emit: func(kind string, ok bool, code prompt.Code, cause string, data map[string]any) {
+			a.emit(event.Kind(kind), "", "upgrade", ok, code, cause, data)
+		},
+		Logger: a.log.With("component", "upgrade")})
+}
+
+// reportHealthy tells the updater once every part is up (it is called from the ready
+// callback) and terminal management is connected: a build that cannot be managed is
+// not a healthy build.
+func (a *Agent) reportHealthy(ctx context.Context) {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for !a.mgmt.Online() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+	a.upgrade.Healthy()
+}
