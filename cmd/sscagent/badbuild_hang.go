@@ -2,7 +2,13 @@
 
 package main
 
+import "time"
+
 // A deliberately broken build for the software-update tests (fleet_upgrade_test.go):
 // with this tag the program never gets past its start, so it never reports healthy.
 // Never released.
-func init() { select {} }
+func init() {
+	for {
+		time.Sleep(time.Hour)
+	}
+}

@@ -1,0 +1,219 @@
+package main
+
+import (
+	"debug/buildinfo"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/sscagent/sscagent/cmd/internal/cli"
+	"github.com/sscagent/sscagent/internal/config"
+	"github.com/sscagent/sscagent/internal/release"
+	"github.com/sscagent/sscagent/internal/signing"
+	"github.com/sscagent/sscagent/platform/protocol"
+)
+
+const releaseUsage = `release keygen|sign|verify [flags]
+
+  release keygen --out DIR [--alg sm2|ed25519]      a release key: release.key.pem (0600) and release.pub.pem
+  release sign   --key FILE --artifact FILE [--version V]
+                                                    write FILE.manifest and FILE.manifest.sig
+  release verify --pub FILE --artifact FILE         check an artifact as a terminal does
+
+Terminals pin release.pub.pem in upgrade.releaseKeys; 'fleet upgrade' sends what
+'release sign' wrote (docs/deploy.md, "Software updates from the fleet").`
+
+func init() {
+	prog.Register("release", "release keys and signed artifacts for software updates: release keygen|sign|verify", cmdRelease)
+}
+
+func cmdRelease(args []string, out, errOut io.Writer) int {
+	sub, rc := prog.Subcommand(args, releaseUsage, errOut, "keygen", "sign", "verify")
+	if rc >= 0 {
+		return rc
+	}
+	return map[string]func([]string, io.Writer, io.Writer) int{
+		"keygen": releaseKeygen, "sign": releaseSign, "verify": releaseVerify,
+	}[sub](args[1:], out, errOut)
+}
+
+func releaseKeygen(args []string, out, errOut io.Writer) int {
+	fs := newFlags("release keygen", "release keygen --out DIR [--alg sm2|ed25519]", errOut)
+	dir := fs.String("out", "", "directory for release.key.pem and release.pub.pem (created 0700 if missing)")
+	algName := fs.String("alg", "sm2", "sm2 (SM3 with the default signer id) or ed25519")
+	if rc := cli.ParseFlags(fs, args); rc >= 0 {
+		return rc
+	}
+	alg, err := signing.ParseAlgorithm(*algName)
+	if *dir == "" || err != nil {
+		fmt.Fprintln(errOut, "--out DIR is required; --alg is sm2 or ed25519")
+		fs.Usage()
+		return cli.ExitUsage
+	}
+	keyPath, pubPath := filepath.Join(*dir, "release.key.pem"), filepath.Join(*dir, "release.pub.pem")
+	for _, p := range []string{keyPath, pubPath} {
+		if _, err := os.Lstat(p); err == nil {
+			fmt.Fprintf(errOut, "sscagent release keygen: %s exists; refusing to overwrite a key (move it away first)\n", p)
+			return cli.ExitFail
+		}
+	}
+	k, err := signing.Generate(alg)
+	var keyPEM, pubPEM []byte
+	if err == nil {
+		err = os.MkdirAll(*dir, 0o700)
+	}
+	if err == nil {
+		keyPEM, err = k.MarshalPEM()
+	}
+	if err == nil {
+		err = protocol.WriteNewFile(keyPath, keyPEM, 0o600)
+	}
+	if err == nil {
+		pubPEM, err = k.Public().MarshalPEM()
+	}
+	if err == nil {
+		err = protocol.WriteNewFile(pubPath, pubPEM, 0o644)
+	}
+	if err != nil {
+		fmt.Fprintf(errOut, "sscagent release keygen: %v\n", err)
+		return cli.ExitFail
+	}
+	fmt.Fprintf(errOut, "wrote %s (0600: keep it off the terminals, on the release machine) and %s\n", keyPath, pubPath)
+	fmt.Fprintln(errOut, "pin the public key on every terminal: upgrade.releaseKeys: [release.pub.pem]")
+	fmt.Fprintf(out, "%skey id: %s\n", pubPEM, k.Public())
+	return cli.ExitOK
+}
+
+// stamped reads the platform and the linker-stamped version of a Go binary.
+func stamped(path string) (goos, goarch, version string, err error) {
+	bi, err := buildinfo.ReadFile(path)
+	if err != nil {
+		return "", "", "", fmt.Errorf("%s: not a Go program: %w", path, err)
+	}
+	const stamp = "/internal/version.Version="
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "GOOS":
+			goos = s.Value
+		case "GOARCH":
+			goarch = s.Value
+		case "-ldflags":
+			for _, f := range strings.Fields(s.Value) {
+				if i := strings.Index(f, stamp); i >= 0 {
+					version = strings.Trim(f[i+len(stamp):], `'"`)
+				}
+			}
+		}
+	}
+	if goos == "" || goarch == "" {
+		return "", "", "", fmt.Errorf("%s: the build records no GOOS/GOARCH", path)
+	}
+	return goos, goarch, version, nil
+}
+
+func releaseSign(args []string, out, errOut io.Writer) int {
+	fs := newFlags("release sign", "release sign --key FILE --artifact FILE [--version V]", errOut)
+	keyFile := fs.String("key", "", "release private key (PEM, mode 0600; release keygen writes one)")
+	artifact := fs.String("artifact", "", "the sscagent binary to sign")
+	ver := fs.String("version", "", "its version (default: the one stamped in by the linker; they must agree)")
+	if rc := cli.ParseFlags(fs, args); rc >= 0 {
+		return rc
+	}
+	if *keyFile == "" || *artifact == "" {
+		fmt.Fprintln(errOut, "--key and --artifact are required")
+		fs.Usage()
+		return cli.ExitUsage
+	}
+	fail := func(err error) int { fmt.Fprintf(errOut, "sscagent release sign: %v\n", err); return cli.ExitFail }
+	pem, err := config.SecretFile(*keyFile).Read()
+	if err != nil {
+		return fail(err)
+	}
+	key, err := signing.ParsePrivateKey(pem)
+	if err != nil {
+		return fail(err)
+	}
+	goos, goarch, v, err := stamped(*artifact)
+	if err != nil {
+		return fail(err)
+	}
+	switch {
+	case *ver == "" && v == "":
+		return fail(fmt.Errorf("%s carries no stamped version; build it with make (or -ldflags -X .../internal/version.Version=V)", *artifact))
+	case *ver != "" && v != "" && *ver != v:
+		return fail(fmt.Errorf("--version %s, but %s is stamped %s: a terminal would refuse it after its trial", *ver, *artifact, v))
+	case *ver == "":
+		*ver = v
+	}
+	f, err := os.Open(*artifact)
+	if err != nil {
+		return fail(err)
+	}
+	m, err := release.Describe(f, *ver, goos, goarch)
+	f.Close()
+	if err != nil {
+		return fail(err)
+	}
+	s, err := release.Sign(key, m)
+	if err == nil {
+		err = release.WriteFiles(*artifact, s)
+	}
+	if err != nil {
+		return fail(err)
+	}
+	fmt.Fprintf(errOut, "wrote %s and %s\n", release.ManifestPath(*artifact), release.SignaturePath(*artifact))
+	fmt.Fprintf(out, "%s", s.Manifest)
+	return cli.ExitOK
+}
+
+func releaseVerify(args []string, out, errOut io.Writer) int {
+	fs := newFlags("release verify", "release verify --pub FILE [--pub FILE] --artifact FILE", errOut)
+	var pubs listFlag
+	fs.Var(&pubs, "pub", "pinned release public key (PEM); repeat for a rotation")
+	artifact := fs.String("artifact", "", "the artifact beside its .manifest and .manifest.sig")
+	if rc := cli.ParseFlags(fs, args); rc >= 0 {
+		return rc
+	}
+	if len(pubs) == 0 || *artifact == "" {
+		fmt.Fprintln(errOut, "--pub and --artifact are required")
+		fs.Usage()
+		return cli.ExitUsage
+	}
+	fail := func(err error) int { fmt.Fprintf(errOut, "sscagent release verify: %v\n", err); return cli.ExitFail }
+	var ring signing.Keyring
+	for _, p := range pubs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return fail(err)
+		}
+		k, err := signing.ParsePublicKey(b)
+		if err != nil {
+			return fail(err)
+		}
+		ring = append(ring, k)
+	}
+	s, err := release.ReadFiles(*artifact)
+	if err != nil {
+		return fail(err)
+	}
+	m, err := release.Verify(ring, s)
+	if err != nil {
+		return fail(err)
+	}
+	f, err := os.Open(*artifact)
+	if err != nil {
+		return fail(err)
+	}
+	defer f.Close()
+	d := release.NewDigest()
+	if _, err := io.Copy(d, f); err != nil {
+		return fail(err)
+	}
+	if err := d.Check(m); err != nil {
+		return fail(err)
+	}
+	fmt.Fprintf(out, "%s: sscagent %s for %s, %d bytes, signed by %s: OK\n", *artifact, m.Version, m.Platform(), m.Size, m.KeyID)
+	return cli.ExitOK
+}
