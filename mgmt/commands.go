@@ -18,6 +18,7 @@ import (
 	"github.com/sscagent/sscagent/internal/atomicfile"
 	"github.com/sscagent/sscagent/internal/logging"
 	"github.com/sscagent/sscagent/internal/mask"
+	"github.com/sscagent/sscagent/internal/prompt"
 	"github.com/sscagent/sscagent/internal/version"
 	"github.com/sscagent/sscagent/mgmt/internal/mqttc"
 )
@@ -366,6 +367,11 @@ func (s *Session) sendResult(id, name, status string, v any, err error, started 
 		r.Code = fmt.Sprintf("%06d", int(CodeCommandFailed))
 		if status == ResultTimeout {
 			r.Code = fmt.Sprintf("%06d", int(CodeCommandTimeout))
+		}
+		// A command's own 8.4 code, when its error carries one.
+		var coded interface{ PromptCode() prompt.Code }
+		if errors.As(err, &coded) {
+			r.Code = fmt.Sprintf("%06d", int(coded.PromptCode()))
 		}
 	}
 	b, merr := json.Marshal(r)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"time"
 
@@ -149,7 +150,7 @@ func (s *Session) birth(epoch uint64) []byte {
 
 func software() *Software {
 	v := version.Get()
-	return &Software{Version: v.Version, Commit: v.Commit, Go: v.Go}
+	return &Software{Version: v.Version, Commit: v.Commit, Go: v.Go, Platform: runtime.GOOS + "/" + runtime.GOARCH}
 }
 
 func (s *Session) configState() *ConfigState {

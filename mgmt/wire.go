@@ -99,6 +99,8 @@ type Software struct {
 	Version string `json:"version"`
 	Commit  string `json:"commit"`
 	Go      string `json:"go"`
+	// Platform is GOOS/GOARCH ("linux/arm64"): which build a software update sends.
+	Platform string `json:"platform,omitempty"`
 }
 
 // ConfigState is the remote configuration state: the committed version and any apply

@@ -63,6 +63,9 @@ func (r *Refusal) Error() string {
 
 func (r *Refusal) Unwrap() error { return r.Err }
 
+// PromptCode is the code terminal management puts in the command result.
+func (r *Refusal) PromptCode() prompt.Code { return r.Code }
+
 func refuse(code prompt.Code, format string, args ...any) *Refusal {
 	return &Refusal{Code: code, Err: fmt.Errorf(format, args...)}
 }
