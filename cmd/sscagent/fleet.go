@@ -20,13 +20,16 @@ import (
 	"github.com/sscagent/sscagent/mgmt/fleet"
 )
 
-const fleetUsage = `fleet list|show|push-config|cmd|serve [flags] ...
+const fleetUsage = `fleet list|show|push-config|cmd|upgrade|serve [flags] ...
 
   fleet list        [--match GLOB]                              terminals, presence and health
   fleet show        ID                                          one terminal in full
   fleet push-config --file FILE [--version N] [--timeout D] TARGET...
                                                                 push a configuration overlay, wait for each outcome
   fleet cmd         [--args JSON] [--timeout D] NAME TARGET...  run a command (ping, log.level, diagnostics, ...)
+  fleet upgrade     --version V --artifact FILE --terminals SELECTOR [--percent N | --list IDS...]
+                    (--serve ADDR --cert FILE --key FILE | --base-url URL)
+                                                                roll a signed build out in stages (docs/deploy.md)
   fleet serve       [--config FILE] [--listen ADDR] [--cert FILE --key FILE] --token-file FILE --audit FILE
                                                                 the web console (docs/fleet-console.md)
 
@@ -35,7 +38,7 @@ Every subcommand takes the connection flags (--broker, --username, --password-fi
 --ca-file, --cert-file, --key-file, --server-name, --prefix, --connect-timeout) and --json.`
 
 func init() {
-	prog.Register("fleet", "terminal managers: fleet list|show|push-config|cmd|serve against the MQTT broker", cmdFleet)
+	prog.Register("fleet", "terminal managers: fleet list|show|push-config|cmd|upgrade|serve against the MQTT broker", cmdFleet)
 }
 
 // fleetFlags are the flags every fleet subcommand takes.
@@ -91,7 +94,7 @@ func cmdFleet(args []string, out, errOut io.Writer) int {
 	}
 	sub, rest := args[0], args[1:]
 	run := map[string]func([]string, io.Writer, io.Writer) int{
-		"list": fleetList, "show": fleetShow, "push-config": fleetPush, "cmd": fleetCmd, "serve": fleetServe,
+		"list": fleetList, "show": fleetShow, "push-config": fleetPush, "cmd": fleetCmd, "upgrade": fleetUpgrade, "serve": fleetServe,
 	}[sub]
 	if run == nil {
 		fmt.Fprintf(errOut, "sscagent fleet: unknown subcommand %q\n\nUsage: sscagent %s\n", sub, fleetUsage)
