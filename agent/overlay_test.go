@@ -46,3 +46,21 @@ func TestLoadConfigOverlay(t *testing.T) {
 		t.Errorf("syntax error: %v", err)
 	}
 }
+
+// The release keys decide which builds a terminal runs: no remote configuration changes
+// them, or any other upgrade setting.
+func TestOverlayCannotTouchUpgrade(t *testing.T) {
+	for _, doc := range []string{
+		"upgrade:\n  releaseKeys: [/tmp/attacker.pub.pem]\n",
+		"upgrade:\n  healthWindow: 10s\n",
+		"log:\n  level: debug\nupgrade:\n  maxBytes: 268435457\n",
+	} {
+		_, err := LoadConfigOverlay(examplePath, []byte(doc))
+		if err == nil || !strings.Contains(err.Error(), "upgrade: set in the configuration file only, never by terminal management") {
+			t.Errorf("%q: %v", doc, err)
+		}
+	}
+	if _, err := LoadConfigOverlay(examplePath, []byte("log:\n  level: debug\n")); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -171,7 +171,7 @@ func trial(o TrialOptions, st State) error {
 	defer deadline.Stop()
 	poll := time.NewTicker(100 * time.Millisecond)
 	defer poll.Stop()
-	lastPing := time.Now()
+	var lastPing time.Time
 	for {
 		select {
 		case err := <-exited:
