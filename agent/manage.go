@@ -10,8 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sscagent/sscagent/card"
 	"github.com/sscagent/sscagent/agent/upgrade"
+	"github.com/sscagent/sscagent/card"
 	"github.com/sscagent/sscagent/card/readers"
 	"github.com/sscagent/sscagent/internal/event"
 	"github.com/sscagent/sscagent/internal/logging"

@@ -10,13 +10,15 @@ import (
 )
 
 // newUpdater builds the upgrade command's side of the agent (package agent/upgrade).
+// Without a restart path (tests, the demo) the command is refused: a staged build
+// would wait for a restart that never comes.
 func (a *Agent) newUpdater(cfg Config, o Options) (*upgrade.Updater, error) {
-	return upgrade.New(upgrade.Options{Config: cfg.Upgrade, StateDir: cfg.Agent.StateDir, Exe: o.Executable,
-		Restart: func(reason string) {
-			if a.restart != nil {
-				a.restart(reason)
-			}
-		},
+	exe := o.Executable
+	if a.restart == nil {
+		exe = ""
+	}
+	return upgrade.New(upgrade.Options{Config: cfg.Upgrade, StateDir: cfg.Agent.StateDir, Exe: exe,
+		Restart: a.restart,
 		Emit: func(kind string, ok bool, code prompt.Code, cause string, data map[string]any) {
 			a.emit(event.Kind(kind), "", "upgrade", ok, code, cause, data)
 		},

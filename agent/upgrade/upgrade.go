@@ -55,7 +55,7 @@ type Options struct {
 	Config   Config
 	StateDir string
 	// Exe is the executable that upgrades replace (the running one, its symbolic links
-	// resolved). Empty: the upgrade command is refused.
+	// resolved). Empty: the upgrade command is refused (so is it without Restart).
 	Exe string
 	// Restart restarts the agent process through its usual path (which runs the
 	// trial, Continue). It must not block.
@@ -128,8 +128,8 @@ func (u *Updater) stage(ctx context.Context, args json.RawMessage) (any, error) 
 		return nil, refuse(CodeBusy, "this process is the trial run of a new build")
 	case len(u.keys) == 0:
 		return nil, refuse(CodeOff, "upgrade.releaseKeys is empty")
-	case u.o.Exe == "":
-		return nil, refuse(CodeCannotStage, "the executable's path is unknown")
+	case u.o.Exe == "" || u.o.Restart == nil:
+		return nil, refuse(CodeCannotStage, "this agent has no executable to replace or no way to restart")
 	}
 	var c release.Command
 	dec := json.NewDecoder(bytes.NewReader(args))

@@ -274,4 +274,3 @@ func upgradeLine(r fleet.UpgradeResult) string {
 	}
 	return s
 }
-
