@@ -112,12 +112,16 @@ func (l *upgradeLab) startKiosk(id string) *kiosk {
 		"brokers: []", "brokers: ["+l.broker+"]", "telemetryInterval: 30s", "telemetryInterval: 1s")
 	dir := filepath.Dir(cfg)
 	writeKeys(t, dir)
-	f, err := os.OpenFile(cfg, os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
+	// The example's upgrade section is its last: replaced by this terminal's.
+	src, err := os.ReadFile(cfg)
+	i := bytes.Index(src, []byte("\nupgrade:\n"))
+	if err != nil || i < 0 {
+		t.Fatalf("no upgrade section in the example configuration (%v)", err)
+	}
+	src = append(src[:i], "\nupgrade:\n  releaseKeys: ["+l.pubFile+"]\n  caFile: "+l.caFile+"\n  healthWindow: 5s\n  downloadTimeout: 30s\n"...)
+	if err := os.WriteFile(cfg, src, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	f.WriteString("\nupgrade:\n  releaseKeys: [" + l.pubFile + "]\n  caFile: " + l.caFile + "\n  healthWindow: 5s\n  downloadTimeout: 30s\n")
-	f.Close()
 	k := &kiosk{id: id, exe: filepath.Join(dir, "bin", "sscagent"), stateDir: filepath.Join(dir, "state"), log: &syncBuffer{}}
 	os.MkdirAll(filepath.Dir(k.exe), 0o755)
 	if err := os.WriteFile(k.exe, l.a, 0o755); err != nil {
