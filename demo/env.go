@@ -363,6 +363,7 @@ scenes:
   # with MAC1 from the PSAM and a C.4 record flows back.
   - name: {{.Medical}}
     kind: medical
+    label: 就医购药应用
     readers: ["{{.MedicalReader}}"]
   - name: {{.POS}}
     kind: payment
