@@ -2,6 +2,7 @@ package demo_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"github.com/sscagent/sscagent/agent"
 	"github.com/sscagent/sscagent/demo"
 	"github.com/sscagent/sscagent/internal/labtest"
+	"github.com/sscagent/sscagent/platform/platformsim"
 	"github.com/sscagent/sscagent/records"
 )
 
@@ -229,6 +231,12 @@ func checkCatalogue(t *testing.T, env *demo.Env) {
 			if err := json.Unmarshal(r.Record, &f); err != nil {
 				t.Fatalf("ledger record: %v", err)
 			}
+			// A record carries no PIN, photograph or login ticket.
+			for _, s := range []string{`"pin"`, "sscsim-login:", portraitPrefix} {
+				if strings.Contains(strings.ToLower(string(r.Record)), strings.ToLower(s)) {
+					t.Fatalf("a record holds %.16q…", s)
+				}
+			}
 			switch {
 			case f.CredentialType != "":
 				got[records.RangeCredentialType.Rule()+" "+f.CredentialType+" @ "+f.Scene] = true
@@ -245,6 +253,12 @@ func checkCatalogue(t *testing.T, env *demo.Env) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// portraitPrefix is how 张三's test portrait begins in base64, as POST /v1/face sends it.
+var portraitPrefix = func() string {
+	img, _ := platformsim.Portrait(demo.People[0].IDNumber)
+	return base64.StdEncoding.EncodeToString(img[:48])
+}()
 
 // waitCount waits until out holds s n times.
 func waitCount(t *testing.T, out *labtest.Output, s string, n int) {
