@@ -294,7 +294,7 @@ func (s *Session) takeCommand(ctx context.Context, id string, m mqttc.Message) {
 		s.refused("command", refuse(RefusedReplayed, "command id %s was taken before", id), map[string]any{"id": id})
 		return
 	}
-	msg, signed, ref := s.guard.open(m.Payload, MaxCommandSize)
+	msg, signed, ref := s.guard.open(m.Payload, TypeCommand, MaxCommandSize)
 	var req Request
 	var bad error
 	if ref == nil {

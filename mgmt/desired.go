@@ -14,7 +14,7 @@ func (s *Session) takeDesired(m mqttc.Message) {
 	if len(m.Payload) == 0 {
 		return // retained message cleared
 	}
-	msg, signed, ref := s.guard.open(m.Payload, MaxDesiredSize)
+	msg, signed, ref := s.guard.open(m.Payload, TypeConfig, MaxDesiredSize)
 	var d Desired
 	if ref == nil {
 		var err error

@@ -308,11 +308,26 @@ type guard struct {
 	skew     time.Duration
 }
 
-// open returns the message to act on: the verified payload of a signed message, or an
-// unsigned message itself where those are taken. signed says which. A test terminal
+// open returns the message of type typ to act on: the verified payload of a signed
+// message, or an unsigned message itself where those are taken. signed says which. A test terminal
 // without pinned keys takes signed messages without verifying them (it has nothing to
 // verify with), but still checks what they are bound to.
-func (g *guard) open(b []byte, limit int) (msg []byte, signed bool, ref *Refusal) {
+func (g *guard) open(b []byte, typ string, limit int) (msg []byte, signed bool, ref *Refusal) {
+	msg, signed, ref = g.verify(b, limit)
+	if ref == nil && signed {
+		// The type first: a document on a command topic is a mismatch, not a bad command.
+		var p struct {
+			Type string `json:"type"`
+		}
+		if json.Unmarshal(msg, &p); p.Type != typ {
+			return nil, true, refuse(RefusedMismatch, "type %q on a %s topic", p.Type, typ)
+		}
+	}
+	return msg, signed, ref
+}
+
+// verify is open without the type check.
+func (g *guard) verify(b []byte, limit int) (msg []byte, signed bool, ref *Refusal) {
 	e, signed, err := ParseEnvelope(b, envelopeLimit(limit))
 	switch {
 	case len(g.keys) == 0 && !g.test:
