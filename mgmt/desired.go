@@ -58,8 +58,16 @@ func (s *Session) refuseDesired(payload []byte, version uint64, r *Refusal) {
 		return
 	}
 	if version == 0 {
-		if d, err := ReadDesired(payload); err == nil {
-			version = d.Version
+		// What it claims, even when the rest does not read.
+		var v struct {
+			Version uint64 `json:"version"`
+		}
+		inner := payload
+		if e, signed, err := ParseEnvelope(payload, envelopeLimit(MaxDesiredSize)); err == nil && signed {
+			inner = e.Payload
+		}
+		if json.Unmarshal(inner, &v) == nil {
+			version = v.Version
 		}
 	}
 	rep := Reported{V: ProtocolVersion, Epoch: s.currentEpoch(), Refusal: r.Reason, Report: rollout.Report{
