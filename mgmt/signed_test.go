@@ -413,3 +413,39 @@ func mustAbs(t *testing.T, p string) string {
 	}
 	return a
 }
+
+// TestManagerWithoutGo: a manager made of OpenSSL and jq alone (the recipe of
+// docs/mgmt-protocol.md §10.1) produces a command this terminal takes.
+func TestManagerWithoutGo(t *testing.T) {
+	labtest.Require(t, "openssl", "jq", "base64", "sha256sum")
+	dir := t.TempDir()
+	script := `
+openssl genpkey -algorithm SM2 -out k.pem
+openssl pkey -in k.pem -pubout -out pub.pem
+KEYID=$(openssl pkey -pubin -in pub.pem -outform DER | sha256sum | cut -c1-16)
+printf '{"v":1,"type":"command","terminal":"T-1","id":"c-1","issuedAt":"2026-11-24T16:07:24Z","name":"ping","expiresAt":"2026-11-24T16:07:54Z"}' > payload.json
+openssl dgst -sm3 -sign k.pem -sigopt distid:1234567812345678 -out sig payload.json
+jq -n --rawfile p payload.json --arg s "$(base64 -w0 sig)" --arg k "$KEYID" \
+   '{v:1, alg:"sm2", keyId:$k, payload:($p|@base64), sig:$s}' > msg.json
+`
+	cmd := exec.Command("sh", "-ec", script)
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	pubPEM, _ := os.ReadFile(filepath.Join(dir, "pub.pem"))
+	msg, _ := os.ReadFile(filepath.Join(dir, "msg.json"))
+	pub, err := signing.ParsePublicKey(pubPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := guard{keys: signing.Keyring{pub}, terminal: "T-1", skew: time.Minute}
+	payload, signed, ref := g.open(msg, TypeCommand, MaxCommandSize)
+	if ref != nil || !signed {
+		t.Fatalf("refused: %v\n%s", ref, msg)
+	}
+	r, err := DecodeRequest(payload)
+	if err != nil || g.request("c-1", r, t0) != nil || r.Name != "ping" {
+		t.Fatalf("request %+v %v", r, err)
+	}
+}
