@@ -157,6 +157,7 @@ func (c *Config) resolvePaths(dir string) {
 		return filepath.Join(dir, p)
 	}
 	c.Agent.StateDir = abs(c.Agent.StateDir)
+	c.Log.File = abs(c.Log.File)
 	c.Platform.PrivateKey = config.SecretFile(abs(string(c.Platform.PrivateKey)))
 	c.Platform.PlatformPublicKey = abs(c.Platform.PlatformPublicKey)
 	c.Platform.SM4Key = config.SecretFile(abs(string(c.Platform.SM4Key)))
