@@ -38,7 +38,7 @@ type Config struct {
 	// size (FileMaxMB, FileKeep). A Windows service, whose standard error nobody
 	// reads, logs to STATEDIR/logs/sscagent.log when File is empty.
 	File string `yaml:"file"`
-	// FileMaxMB is the size in MiB at which File rotates. Default 10.
+	// FileMaxMB is the size in MiB at which File rotates. Default (and 0) 10.
 	FileMaxMB int `yaml:"fileMaxMB"`
 	// FileKeep is how many rotated files stay (FILE.1 newest). Default 5.
 	FileKeep int `yaml:"fileKeep"`
@@ -55,7 +55,11 @@ func (c Config) OpenFile(path string) (*File, error) {
 	if c.File != "" {
 		path = c.File
 	}
-	return OpenFile(path, int64(c.FileMaxMB)<<20, c.FileKeep)
+	mb := c.FileMaxMB
+	if mb == 0 {
+		mb = DefaultConfig().FileMaxMB
+	}
+	return OpenFile(path, int64(mb)<<20, c.FileKeep)
 }
 
 // Validate implements config.Validator.
@@ -68,8 +72,8 @@ func (c Config) Validate(path string, ps *config.Problems) {
 	default:
 		ps.Addf(config.Join(path, "format"), "must be auto, text or json, got %q", c.Format)
 	}
-	if c.FileMaxMB < 1 || c.FileMaxMB > 1024 {
-		ps.Addf(config.Join(path, "fileMaxMB"), "must be 1-1024 (MiB), got %d", c.FileMaxMB)
+	if c.FileMaxMB < 0 || c.FileMaxMB > 1024 {
+		ps.Addf(config.Join(path, "fileMaxMB"), "must be 1-1024 (MiB; 0 for the default 10), got %d", c.FileMaxMB)
 	}
 	if c.FileKeep < 0 || c.FileKeep > 100 {
 		ps.Addf(config.Join(path, "fileKeep"), "must be 0-100, got %d", c.FileKeep)
