@@ -157,21 +157,21 @@ func (c *Config) resolvePaths(dir string) {
 		return filepath.Join(dir, p)
 	}
 	c.Agent.StateDir = abs(c.Agent.StateDir)
-	c.Platform.PrivateKey = config.SecretFile(abs(string(c.Platform.PrivateKey)))
+	c.Platform.PrivateKey = c.Platform.PrivateKey.Resolve(abs)
 	c.Platform.PlatformPublicKey = abs(c.Platform.PlatformPublicKey)
-	c.Platform.SM4Key = config.SecretFile(abs(string(c.Platform.SM4Key)))
+	c.Platform.SM4Key = c.Platform.SM4Key.Resolve(abs)
 	c.Platform.CAFile = abs(c.Platform.CAFile)
 	c.Platform.ClientCert = abs(c.Platform.ClientCert)
-	c.Platform.ClientKey = config.SecretFile(abs(string(c.Platform.ClientKey)))
+	c.Platform.ClientKey = c.Platform.ClientKey.Resolve(abs)
 	if _, builtin := protocol.BuiltinProfile(c.Platform.Profile); !builtin {
 		c.Platform.Profile = abs(c.Platform.Profile)
 	}
-	c.LocalAPI.TokenFile = config.SecretFile(abs(string(c.LocalAPI.TokenFile)))
+	c.LocalAPI.TokenFile = c.LocalAPI.TokenFile.Resolve(abs)
 	c.Mgmt.Resolve(abs)
-	c.Queue.KeyFile = config.SecretFile(abs(string(c.Queue.KeyFile)))
+	c.Queue.KeyFile = c.Queue.KeyFile.Resolve(abs)
 	c.Cards.Resolve(abs)
 	for i := range c.Scenes {
 		g := &c.Scenes[i].Gate
-		g.HTTP.TokenFile = config.SecretFile(abs(string(g.HTTP.TokenFile)))
+		g.HTTP.TokenFile = g.HTTP.TokenFile.Resolve(abs)
 	}
 }
