@@ -111,6 +111,7 @@ func (c Config) Validate() error {
 	c.Cards.Validate("cards", &ps)
 	c.Records.Validate("records", c.Terminal.CreditCode, &ps)
 	c.Metrics.Validate("metrics", &ps)
+	config.CheckSecrets(c, &ps)
 	if c.Cards.Driver == readers.DriverSim && !c.Terminal.Test {
 		ps.Addf("cards.driver", "sim holds the sandbox's test cards: it needs terminal.test: true")
 	}
@@ -169,6 +170,7 @@ func (c *Config) resolvePaths(dir string) {
 	c.LocalAPI.TokenFile = c.LocalAPI.TokenFile.Resolve(abs)
 	c.Mgmt.Resolve(abs)
 	c.Queue.KeyFile = c.Queue.KeyFile.Resolve(abs)
+	c.Queue.KeySecret = c.Queue.KeySecret.Resolve(abs)
 	c.Cards.Resolve(abs)
 	for i := range c.Scenes {
 		g := &c.Scenes[i].Gate
