@@ -323,6 +323,10 @@ func (a *Agent) openStores(ctx context.Context, cfg Config) error {
 		a.closeStores()
 		return fmt.Errorf("agent: settling payment records: %w", err)
 	}
+	if err := a.reconcileMedical(ctx); err != nil {
+		a.closeStores()
+		return fmt.Errorf("agent: settling medical settlement records: %w", err)
+	}
 	return nil
 }
 

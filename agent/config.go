@@ -158,6 +158,7 @@ func (c *Config) resolvePaths(dir string) {
 		return filepath.Join(dir, p)
 	}
 	c.Agent.StateDir = abs(c.Agent.StateDir)
+	c.Log.File = abs(c.Log.File)
 	c.Platform.PrivateKey = c.Platform.PrivateKey.Resolve(abs)
 	c.Platform.PlatformPublicKey = abs(c.Platform.PlatformPublicKey)
 	c.Platform.SM4Key = c.Platform.SM4Key.Resolve(abs)

@@ -56,6 +56,12 @@ type settlement struct {
 	Created    time.Time     `json:"created"`
 	Ended      time.Time     `json:"ended,omitzero"`
 	RecordID   string        `json:"recordId,omitempty"`
+	// RecordOwed: the settlement is final and its C.4 record is not queued yet.
+	RecordOwed bool `json:"recordOwed,omitempty"`
+	// ClockOffset and ClockSkewed are the record clock's correction when it ended, so
+	// that a record rebuilt after a restart is the same record.
+	ClockOffset time.Duration `json:"clockOffset,omitempty"`
+	ClockSkewed bool          `json:"clockSkewed,omitempty"`
 }
 
 // medicalJournal persists settlements so that a card pulled during DEBIT is never
@@ -115,6 +121,24 @@ func (j *medicalJournal) get(id string) (*settlement, error) {
 		return json.Unmarshal(b, s)
 	})
 	return s, err
+}
+
+// owingRecords returns the final settlements whose record is not queued yet.
+func (j *medicalJournal) owingRecords() ([]*settlement, error) {
+	var out []*settlement
+	err := j.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bSettlements).ForEach(func(_, v []byte) error {
+			s := new(settlement)
+			if err := json.Unmarshal(v, s); err != nil {
+				return err
+			}
+			if s.RecordOwed && s.State != settlePending {
+				out = append(out, s)
+			}
+			return nil
+		})
+	})
+	return out, err
 }
 
 // pendingFor returns the pending settlement of a card, or nil.

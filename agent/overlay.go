@@ -3,6 +3,7 @@ package agent
 import (
 	"errors"
 	"path/filepath"
+	"slices"
 
 	"github.com/sscagent/sscagent/internal/config"
 )
@@ -37,8 +38,24 @@ func LoadConfigOverlay(path string, overlay []byte) (Config, error) {
 		return c, err // nothing sensible was decoded
 	}
 	if len(overlay) > 0 {
+		file := c
+		file.Mgmt.ManagerKeys = slices.Clone(c.Mgmt.ManagerKeys)
 		if err := config.Decode(overlay, &c); !collect(err) {
 			return c, err
+		}
+		// The remote screen refuses these paths by name; this catches any other way of
+		// setting them (YAML anchors, merge keys), on the decoded values.
+		if c.Version != file.Version {
+			all.Addf("version", "cannot be changed remotely; change it in the file on the terminal")
+		}
+		if c.Terminal.ID != file.Terminal.ID {
+			all.Addf("terminal.id", "cannot be changed remotely; change it in the file on the terminal")
+		}
+		if c.Agent.StateDir != file.Agent.StateDir {
+			all.Addf("agent.stateDir", "cannot be changed remotely; change it in the file on the terminal")
+		}
+		if !slices.Equal(c.Mgmt.ManagerKeys, file.Mgmt.ManagerKeys) {
+			all.Addf("mgmt.managerKeys", "cannot be changed remotely: the pinned manager keys decide which documents are trusted; change them in the file on the terminal")
 		}
 	}
 	c.resolvePaths(filepath.Dir(abs))

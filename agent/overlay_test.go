@@ -46,3 +46,19 @@ func TestLoadConfigOverlay(t *testing.T) {
 		t.Errorf("syntax error: %v", err)
 	}
 }
+
+// TestOverlayCannotRepinManagerKeys: the pinned manager keys, the terminal id and the
+// state directory stay the file's whatever YAML a remote document uses to reach them.
+func TestOverlayCannotRepinManagerKeys(t *testing.T) {
+	for _, doc := range []string{
+		"mgmt:\n  managerKeys: [/tmp/evil.pub.pem]\n",
+		"mgmt:\n  <<: {managerKeys: [/tmp/evil.pub.pem]}\n",
+		"terminal:\n  <<: {id: OTHER-1}\n",
+		"agent:\n  <<: {stateDir: /tmp/elsewhere}\n",
+	} {
+		_, err := LoadConfigOverlay(examplePath, []byte(doc))
+		if err == nil || !strings.Contains(err.Error(), "cannot be changed remotely") {
+			t.Errorf("%q: %v", doc, err)
+		}
+	}
+}

@@ -47,7 +47,19 @@ type Config struct {
 	// Events are glob patterns of event kinds forwarded to the events topic. Default
 	// ["*"]: every event (they are masked at the source).
 	Events []string `yaml:"events"`
+	// ManagerKeys are the manager public keys (PEM, SM2 or Ed25519) whose signatures
+	// the terminal accepts on configuration documents and commands (docs/mgmt-protocol.md
+	// §10.1): one, or two during a rotation. A remote document cannot change them. None:
+	// a test terminal (terminal.test) accepts unsigned messages with a warning at start;
+	// any other terminal refuses every configuration document and command.
+	ManagerKeys []string `yaml:"managerKeys"`
+	// MaxClockSkew is how far the manager's and the terminal's clocks may differ when a
+	// signed message's issuedAt and expiresAt are checked. Default 5m, at most 1h.
+	MaxClockSkew config.Duration `yaml:"maxClockSkew"`
 }
+
+// MaxManagerKeys bounds mgmt.managerKeys: the key in use and its successor.
+const MaxManagerKeys = 2
 
 // TLS is the "tls" block of the mgmt section.
 type TLS struct {
@@ -128,6 +140,7 @@ func (c Config) withDefaults() Config {
 	def(&c.Reconnect.Min, time.Second)
 	def(&c.Reconnect.Max, 2*time.Minute)
 	def(&c.Reconnect.StableAfter, 2*time.Minute)
+	def(&c.MaxClockSkew, 5*time.Minute)
 	if c.Buffer.Events == 0 {
 		c.Buffer.Events = 1000
 	}
@@ -203,6 +216,15 @@ func (c Config) Validate(p string, ps *config.Problems) {
 			ps.Addf(config.Index(at("events"), i), "bad pattern %q", e)
 		}
 	}
+	if len(c.ManagerKeys) > MaxManagerKeys {
+		ps.Addf(at("managerKeys"), "at most %d keys (the one in use and its successor during a rotation), got %d", MaxManagerKeys, len(c.ManagerKeys))
+	}
+	for i, k := range c.ManagerKeys {
+		if k == "" {
+			ps.Addf(config.Index(at("managerKeys"), i), "empty path")
+		}
+	}
+	dur("maxClockSkew", c.MaxClockSkew, 0, time.Hour)
 }
 
 // Resolve rewrites the section's file paths with abs, which the agent uses to make
@@ -212,4 +234,11 @@ func (c *Config) Resolve(abs func(string) string) {
 	c.TLS.CAFile = abs(c.TLS.CAFile)
 	c.TLS.CertFile = abs(c.TLS.CertFile)
 	c.TLS.KeyFile = c.TLS.KeyFile.Resolve(abs)
+	if c.ManagerKeys != nil {
+		keys := make([]string, len(c.ManagerKeys))
+		for i, k := range c.ManagerKeys {
+			keys[i] = abs(k)
+		}
+		c.ManagerKeys = keys
+	}
 }

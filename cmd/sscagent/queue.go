@@ -170,6 +170,10 @@ func openQueueCLI(cfgPath, stateDir string, write, needKey bool) (*queue.Queue, 
 	if stateDir == "" {
 		stateDir = cfg.Agent.StateDir
 	}
+	// A newer release's state is refused before anything is opened, as the agent does.
+	if err := agent.CheckStateDir(stateDir); err != nil {
+		return nil, err
+	}
 	path := filepath.Join(stateDir, queue.FileName)
 	var key []byte
 	if k, _, kerr := cfg.Queue.KeySource(stateDir).Load(false); kerr == nil {

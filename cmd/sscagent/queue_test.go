@@ -134,3 +134,25 @@ func TestQueueCLI(t *testing.T) {
 		t.Fatalf("empty state dir: %d %s", code, errOut)
 	}
 }
+
+// TestQueueCLIRefusesNewerState: the queue commands refuse a state directory a newer
+// release wrote, as the agent does, and change nothing in it.
+func TestQueueCLIRefusesNewerState(t *testing.T) {
+	cfgPath, cfg := queueFixture(t)
+	marker := filepath.Join(cfg.Agent.StateDir, agent.StateMarker)
+	newer := []byte(`{"schema":99,"writtenBy":"9.9.9"}`)
+	if err := os.WriteFile(marker, newer, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(filepath.Join(cfg.Agent.StateDir, queue.FileName))
+	for _, args := range [][]string{{"queue", "stats"}, {"queue", "list"}} {
+		_, errOut, code := runCLI(t, append(args, "--config", cfgPath)...)
+		if code == cli.ExitOK || !strings.Contains(errOut, "written by sscagent 9.9.9") || !strings.Contains(errOut, "nothing was changed") {
+			t.Errorf("%v: exit %d: %s", args, code, errOut)
+		}
+	}
+	after, _ := os.ReadFile(filepath.Join(cfg.Agent.StateDir, queue.FileName))
+	if m, _ := os.ReadFile(marker); string(m) != string(newer) || string(before) != string(after) {
+		t.Error("the refused state directory was changed")
+	}
+}
