@@ -275,6 +275,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := markStateDir(cfg.Agent.StateDir); err != nil {
 		return err
 	}
+	a.warnPlainSecrets(cfg)
 	a.started = time.Now()
 	a.addParts()
 	v := version.Get()
@@ -293,9 +294,14 @@ func (a *Agent) Run(ctx context.Context) error {
 // openStores opens the queue and the payment file and settles what a crash left
 // between them, before any part can read or write them.
 func (a *Agent) openStores(ctx context.Context, cfg Config) error {
-	key, err := queue.LoadKey(cfg.Queue.KeyPath(cfg.Agent.StateDir), true)
+	ks := cfg.Queue.KeySource(cfg.Agent.StateDir)
+	key, from, err := ks.Load(true)
 	if err != nil {
-		return fmt.Errorf("agent: queue key: %w", err)
+		return fmt.Errorf("agent: %w", err)
+	}
+	if from == queue.KeyFromMigrated {
+		a.log.Warn("queue key wrapped under queue.keySecret and the plain key file deleted; the records stay readable",
+			"secret", string(ks.Secret), "wrapped", ks.Wrapped, "deleted", string(ks.Plain))
 	}
 	qo := cfg.Queue.Options()
 	qo.Terminal, qo.Key, qo.Logger = cfg.Terminal.ID, key, a.log.With("component", "queue")

@@ -111,6 +111,7 @@ func (c Config) Validate() error {
 	c.Cards.Validate("cards", &ps)
 	c.Records.Validate("records", c.Terminal.CreditCode, &ps)
 	c.Metrics.Validate("metrics", &ps)
+	config.CheckSecrets(c, &ps)
 	if c.Cards.Driver == readers.DriverSim && !c.Terminal.Test {
 		ps.Addf("cards.driver", "sim holds the sandbox's test cards: it needs terminal.test: true")
 	}
@@ -158,21 +159,22 @@ func (c *Config) resolvePaths(dir string) {
 	}
 	c.Agent.StateDir = abs(c.Agent.StateDir)
 	c.Log.File = abs(c.Log.File)
-	c.Platform.PrivateKey = config.SecretFile(abs(string(c.Platform.PrivateKey)))
+	c.Platform.PrivateKey = c.Platform.PrivateKey.Resolve(abs)
 	c.Platform.PlatformPublicKey = abs(c.Platform.PlatformPublicKey)
-	c.Platform.SM4Key = config.SecretFile(abs(string(c.Platform.SM4Key)))
+	c.Platform.SM4Key = c.Platform.SM4Key.Resolve(abs)
 	c.Platform.CAFile = abs(c.Platform.CAFile)
 	c.Platform.ClientCert = abs(c.Platform.ClientCert)
-	c.Platform.ClientKey = config.SecretFile(abs(string(c.Platform.ClientKey)))
+	c.Platform.ClientKey = c.Platform.ClientKey.Resolve(abs)
 	if _, builtin := protocol.BuiltinProfile(c.Platform.Profile); !builtin {
 		c.Platform.Profile = abs(c.Platform.Profile)
 	}
-	c.LocalAPI.TokenFile = config.SecretFile(abs(string(c.LocalAPI.TokenFile)))
+	c.LocalAPI.TokenFile = c.LocalAPI.TokenFile.Resolve(abs)
 	c.Mgmt.Resolve(abs)
-	c.Queue.KeyFile = config.SecretFile(abs(string(c.Queue.KeyFile)))
+	c.Queue.KeyFile = c.Queue.KeyFile.Resolve(abs)
+	c.Queue.KeySecret = c.Queue.KeySecret.Resolve(abs)
 	c.Cards.Resolve(abs)
 	for i := range c.Scenes {
 		g := &c.Scenes[i].Gate
-		g.HTTP.TokenFile = config.SecretFile(abs(string(g.HTTP.TokenFile)))
+		g.HTTP.TokenFile = g.HTTP.TokenFile.Resolve(abs)
 	}
 }

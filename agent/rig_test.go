@@ -48,6 +48,8 @@ type rigOptions struct {
 	API string
 	// Log, when set, receives the agent's logs (debug level, text).
 	Log io.Writer
+	// Replace are old, new pairs applied to the configuration file's text.
+	Replace []string
 }
 
 // rig is an agent under test with its sandbox and its event history.
@@ -154,6 +156,7 @@ scanners:
 %scards:
 %s%s`, filepath.Join(dir, "state"), pc.BaseURL, pc.ChannelNo, pc.PrivateKey, pc.PlatformPublicKey, pc.SM4Key, pc.CAFile,
 		api, tok, scanners, o.Scenes, cards, o.Extra)
+	yaml = strings.NewReplacer(o.Replace...).Replace(yaml)
 	path := filepath.Join(dir, "sscagent.yaml")
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)

@@ -230,10 +230,10 @@ func (c Config) Validate(p string, ps *config.Problems) {
 // Resolve rewrites the section's file paths with abs, which the agent uses to make
 // relative paths absolute against the configuration file's directory.
 func (c *Config) Resolve(abs func(string) string) {
-	c.PasswordFile = config.SecretFile(abs(string(c.PasswordFile)))
+	c.PasswordFile = c.PasswordFile.Resolve(abs)
 	c.TLS.CAFile = abs(c.TLS.CAFile)
 	c.TLS.CertFile = abs(c.TLS.CertFile)
-	c.TLS.KeyFile = config.SecretFile(abs(string(c.TLS.KeyFile)))
+	c.TLS.KeyFile = c.TLS.KeyFile.Resolve(abs)
 	if c.ManagerKeys != nil {
 		keys := make([]string, len(c.ManagerKeys))
 		for i, k := range c.ManagerKeys {

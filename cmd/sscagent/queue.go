@@ -176,7 +176,7 @@ func openQueueCLI(cfgPath, stateDir string, write, needKey bool) (*queue.Queue, 
 	}
 	path := filepath.Join(stateDir, queue.FileName)
 	var key []byte
-	if k, kerr := queue.LoadKey(cfg.Queue.KeyPath(stateDir), false); kerr == nil {
+	if k, _, kerr := cfg.Queue.KeySource(stateDir).Load(false); kerr == nil {
 		key = k
 	} else if needKey {
 		return nil, fmt.Errorf("record bodies need the queue key: %w", kerr)
