@@ -43,10 +43,24 @@ func TestSecurityRowsNameTests(t *testing.T) {
 		t.Fatal(err)
 	}
 	named := regexp.MustCompile("`((?:Test|Fuzz)[A-Za-z0-9_]+)(?:/[^`]*)?`")
-	rows := 0
+	attacker := regexp.MustCompile(`^\| \*\*([^*]+)\*\* \|`)
+	attackers := map[string]int{} // attacker of the threat model -> threat rows
+	rows, section := 0, ""
 	for i, line := range strings.Split(string(doc), "\n") {
-		if !strings.HasPrefix(line, "| ") || strings.HasPrefix(line, "| threat") || strings.HasPrefix(line, "|---") {
+		if strings.HasPrefix(line, "## ") {
+			section = line
+		}
+		if m := attacker.FindStringSubmatch(line); m != nil && strings.Contains(section, "Who attacks") {
+			attackers[m[1]] += 0
+		}
+		if !strings.Contains(section, "Threats, defences, tests") || !strings.HasPrefix(line, "| ") ||
+			strings.HasPrefix(line, "| threat") {
 			continue
+		}
+		for a := range attackers {
+			if strings.HasPrefix(line, "| "+a) {
+				attackers[a]++
+			}
 		}
 		cells := strings.Split(line, "|")
 		if len(cells) < 5 {
@@ -63,7 +77,12 @@ func TestSecurityRowsNameTests(t *testing.T) {
 			}
 		}
 	}
-	if rows < 10 {
-		t.Errorf("docs/security.md has %d threat rows; the table was not found", rows)
+	if rows < 10 || len(attackers) < 5 {
+		t.Errorf("docs/security.md has %d threat rows and %d attackers; the tables were not found", rows, len(attackers))
+	}
+	for a, n := range attackers {
+		if n == 0 {
+			t.Errorf("docs/security.md: no threat row for the attacker %q", a)
+		}
 	}
 }
