@@ -199,6 +199,9 @@ func (a *Agent) newClient(cfg Config) (*platform.Client, error) {
 	for _, w := range cfg.Platform.Deprecations() {
 		a.log.Warn("deprecated setting", "detail", w)
 	}
+	for _, w := range cfg.transportWarnings() {
+		a.log.Warn("unencrypted link allowed by configuration", "detail", w)
+	}
 	a.log.Info("platform profile", "profile", c.Profile().Name)
 	return c, nil
 }

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"path/filepath"
+	"strings"
 
 	"github.com/sscagent/sscagent/agent/localapi"
 	"github.com/sscagent/sscagent/agent/metrics"
@@ -114,7 +115,41 @@ func (c Config) Validate() error {
 	if c.Cards.Driver == readers.DriverSim && !c.Terminal.Test {
 		ps.Addf("cards.driver", "sim holds the sandbox's test cards: it needs terminal.test: true")
 	}
+	c.validateTransport(&ps)
 	return ps.Err()
+}
+
+// validateTransport refuses unencrypted links on a production terminal unless the
+// configuration says the network allows them (spec 8.2: HTTP on a government private
+// network).
+func (c Config) validateTransport(ps *config.Problems) {
+	if c.Terminal.Test {
+		return
+	}
+	if c.Platform.PlainHTTP() && !c.Platform.AllowPlainHTTP {
+		ps.Addf("platform.baseURL", "http:// on a production terminal (terminal.test false) sends unencrypted: use https://, "+
+			"or set platform.allowPlainHTTP: true if this is a government private network (spec 8.2)")
+	}
+	if plain := c.Mgmt.PlainBrokers(); len(plain) > 0 && !c.Mgmt.AllowPlainTCP {
+		ps.Addf("mgmt.brokers", "%s on a production terminal (terminal.test false) is unencrypted: use tls://, "+
+			"or set mgmt.allowPlainTCP: true if this is a private network", strings.Join(plain, ", "))
+	}
+}
+
+// transportWarnings are the start-up warnings of unencrypted links a production
+// terminal was told to accept.
+func (c Config) transportWarnings() []string {
+	if c.Terminal.Test {
+		return nil
+	}
+	var w []string
+	if c.Platform.PlainHTTP() && c.Platform.AllowPlainHTTP {
+		w = append(w, "platform.allowPlainHTTP: the platform is reached over plain HTTP (unencrypted); only on a government private network")
+	}
+	if plain := c.Mgmt.PlainBrokers(); len(plain) > 0 && c.Mgmt.AllowPlainTCP {
+		w = append(w, "mgmt.allowPlainTCP: terminal management is reached without TLS ("+strings.Join(plain, ", ")+"); only on a private network")
+	}
+	return w
 }
 
 // withDefaults returns c with the defaults of list items (scenes) filled in, which the
