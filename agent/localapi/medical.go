@@ -110,7 +110,7 @@ func (s *Server) medicalSettle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v, err := s.o.Medical.SettleMedical(r.Context(), req)
-	s.answer(w, http.StatusOK, v, err)
+	s.answer(w, r, http.StatusOK, v, err)
 }
 
 func validSettlementID(id string) bool {

@@ -72,13 +72,14 @@ type Log struct {
 	mu      sync.Mutex // serialises appends of this process; the file lock serialises processes
 }
 
-// Open returns the log in dir, creating dir (0700) when missing.
-func Open(dir string) (*Log, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("audit: %w", err)
-	}
-	return &Log{dir: dir, now: time.Now, maxSize: MaxSize}, nil
+// Open returns the log in dir. Nothing is touched until the first Append, which
+// creates dir (0700) when missing.
+func Open(dir string) *Log {
+	return &Log{dir: dir, now: time.Now, maxSize: MaxSize}
 }
+
+// Dir returns the log's directory.
+func (l *Log) Dir() string { return l.dir }
 
 // Append chains e after the last entry and writes it durably. Seq, Time (when zero),
 // Prev and Hash are set here. The returned error means nothing was recorded: the
@@ -102,6 +103,9 @@ func (l *Log) Append(e Entry) (Entry, error) {
 // append is one attempt of Append with the file locked; again asks for another after
 // a rotation.
 func (l *Log) append(e Entry) (_ Entry, again bool, _ error) {
+	if err := os.MkdirAll(l.dir, 0o700); err != nil {
+		return e, false, fmt.Errorf("audit: %w", err)
+	}
 	f, err := os.OpenFile(filepath.Join(l.dir, CurrentFile), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return e, false, fmt.Errorf("audit: %w", err)
