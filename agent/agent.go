@@ -308,7 +308,7 @@ func (a *Agent) openStores(ctx context.Context, cfg Config) error {
 	}
 	p, err := payment.Open(filepath.Join(cfg.Agent.StateDir, payment.FileName), payment.Options{
 		Terminal: cfg.Terminal.ID, Gateway: a.gw, Config: cfg.Payment, OnChange: a.paymentChanged,
-		Refunds: a.gw, OnRefundChange: a.refundChanged,
+		Refunds: a.gw, OnRefundChange: a.refundChanged, OnPruned: a.paymentsPruned,
 		Logger: a.log.With("component", "payment")})
 	if err != nil {
 		q.Close()

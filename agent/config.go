@@ -3,6 +3,7 @@ package agent
 import (
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/sscagent/sscagent/agent/localapi"
 	"github.com/sscagent/sscagent/agent/metrics"
@@ -66,6 +67,10 @@ type Daemon struct {
 	ShutdownTimeout config.Duration `yaml:"shutdownTimeout"`
 	// RestartBackoffMax caps the delay before a failed part is restarted. Default 30s.
 	RestartBackoffMax config.Duration `yaml:"restartBackoffMax"`
+	// MedicalRetention is how long an ended medical settlement (its journal entry holds
+	// the holder's id number and name) is kept; pending ones, and debited ones whose
+	// record is not queued, stay until they are. Default 720h (30 days), 1h to 43800h.
+	MedicalRetention config.Duration `yaml:"medicalRetention"`
 }
 
 // DefaultConfig returns a configuration holding every default; loading a file overlays it.
@@ -76,6 +81,7 @@ func DefaultConfig() Config {
 			StateDir:          defaultStateDir(),
 			ShutdownTimeout:   config.Duration(10e9),
 			RestartBackoffMax: config.Duration(30e9),
+			MedicalRetention:  config.Duration(30 * 24 * time.Hour),
 		},
 		Log:      logging.DefaultConfig(),
 		Platform: platform.DefaultConfig(),
@@ -175,6 +181,9 @@ func (d Daemon) Validate(path string, ps *config.Problems) {
 	}
 	if t := d.RestartBackoffMax.D(); t < 1e9 || t > 3600e9 {
 		ps.Addf(config.Join(path, "restartBackoffMax"), "must be between 1s and 1h, got %s", d.RestartBackoffMax)
+	}
+	if t := d.MedicalRetention.D(); t < time.Hour || t > 5*365*24*time.Hour {
+		ps.Addf(config.Join(path, "medicalRetention"), "must be between 1h and 43800h, got %s", d.MedicalRetention)
 	}
 }
 
