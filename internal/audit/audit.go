@@ -58,10 +58,8 @@ type Entry struct {
 	Record string `json:"record,omitempty"`
 	// Subject is whose data it was, masked (spec 8.3.2), never in clear.
 	Subject string `json:"subject,omitempty"`
-	// Count is the number of records of a bulk disclosure (an export); 0 for one.
-	Count int    `json:"count,omitempty"`
-	Prev  string `json:"prev"`
-	Hash  string `json:"hash"`
+	Prev    string `json:"prev"`
+	Hash    string `json:"hash"`
 }
 
 // Log appends entries to the log in a directory.
