@@ -199,6 +199,9 @@ func (a *Agent) newClient(cfg Config) (*platform.Client, error) {
 	for _, w := range cfg.Platform.Deprecations() {
 		a.log.Warn("deprecated setting", "detail", w)
 	}
+	for _, w := range cfg.transportWarnings() {
+		a.log.Warn("unencrypted link allowed by configuration", "detail", w)
+	}
 	a.log.Info("platform profile", "profile", c.Profile().Name)
 	return c, nil
 }
@@ -311,7 +314,7 @@ func (a *Agent) openStores(ctx context.Context, cfg Config) error {
 	}
 	p, err := payment.Open(filepath.Join(cfg.Agent.StateDir, payment.FileName), payment.Options{
 		Terminal: cfg.Terminal.ID, Gateway: a.gw, Config: cfg.Payment, OnChange: a.paymentChanged,
-		Refunds: a.gw, OnRefundChange: a.refundChanged,
+		Refunds: a.gw, OnRefundChange: a.refundChanged, OnPruned: a.paymentsPruned,
 		Logger: a.log.With("component", "payment")})
 	if err != nil {
 		q.Close()
