@@ -35,9 +35,14 @@ readerlib: ## build the national reader library: bin/libsscreader.so, bin/linux-
 	rm -f bin/libsscreader.h bin/linux-arm64/libsscreader.h bin/windows-amd64/SSCardDriver.h bin/windows-386/SSCardDriver.h
 	cp cmd/sscreader/sscreader.h bin/
 
-test: ## vet, every test of every package with the race detector, then each fuzz target briefly
+# The tests' agents also write their logs, events and captured output to TEST_LOG
+# (labtest.LogEnv); leakcheck then fails the run on a secret or clear personal data there.
+TEST_LOG ?= $(CURDIR)/.testlog/run.log
+test: ## vet, every test of every package with the race detector (then the leak check of their logs), then each fuzz target briefly
 	$(GO) vet ./...
-	$(GO) test -race -count=1 -timeout 30m ./...
+	@mkdir -p $(dir $(TEST_LOG)) && rm -f $(TEST_LOG)
+	SSCAGENT_TEST_LOG=$(TEST_LOG) $(GO) test -race -count=1 -timeout 30m ./...
+	$(GO) run ./cmd/internal/leakcheck $(TEST_LOG)
 	$(MAKE) --no-print-directory fuzz FUZZTIME=$(TEST_FUZZTIME)
 	$(MAKE) --no-print-directory check-deploy
 

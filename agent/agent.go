@@ -208,6 +208,9 @@ func (a *Agent) newClient(cfg Config) (*platform.Client, error) {
 	for _, w := range cfg.Platform.Deprecations() {
 		a.log.Warn("deprecated setting", "detail", w)
 	}
+	for _, w := range cfg.transportWarnings() {
+		a.log.Warn("unencrypted link allowed by configuration", "detail", w)
+	}
 	a.log.Info("platform profile", "profile", c.Profile().Name)
 	return c, nil
 }
@@ -284,6 +287,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := markStateDir(cfg.Agent.StateDir); err != nil {
 		return err
 	}
+	a.warnPlainSecrets(cfg)
 	a.started = time.Now()
 	a.addParts()
 	v := version.Get()
@@ -306,9 +310,14 @@ func (a *Agent) Run(ctx context.Context) error {
 // openStores opens the queue and the payment file and settles what a crash left
 // between them, before any part can read or write them.
 func (a *Agent) openStores(ctx context.Context, cfg Config) error {
-	key, err := queue.LoadKey(cfg.Queue.KeyPath(cfg.Agent.StateDir), true)
+	ks := cfg.Queue.KeySource(cfg.Agent.StateDir)
+	key, from, err := ks.Load(true)
 	if err != nil {
-		return fmt.Errorf("agent: queue key: %w", err)
+		return fmt.Errorf("agent: %w", err)
+	}
+	if from == queue.KeyFromMigrated {
+		a.log.Warn("queue key wrapped under queue.keySecret and the plain key file deleted; the records stay readable",
+			"secret", string(ks.Secret), "wrapped", ks.Wrapped, "deleted", string(ks.Plain))
 	}
 	qo := cfg.Queue.Options()
 	qo.Terminal, qo.Key, qo.Logger = cfg.Terminal.ID, key, a.log.With("component", "queue")
@@ -318,7 +327,7 @@ func (a *Agent) openStores(ctx context.Context, cfg Config) error {
 	}
 	p, err := payment.Open(filepath.Join(cfg.Agent.StateDir, payment.FileName), payment.Options{
 		Terminal: cfg.Terminal.ID, Gateway: a.gw, Config: cfg.Payment, OnChange: a.paymentChanged,
-		Refunds: a.gw, OnRefundChange: a.refundChanged,
+		Refunds: a.gw, OnRefundChange: a.refundChanged, OnPruned: a.paymentsPruned,
 		Logger: a.log.With("component", "payment")})
 	if err != nil {
 		q.Close()
@@ -329,6 +338,10 @@ func (a *Agent) openStores(ctx context.Context, cfg Config) error {
 	if err := a.recorder.reconcile(ctx); err != nil {
 		a.closeStores()
 		return fmt.Errorf("agent: settling payment records: %w", err)
+	}
+	if err := a.reconcileMedical(ctx); err != nil {
+		a.closeStores()
+		return fmt.Errorf("agent: settling medical settlement records: %w", err)
 	}
 	return nil
 }

@@ -44,7 +44,7 @@ func runChild(role string) int {
 		fmt.Printf("ERROR config: %v\n", err)
 		return 1
 	}
-	a, err := agent.New(cfg, agent.Options{ConfigPath: path, Logger: testLogger()})
+	a, err := agent.New(cfg, agent.Options{ConfigPath: path, Logger: testLogger(nil)})
 	if err != nil {
 		fmt.Printf("ERROR new: %v\n", err)
 		return 1

@@ -43,6 +43,7 @@ const (
 	KindReady             event.Kind = "agent.ready"
 	KindStopping          event.Kind = "agent.stopping"
 	KindApplied           event.Kind = "config.applied"
+	KindPlainSecrets      event.Kind = "secrets.plain" // a non-test terminal's secrets are plain files a copy of the disk reveals
 )
 
 // emit publishes one event with the prompts of code (in Chinese, as every audience

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -229,23 +231,21 @@ func (a *Agent) recoverSettlement(ctx context.Context, j *medicalJournal, p *car
 	return err
 }
 
-// endSettlement records a final settlement: journal, C.4 record, event.
+// endSettlement records a final settlement: journal, C.4 record, event. The outcome is
+// journaled (with its time and the clock correction in force) before its record is
+// queued: a restart between the two leaves the settlement owing its record, which
+// reconcileMedical queues at the next start, rebuilt from the journal into the same
+// record under the same idempotency key.
 func (a *Agent) endSettlement(ctx context.Context, j *medicalJournal, s *settlement) (*localapi.MedicalSettleResult, error) {
+	ctx = context.WithoutCancel(ctx)
 	s.Ended = time.Now()
-	sc, _ := a.sceneNamed(s.Scene)
 	clock := a.recordClock()
-	data := map[string]any{"kind": "payment", "settlementId": s.ID}
-	clock.note(data)
-	id, _, err := a.putRecord(context.WithoutCancel(ctx), s.Scene, s.Reader,
-		queue.Entry{Lane: queue.LaneMoney, Kind: string(records.KindPayment), Reserve: true}, medicalRecord(a.Config(), sc, s, clock),
-		"medical-"+s.ID, data)
-	s.RecordID = id
-	if err != nil {
-		a.emit(KindRecordFailed, s.Scene, s.Reader, false, promptOf(err, CodeRecordInvalid), err.Error(),
-			map[string]any{"kind": "payment", "settlementId": s.ID})
+	s.ClockOffset, s.ClockSkewed, s.RecordOwed = clock.offset, clock.skewed, true
+	if err := j.put(ctx, s); err != nil {
+		return nil, err
 	}
-	if perr := j.put(context.WithoutCancel(ctx), s); perr != nil {
-		return nil, perr
+	if err := a.recordSettlement(ctx, j, s); err != nil {
+		return nil, err
 	}
 	v := settleView(s)
 	kind, ok := KindMedicalDebited, true
@@ -254,6 +254,50 @@ func (a *Agent) endSettlement(ctx context.Context, j *medicalJournal, s *settlem
 	}
 	a.emit(kind, s.Scene, s.Reader, ok, settleCode(s), s.Reason, settleData(s))
 	return &v, nil
+}
+
+// recordSettlement queues the C.4 record a final settlement owes and journals that it
+// was queued. A record that could not be stored stays owed (record.failed now, another
+// try at the next start); errors are the journal's.
+func (a *Agent) recordSettlement(ctx context.Context, j *medicalJournal, s *settlement) error {
+	sc, _ := a.sceneNamed(s.Scene)
+	clock := recordClock{offset: s.ClockOffset, skewed: s.ClockSkewed}
+	data := map[string]any{"kind": "payment", "settlementId": s.ID}
+	clock.note(data)
+	id, _, err := a.putRecord(ctx, s.Scene, s.Reader,
+		queue.Entry{Lane: queue.LaneMoney, Kind: string(records.KindPayment), Reserve: true}, medicalRecord(a.Config(), sc, s, clock),
+		"medical-"+s.ID, data)
+	if err != nil {
+		a.emit(KindRecordFailed, s.Scene, s.Reader, false, promptOf(err, CodeRecordInvalid), err.Error(),
+			map[string]any{"kind": "payment", "settlementId": s.ID})
+		return nil
+	}
+	s.RecordID, s.RecordOwed = id, false
+	return j.put(ctx, s)
+}
+
+// reconcileMedical queues the records of settlements that ended but whose record was
+// not queued (a restart fell between the two, or the queue refused it). It runs at
+// start, before any part, when a journal exists.
+func (a *Agent) reconcileMedical(ctx context.Context) error {
+	if _, err := os.Stat(filepath.Join(a.Config().Agent.StateDir, medicalFile)); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	j, err := a.medicalJournal()
+	if err != nil {
+		return err
+	}
+	owed, err := j.owingRecords()
+	if err != nil {
+		return err
+	}
+	for _, s := range owed {
+		a.log.Info("medical settlement ended before its record was queued; queuing it now", "settlement", s.ID, "state", s.State)
+		if err := a.recordSettlement(ctx, j, s); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // recoverOnInsert settles a pending debit of a card inserted into a medical scene's

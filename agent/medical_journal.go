@@ -56,6 +56,12 @@ type settlement struct {
 	Created    time.Time     `json:"created"`
 	Ended      time.Time     `json:"ended,omitzero"`
 	RecordID   string        `json:"recordId,omitempty"`
+	// RecordOwed: the settlement is final and its C.4 record is not queued yet.
+	RecordOwed bool `json:"recordOwed,omitempty"`
+	// ClockOffset and ClockSkewed are the record clock's correction when it ended, so
+	// that a record rebuilt after a restart is the same record.
+	ClockOffset time.Duration `json:"clockOffset,omitempty"`
+	ClockSkewed bool          `json:"clockSkewed,omitempty"`
 }
 
 // medicalJournal persists settlements so that a card pulled during DEBIT is never
@@ -117,6 +123,24 @@ func (j *medicalJournal) get(id string) (*settlement, error) {
 	return s, err
 }
 
+// owingRecords returns the final settlements whose record is not queued yet.
+func (j *medicalJournal) owingRecords() ([]*settlement, error) {
+	var out []*settlement
+	err := j.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bSettlements).ForEach(func(_, v []byte) error {
+			s := new(settlement)
+			if err := json.Unmarshal(v, s); err != nil {
+				return err
+			}
+			if s.RecordOwed && s.State != settlePending {
+				out = append(out, s)
+			}
+			return nil
+		})
+	})
+	return out, err
+}
+
 // pendingFor returns the pending settlement of a card, or nil.
 func (j *medicalJournal) pendingFor(cardID string) (*settlement, error) {
 	var id string
@@ -127,4 +151,34 @@ func (j *medicalJournal) pendingFor(cardID string) (*settlement, error) {
 		return nil, err
 	}
 	return j.get(id)
+}
+
+// prune deletes the settlements that ended before cutoff and owe nothing: not-debited
+// ones, and debited ones whose C.4 record is queued. Pending settlements (the card's
+// answer unknown) and debited ones whose record is not queued stay whatever their age.
+func (j *medicalJournal) prune(ctx context.Context, cutoff time.Time) (int, error) {
+	n := 0
+	err := j.db.Update(ctx, func(tx *bolt.Tx) error {
+		n = 0
+		b := tx.Bucket(bSettlements)
+		var del [][]byte
+		_ = b.ForEach(func(k, v []byte) error {
+			var s settlement
+			if json.Unmarshal(v, &s) != nil || s.Ended.IsZero() || !s.Ended.Before(cutoff) {
+				return nil
+			}
+			if s.State == settleNotDebited || (s.State == settleDebited && s.RecordID != "") {
+				del = append(del, append([]byte(nil), k...))
+			}
+			return nil
+		})
+		for _, k := range del {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		n = len(del)
+		return nil
+	})
+	return n, err
 }

@@ -105,8 +105,11 @@ func TestMedicalPCSC(t *testing.T) {
 	if ans = settle("S-2", testPIN); ans["state"] != "pending" {
 		t.Fatalf("pulled: %v", ans)
 	}
+	pulled := r.lastSeq()
 	<-in.Done()
-	r.expect("card.removed", func(e event.Event) bool { return e.Source == labtest.Reader("Holder", 0) })
+	// This card's removal, not an earlier one: inserting again before the agent saw the
+	// card go would leave it nothing to recover on.
+	r.expect("card.removed", after(pulled, func(e event.Event) bool { return e.Source == labtest.Reader("Holder", 0) }))
 	seq := r.lastSeq()
 	in = cardsim.Insert(d.Addr("Holder", 0), c, cardsim.ServeOptions{})
 	ev := r.expect("medical.debited", after(seq, nil))

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"path/filepath"
 	"reflect"
+	"slices"
 
 	"github.com/sscagent/sscagent/internal/config"
 )
@@ -38,14 +39,29 @@ func LoadConfigOverlay(path string, overlay []byte) (Config, error) {
 		return c, err // nothing sensible was decoded
 	}
 	if len(overlay) > 0 {
-		file := c.Upgrade
+		file := c
+		file.Mgmt.ManagerKeys = slices.Clone(c.Mgmt.ManagerKeys)
+		file.Upgrade.ReleaseKeys = slices.Clone(c.Upgrade.ReleaseKeys)
 		if err := config.Decode(overlay, &c); !collect(err) {
 			return c, err
 		}
-		if !reflect.DeepEqual(file, c.Upgrade) {
-			// The release keys decide what software runs: a manager key must not replace them.
-			all.Addf("upgrade", "set in the configuration file only, never by terminal management")
-			c.Upgrade = file
+		// The remote screen refuses these paths by name; this catches any other way of
+		// setting them (YAML anchors, merge keys), on the decoded values.
+		if c.Version != file.Version {
+			all.Addf("version", "cannot be changed remotely; change it in the file on the terminal")
+		}
+		if c.Terminal.ID != file.Terminal.ID {
+			all.Addf("terminal.id", "cannot be changed remotely; change it in the file on the terminal")
+		}
+		if c.Agent.StateDir != file.Agent.StateDir {
+			all.Addf("agent.stateDir", "cannot be changed remotely; change it in the file on the terminal")
+		}
+		if !slices.Equal(c.Mgmt.ManagerKeys, file.Mgmt.ManagerKeys) {
+			all.Addf("mgmt.managerKeys", "cannot be changed remotely: the pinned manager keys decide which documents are trusted; change them in the file on the terminal")
+		}
+		if !reflect.DeepEqual(c.Upgrade, file.Upgrade) {
+			all.Addf("upgrade", "cannot be changed remotely: the pinned release keys decide which builds run; change it in the file on the terminal")
+			c.Upgrade = file.Upgrade
 		}
 	}
 	c.resolvePaths(filepath.Dir(abs))

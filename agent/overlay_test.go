@@ -56,11 +56,27 @@ func TestOverlayCannotTouchUpgrade(t *testing.T) {
 		"log:\n  level: debug\nupgrade:\n  maxBytes: 268435457\n",
 	} {
 		_, err := LoadConfigOverlay(examplePath, []byte(doc))
-		if err == nil || !strings.Contains(err.Error(), "upgrade: set in the configuration file only, never by terminal management") {
+		if err == nil || !strings.Contains(err.Error(), "upgrade: cannot be changed remotely") {
 			t.Errorf("%q: %v", doc, err)
 		}
 	}
 	if _, err := LoadConfigOverlay(examplePath, []byte("log:\n  level: debug\n")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestOverlayCannotRepinManagerKeys: the pinned manager keys, the terminal id and the
+// state directory stay the file's whatever YAML a remote document uses to reach them.
+func TestOverlayCannotRepinManagerKeys(t *testing.T) {
+	for _, doc := range []string{
+		"mgmt:\n  managerKeys: [/tmp/evil.pub.pem]\n",
+		"mgmt:\n  <<: {managerKeys: [/tmp/evil.pub.pem]}\n",
+		"terminal:\n  <<: {id: OTHER-1}\n",
+		"agent:\n  <<: {stateDir: /tmp/elsewhere}\n",
+	} {
+		_, err := LoadConfigOverlay(examplePath, []byte(doc))
+		if err == nil || !strings.Contains(err.Error(), "cannot be changed remotely") {
+			t.Errorf("%q: %v", doc, err)
+		}
 	}
 }

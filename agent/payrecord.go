@@ -254,7 +254,7 @@ func (r *payRecorder) record(ctx context.Context, o payment.Order) error {
 			return err
 		}
 		sc, _ := a.paymentScene(o.Scene)
-		recs = append(recs, paymentRecord(a.Config(), sc, o, p))
+		recs = append(recs, paymentRecord(a.Config(), sc, o, p, a.recordClock()))
 		if o.State == payment.Reversed {
 			recs = append(recs, refundRecord(a.Config(), sc, o, p, reversalSerial(o.No), o.Amount, records.FormatDateTime(a.recordClock().at(o.Finished)), ""))
 		}

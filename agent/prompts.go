@@ -27,6 +27,7 @@ const (
 	CodePaymentBusy       prompt.Code = 100119 // a scene already has an order waiting for a code
 	CodeReadUnavailable   prompt.Code = 100120 // GET /v1/reads/{id}: unknown or expired
 	CodeRecordQuarantined prompt.Code = 100121 // the business succeeded; its record failed App. C and is quarantined
+	CodePlainSecrets      prompt.Code = 100122 // a non-test terminal keeps secrets in plain files
 )
 
 func init() {
@@ -104,6 +105,10 @@ func init() {
 			Holder:     t("该业务暂不可办理", "This service is not available here"),
 			Operator:   t("请求的业务场景未配置", "The requested scene is not configured on this terminal"),
 			Maintainer: t("本地接口请求的场景不存在或类型不符", "Local API request names no scene of the right kind")},
+		prompt.Message{Code: CodePlainSecrets,
+			Holder:     t("欢迎使用", "Welcome"),
+			Operator:   t("终端密钥以明文文件保存，请联系运维人员加固", "The terminal's keys are plain files; ask maintenance to seal them"),
+			Maintainer: t("密钥为明文文件，磁盘被盗即泄露：请用 sscagent keys seal 封存为系统凭据", "Secrets are plain files a stolen disk reveals: seal them with sscagent keys seal (docs/deploy.md)")},
 		prompt.Message{Code: CodeApplied,
 			Holder:     t("欢迎使用", "Welcome"),
 			Operator:   t("终端配置已更新", "Terminal configuration updated"),

@@ -127,15 +127,16 @@ func credential(cfg Config, sc Scene, ecard bool, id, name mask.Value, authTime,
 	return c
 }
 
-// paymentRecord builds the C.4 record of a paid order.
-func paymentRecord(cfg Config, sc Scene, o payment.Order, p payer) *records.Payment {
+// paymentRecord builds the C.4 record of a paid order. Its 支付完成时间 is the
+// platform's; without one, when the order ended on the terminal's clock, corrected.
+func paymentRecord(cfg Config, sc Scene, o payment.Order, p payer, clock recordClock) *records.Payment {
 	method := "04" // 电子社会保障卡展码被扫支付
 	if sc.Payment.Method == MethodMerchantQR {
 		method = "05" // 电子社会保障卡主扫支付
 	}
 	paid := p.paidTime
 	if paid.IsZero() {
-		paid = o.Finished
+		paid = clock.at(o.Finished)
 	}
 	amount := records.Amount(o.Amount).String()
 	if p.amount != "" {

@@ -107,7 +107,7 @@ func refundViewOf(r payment.Refund) refundView {
 // 业务流水号) or the reversal of a paid order (the order number + "-CZ"). The amount is
 // negative, 支付结算类型 08 退费/退款, and the order description names the operator.
 func refundRecord(cfg Config, sc Scene, o payment.Order, p payer, serial string, fen int64, at, operator string) *records.Payment {
-	rec := paymentRecord(cfg, sc, o, p)
+	rec := paymentRecord(cfg, sc, o, p, recordClock{}) // PaidTime is replaced below
 	rec.BusinessSerialNo = serial
 	rec.Amount = records.Amount(-fen).String()
 	rec.PaidTime = at

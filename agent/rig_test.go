@@ -19,6 +19,8 @@ import (
 	"github.com/sscagent/sscagent/agent"
 	"github.com/sscagent/sscagent/card/cardsim"
 	"github.com/sscagent/sscagent/internal/event"
+	"github.com/sscagent/sscagent/internal/labtest"
+	"github.com/sscagent/sscagent/internal/logging"
 	"github.com/sscagent/sscagent/platform/platformsim"
 )
 
@@ -46,6 +48,8 @@ type rigOptions struct {
 	API string
 	// Log, when set, receives the agent's logs (debug level, text).
 	Log io.Writer
+	// Replace are old, new pairs applied to the configuration file's text.
+	Replace []string
 }
 
 // rig is an agent under test with its sandbox and its event history.
@@ -152,6 +156,7 @@ scanners:
 %scards:
 %s%s`, filepath.Join(dir, "state"), pc.BaseURL, pc.ChannelNo, pc.PrivateKey, pc.PlatformPublicKey, pc.SM4Key, pc.CAFile,
 		api, tok, scanners, o.Scenes, cards, o.Extra)
+	yaml = strings.NewReplacer(o.Replace...).Replace(yaml)
 	path := filepath.Join(dir, "sscagent.yaml")
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
@@ -159,12 +164,14 @@ scanners:
 	return path
 }
 
-// testLogger writes the agent's logs to stderr when SSCAGENT_TEST_LOG is set.
-func testLogger() *slog.Logger {
-	if os.Getenv("SSCAGENT_TEST_LOG") == "" {
-		return slog.New(slog.DiscardHandler)
+// testLogger is the production masking logger at debug level writing to w and to the
+// run's log sink (labtest.LogEnv, read by the leak check after make test).
+func testLogger(w io.Writer) *slog.Logger {
+	if w == nil {
+		w = io.Discard
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	l, _ := logging.New(io.MultiWriter(w, labtest.LogSink()), logging.Config{Level: "debug", Format: logging.FormatText}, false)
+	return l
 }
 
 // newRig starts a sandbox and an agent configured by o, and waits until the local API
@@ -187,10 +194,7 @@ func newRig(t testing.TB, o rigOptions) *rig {
 	r := &rig{t: t, dir: dir, path: path, sb: sb, more: make(chan struct{})}
 	bus := event.NewBus(4096)
 	sub := bus.Subscribe(4096, true, 0)
-	logger := testLogger()
-	if o.Log != nil {
-		logger = slog.New(slog.NewTextHandler(o.Log, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
+	logger := testLogger(o.Log)
 	r.a, err = agent.New(cfg, agent.Options{Events: bus, ConfigPath: path, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
@@ -202,6 +206,11 @@ func newRig(t testing.TB, o rigOptions) *rig {
 		for {
 			select {
 			case e := <-sub.C():
+				if labtest.Collecting() {
+					if b, err := json.Marshal(e); err == nil {
+						_, _ = labtest.LogSink().Write(append(b, '\n'))
+					}
+				}
 				r.mu.Lock()
 				r.events = append(r.events, e)
 				close(r.more)

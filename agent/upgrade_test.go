@@ -13,6 +13,8 @@ import (
 
 	"github.com/sscagent/sscagent/agent"
 	"github.com/sscagent/sscagent/internal/config"
+	"github.com/sscagent/sscagent/internal/credential"
+	"github.com/sscagent/sscagent/internal/labtest"
 	"github.com/sscagent/sscagent/mgmt/rollout"
 	"github.com/sscagent/sscagent/payment"
 	"github.com/sscagent/sscagent/platform/platformsim"
@@ -273,4 +275,62 @@ func FuzzStateMark(f *testing.F) {
 			t.Fatalf("accepted schema %d", schema)
 		}
 	})
+}
+
+// TestUpgradeFixtureV1ToCredential: the v1 state directory, made with a plain queue.key,
+// started by the agent with queue.keySecret a systemd credential: the key is wrapped
+// under the credential and queue.key deleted at that first start, the records stay, and
+// the state directory no longer opens without the credential.
+func TestUpgradeFixtureV1ToCredential(t *testing.T) {
+	qs := []byte("a queue secret of 32 bytes......")
+	labtest.SealCredentials(t, map[string][]byte{"sscagent-queue": qs})
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state")
+	if err := os.Rename(copyDir(t, fixtureV1), state); err != nil {
+		t.Fatal(err)
+	}
+	plainKey, err := queue.LoadKey(config.SecretFile(filepath.Join(state, "queue.key")), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs labtest.Output
+	sb := startSandbox(t, dir, platformsim.Options{Faults: []platformsim.Fault{{Op: "backflow", Kind: platformsim.FaultHTTP, Status: 503}}})
+	r := newRig(t, rigOptions{SB: sb, Dir: dir, Log: &logs, Replace: []string{"id: SSC-E2E-0001", "id: " + fixtureTerminal},
+		Extra: "queue:\n  keySecret: credential:sscagent-queue\n"})
+	if err := r.run.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "queue key wrapped under queue.keySecret") {
+		t.Error("no log line for the migration")
+	}
+	if _, err := os.Stat(filepath.Join(state, "queue.key")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("queue.key after the migration: %v", err)
+	}
+	ks := r.a.Config().Queue.KeySource(state)
+	key, from, err := ks.Load(false)
+	if err != nil || from != queue.KeyFromWrapped || string(key) != string(plainKey) {
+		t.Fatalf("the wrapped key: %v %v", from, err)
+	}
+	q, err := queue.Open(filepath.Join(state, queue.FileName), queue.Options{Terminal: fixtureTerminal, Key: key, ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bodies []string
+	for _, lane := range []queue.Lane{queue.LaneIdentity, queue.LaneMoney} {
+		recs, err := q.List(lane, 10, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, rec := range recs {
+			bodies = append(bodies, string(rec.Body))
+		}
+	}
+	q.Close()
+	if strings.Join(bodies, "|") != strings.Join(fixtureBodies, "|") {
+		t.Fatalf("queue records after the migration %q, want %q", bodies, fixtureBodies)
+	}
+	t.Setenv(credential.EnvDir, "")
+	if _, _, err := ks.Load(true); !errors.Is(err, credential.ErrUnavailable) {
+		t.Fatalf("without the credential: %v", err)
+	}
 }

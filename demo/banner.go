@@ -36,6 +36,8 @@ func Banner(env *Env, apiAddr, metricsAddr string) string {
 	fmt.Fprintf(&b, "  terminal     %s (test terminal), scenes %s\n", cfg.Terminal.ID, strings.Join(scenes, ", "))
 	fmt.Fprintf(&b, "  platform     sandbox at %s (test keys, self-signed certificate)\n", cfg.Platform.BaseURL)
 	fmt.Fprintf(&b, "  management   embedded MQTT broker %s, topics %s/…\n", env.Broker.URL(), strings.TrimSuffix(topics.State(), "/"+mgmt.KindState))
+	fmt.Fprintf(&b, "               signed with the demo's manager key, e.g. sscagent fleet cmd --broker %s --signing-key %s ping %s\n",
+		env.Broker.URL(), show(filepath.Join(env.Dir, ManagerKeyFile)), cfg.Terminal.ID)
 	fmt.Fprintf(&b, "  card reader  %q (empty) and a virtual PSAM in %q\n", readers.SimCardReader, readers.SimPSAMSlot)
 	fmt.Fprintf(&b, "  QR scanner   this console: a line you type or paste is a scanned code\n")
 	fmt.Fprintf(&b, "  gate         HTTP hook %s\n", env.Gate.URL())

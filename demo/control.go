@@ -37,10 +37,14 @@ type Controls struct {
 	// HTTP calls the local API. Nil: a client with a 15s timeout.
 	HTTP *http.Client
 
-	mu      sync.Mutex // guards the fields below
-	waiting string     // the order waiting for a code at the counter
-	held    *heldPay   // without a counter scanner: the payment the next code pays
-	medCard string     // the card profile in MedicalReader
+	mu      sync.Mutex  // guards the fields below
+	waiting string      // the order waiting for a code at the counter
+	held    *heldPay    // without a counter scanner: the payment the next code pays
+	medCard string      // the card profile in MedicalReader
+	readIDs chan string // the latest read handed over at the medical counter (:face)
+	loginID string      // the login :login started, waiting for :approve or :refuse
+	// loginCode is that login's code: a ticket, kept for the sandbox's e-card app only.
+	loginCode string
 }
 
 // heldPay is a payment :pay prepared when there is no counter scanner.
@@ -60,6 +64,10 @@ const Help = `Type a line to scan it as a QR code, or a command:
                           PIN (POST /v1/medical/settle; the test cards' PIN is 123456)
   :refund ORDER 2.00      refund part of a paid order (POST /v1/payments/ORDER/refunds,
                           operator ` + Operator + `)
+  :face 张三 [李四]         read the card at the medical counter, then face verification
+                          (POST /v1/face) with a photograph of the holder (or of 李四: fail)
+  :login [05|04]          start a QR login (POST /v1/login); the code is the kiosk's QR
+  :approve 张三 | :refuse  the holder's e-card app answers the login; GET /v1/login/{id}?wait
   :fault SPEC | clear     make the sandbox misbehave, e.g. :fault backflow:http:count=3
                           (OP:KIND[:key=value], kinds latency http msgCode dropBefore dropAfter
                           delayAfter malformed badSignature wrongRequestId staleResponse)
@@ -102,6 +110,14 @@ func (c *Controls) Handle(ctx context.Context, line string) {
 		c.medical(ctx, args)
 	case "refund":
 		c.refund(ctx, args)
+	case "face":
+		c.face(ctx, args)
+	case "login":
+		c.login(ctx, args)
+	case "approve":
+		c.approve(ctx, args, false)
+	case "refuse":
+		c.approve(ctx, args, true)
 	case "fault", "faults":
 		c.fault(args)
 	case "ledger":

@@ -40,8 +40,9 @@ func (c *Controls) scan(ctx context.Context, code, what string) {
 }
 
 // Observe follows the agent's events: an order stops waiting for a code at the
-// counter once it moved on or expired.
+// counter once it moved on or expired; a read at the medical counter is kept for :face.
 func (c *Controls) Observe(e event.Event) {
+	c.observeRead(e)
 	if !strings.HasPrefix(string(e.Kind), "payment.") {
 		return
 	}

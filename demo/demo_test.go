@@ -2,6 +2,8 @@ package demo_test
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"io"
 	"maps"
@@ -15,6 +17,7 @@ import (
 	"github.com/sscagent/sscagent/agent"
 	"github.com/sscagent/sscagent/demo"
 	"github.com/sscagent/sscagent/internal/labtest"
+	"github.com/sscagent/sscagent/platform/platformsim"
 	"github.com/sscagent/sscagent/records"
 )
 
@@ -98,11 +101,15 @@ func testRun(t *testing.T, profile string) {
 		t.Errorf("sandbox ledger has %d records, want 1", len(got.Records))
 	}
 	medicalAndRefund(t, env, &out, send)
+	faceAndLogin(t, &out, send)
+	send(":qr wangwu") // at the gate: 电子社会保障卡二维码扫码认证
+	waitCount(t, &out, "gate opened for scene "+demo.SceneGate+" (", 2)
+	checkCatalogue(t, env)
 
 	// A record that cannot flow back before the end is reported.
 	send(":fault backflow:http:count=1000")
 	send(":insert zhangsan")
-	waitCount(t, &out, "gate opened for scene", 2)
+	waitCount(t, &out, "gate opened for scene", 3)
 	send(":quit")
 	select {
 	case err := <-res:
@@ -158,32 +165,100 @@ func medicalAndRefund(t *testing.T, env *demo.Env, out *labtest.Output, send fun
 	send(":refund " + order + " 4.00") // more than is left: refused
 	out.WaitFor(t, "POST /v1/payments/"+order+"/refunds: 4")
 
-	// Credential, medical settlement, payment and refund records: the settlement's is 03
-	// 门诊支付, the refund's 08.
-	want := map[string]int{}
-	for _, c := range []string{"03", "08"} {
-		v, _ := records.RangeSettlementType.Lookup(c)
-		want[`"settlementType":"`+v.Label+`"`] = 1
+}
+
+// faceAndLogin verifies 张三's face after a read at the medical counter (his photograph
+// passes, 李四's fails), then runs a QR login the sandbox's e-card app approves, one it
+// refuses, and an 信息授权登录 (04).
+func faceAndLogin(t *testing.T, out *labtest.Output, send func(string)) {
+	t.Helper()
+	send(":face zhangsan")
+	out.WaitFor(t, "POST /v1/face: pass (score 96.40")
+	send(":face zhangsan lisi")
+	out.WaitFor(t, "POST /v1/face: fail (score ")
+	send(":approve zhangsan")
+	out.WaitFor(t, "no login waiting: start one with :login")
+	send(":login")
+	out.WaitFor(t, ":approve 张三 or :refuse plays the holder's phone")
+	send(":approve zhangsan")
+	out.WaitFor(t, ": authorised as *三 **************7898, record ")
+	send(":login")
+	waitCount(t, out, ":approve 张三 or :refuse plays the holder's phone", 2)
+	send(":refuse")
+	out.WaitFor(t, ": refused 您已取消登录 [100145]")
+	send(":login 04")
+	out.WaitFor(t, "(type 04) shows a QR code")
+	send(":approve wangwu")
+	waitCount(t, out, ": authorised as ", 2)
+}
+
+// checkCatalogue is the list of every table C.6 办事凭证类型 and C.10 支付结算类型 value
+// the agent produces, with the scene that produces it (docs/records.md "What the agent
+// records"): after the demo's flows, the sandbox holds exactly these.
+func checkCatalogue(t *testing.T, env *demo.Env) {
+	t.Helper()
+	want := map[string]bool{}
+	for _, w := range []struct {
+		r          records.Range
+		code, from string
+	}{
+		{records.RangeCredentialType, "01", demo.SceneGate},    // a card at the gate
+		{records.RangeCredentialType, "02", demo.SceneGate},    // an e-card code at the gate
+		{records.RangeCredentialType, "03", demo.SceneMedical}, // face verification after a read
+		{records.RangeCredentialType, "04", demo.SceneGate},    // 信息授权登录 (in the first scene)
+		{records.RangeCredentialType, "05", demo.SceneGate},    // 扫码登录
+		{records.RangeSettlementType, "01", demo.ScenePOS},     // a payment scene's configured type
+		{records.RangeSettlementType, "03", demo.SceneMedical}, // medical settlement (门诊支付)
+		{records.RangeSettlementType, "08", demo.ScenePOS},     // a refund of a paid order
+	} {
+		v, _ := w.r.Lookup(w.code)
+		from := w.from
+		for _, sc := range env.Config.Scenes {
+			if sc.Name == w.from {
+				from = sc.Label
+			}
+		}
+		want[w.r.Rule()+" "+v.Label+" @ "+from] = true
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		got := map[string]int{}
+		got := map[string]bool{}
 		for _, r := range env.Sandbox.Ledger().Records {
-			for k := range want {
-				if strings.Contains(string(r.Record), k) {
-					got[k]++
+			var f struct {
+				CredentialType, SettlementType, Scene, PaymentScene string
+				Channel                                             string
+			}
+			if err := json.Unmarshal(r.Record, &f); err != nil {
+				t.Fatalf("ledger record: %v", err)
+			}
+			// A record carries no PIN, photograph or login ticket.
+			for _, s := range []string{`"pin"`, "sscsim-login:", portraitPrefix} {
+				if strings.Contains(strings.ToLower(string(r.Record)), strings.ToLower(s)) {
+					t.Fatalf("a record holds %.16q…", s)
 				}
+			}
+			switch {
+			case f.CredentialType != "":
+				got[records.RangeCredentialType.Rule()+" "+f.CredentialType+" @ "+f.Scene] = true
+			case f.SettlementType != "":
+				got[records.RangeSettlementType.Rule()+" "+f.SettlementType+" @ "+f.PaymentScene] = true
 			}
 		}
 		if maps.Equal(got, want) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("ledger records by 支付结算类型: %v, want %v", got, want)
+			t.Fatalf("ledger records by value and scene:\n%v\nwant\n%v", got, want)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// portraitPrefix is how 张三's test portrait begins in base64, as POST /v1/face sends it.
+var portraitPrefix = func() string {
+	img, _ := platformsim.Portrait(demo.People[0].IDNumber)
+	return base64.StdEncoding.EncodeToString(img[:48])
+}()
 
 // waitCount waits until out holds s n times.
 func waitCount(t *testing.T, out *labtest.Output, s string, n int) {

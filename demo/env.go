@@ -18,6 +18,7 @@ import (
 	"github.com/sscagent/sscagent/card/cardsim"
 	"github.com/sscagent/sscagent/card/readers"
 	"github.com/sscagent/sscagent/internal/pty"
+	"github.com/sscagent/sscagent/internal/signing"
 	"github.com/sscagent/sscagent/platform/platformsim"
 )
 
@@ -36,6 +37,11 @@ const (
 	SandboxDir = "sandbox"
 	// StateDir is the agent's state directory (queue, payments, management).
 	StateDir = "state"
+	// ManagerKeyFile and ManagerPubFile are the demo's manager signing key pair: the
+	// public key is pinned in the configuration (mgmt.managerKeys), so
+	// "sscagent fleet --signing-key" with the private key manages the demo terminal.
+	ManagerKeyFile = "manager.key.pem"
+	ManagerPubFile = "manager.pub.pem"
 )
 
 // DefaultAPIAddr is the local API's address when none is given and it is free.
@@ -121,6 +127,9 @@ func Setup(ctx context.Context, o EnvOptions) (env *Env, err error) {
 		}
 	}()
 	if env.Token, err = token(filepath.Join(dir, TokenFile)); err != nil {
+		return env, err
+	}
+	if err = managerKey(dir); err != nil {
 		return env, err
 	}
 	env.Sandbox, err = platformsim.Start(ctx, filepath.Join(dir, SandboxDir), platformsim.StartOptions{
@@ -237,6 +246,37 @@ func token(path string) (string, error) {
 	return tok, nil
 }
 
+// managerKey writes the demo's manager key pair into dir unless a kept run left one.
+func managerKey(dir string) error {
+	keyPath, pubPath := filepath.Join(dir, ManagerKeyFile), filepath.Join(dir, ManagerPubFile)
+	if b, err := os.ReadFile(keyPath); err == nil {
+		if _, err := signing.ParsePrivateKey(b); err == nil {
+			if _, err := os.Stat(pubPath); err == nil {
+				return nil
+			}
+		}
+	}
+	k, err := signing.Generate(signing.SM2)
+	if err != nil {
+		return fmt.Errorf("demo: manager key: %w", err)
+	}
+	priv, err := k.MarshalPEM()
+	if err != nil {
+		return fmt.Errorf("demo: manager key: %w", err)
+	}
+	pub, err := k.Public().MarshalPEM()
+	if err != nil {
+		return fmt.Errorf("demo: manager key: %w", err)
+	}
+	if err := os.WriteFile(keyPath, priv, 0o600); err != nil {
+		return fmt.Errorf("demo: manager key: %w", err)
+	}
+	if err := os.WriteFile(pubPath, pub, 0o644); err != nil {
+		return fmt.Errorf("demo: manager key: %w", err)
+	}
+	return nil
+}
+
 // writeConfig writes the configuration file, with paths relative to it.
 func (e *Env) writeConfig(api string, telemetry time.Duration) error {
 	pc := e.Sandbox.ClientConfig(platformsim.DefaultChannel, true)
@@ -268,6 +308,7 @@ func (e *Env) writeConfig(api string, telemetry time.Duration) error {
 		"API":           api,
 		"Token":         TokenFile,
 		"Broker":        e.Broker.URL(),
+		"ManagerPub":    ManagerPubFile,
 		"Telemetry":     telemetry.String(),
 	}
 	var b strings.Builder
@@ -363,6 +404,7 @@ scenes:
   # with MAC1 from the PSAM and a C.4 record flows back.
   - name: {{.Medical}}
     kind: medical
+    label: 就医购药应用
     readers: ["{{.MedicalReader}}"]
   - name: {{.POS}}
     kind: payment
@@ -378,6 +420,8 @@ localapi:
 
 mgmt:
   brokers: [{{.Broker}}]
+  # The demo's manager key: sscagent fleet ... --signing-key manager.key.pem
+  managerKeys: [{{.ManagerPub}}]
   telemetryInterval: {{.Telemetry}}
   reconnect:
     firstDelayMax: 1s

@@ -45,29 +45,11 @@ func (c *Controls) medical(ctx context.Context, args []string) {
 		c.Console.Line("demo", Warn, "%s; %s", err, usage)
 		return
 	}
-	hub := c.hub()
-	if hub == nil {
-		c.Console.Line("demo", Warn, "no virtual card reader (cards.driver is not sim)")
-		return
-	}
 	c.mu.Lock()
 	fresh := c.medCard != p.Card
 	c.mu.Unlock()
-	if fresh {
-		icc, err := cardsim.LoadCard(p.Card)
-		if err != nil {
-			c.Console.Line("demo", Bad, "no such card: %s", maskErr(err))
-			return
-		}
-		hub.Remove(MedicalReader)
-		if err := hub.Insert(MedicalReader, icc); err != nil {
-			c.Console.Line("demo", Bad, "insert: %s", maskErr(err))
-			return
-		}
-		c.mu.Lock()
-		c.medCard = p.Card
-		c.mu.Unlock()
-		c.Console.Line("demo", Plain, "inserted %s's card into %q", mask.Name(p.Name), MedicalReader)
+	if fresh && !c.insertMedical(p) {
+		return
 	}
 	body, _ := json.Marshal(map[string]any{"accountPay": int64(amounts[0]), "selfPay": int64(amounts[1]),
 		"fundPay": int64(amounts[2]), "pin": args[2]})
@@ -93,16 +75,36 @@ func (c *Controls) medical(ctx context.Context, args []string) {
 	}
 }
 
+// insertMedical puts p's card into the medical counter's reader, replacing the card
+// there. It prints why it could not.
+func (c *Controls) insertMedical(p Person) bool {
+	hub := c.hub()
+	if hub == nil {
+		c.Console.Line("demo", Warn, "no virtual card reader (cards.driver is not sim)")
+		return false
+	}
+	icc, err := cardsim.LoadCard(p.Card)
+	if err != nil {
+		c.Console.Line("demo", Bad, "no such card: %s", maskErr(err))
+		return false
+	}
+	hub.Remove(MedicalReader)
+	if err := hub.Insert(MedicalReader, icc); err != nil {
+		c.Console.Line("demo", Bad, "insert: %s", maskErr(err))
+		return false
+	}
+	c.mu.Lock()
+	c.medCard = p.Card
+	c.mu.Unlock()
+	c.Console.Line("demo", Plain, "inserted %s's card into %q", mask.Name(p.Name), MedicalReader)
+	return true
+}
+
 // settled prints the answer of a settlement.
 func (c *Controls) settled(v map[string]any, a [3]records.Amount) {
 	state, _ := v["state"].(string)
 	id, _ := v["settlementId"].(string)
-	text := ""
-	if p, ok := v["prompts"].(map[string]any); ok {
-		h, _ := p["holder"].(string)
-		code, _ := p["code"].(string)
-		text = fmt.Sprintf(" %s [%s]", h, code)
-	}
+	text := promptText(v)
 	s, extra := Bad, ""
 	if state == "debited" {
 		s = Good

@@ -9,6 +9,7 @@ import (
 	"github.com/sscagent/sscagent/internal/event"
 	"github.com/sscagent/sscagent/internal/mask"
 	"github.com/sscagent/sscagent/internal/prompt"
+	"github.com/sscagent/sscagent/internal/signing"
 	"github.com/sscagent/sscagent/internal/terminal"
 	"github.com/sscagent/sscagent/mgmt/internal/mqttc"
 )
@@ -72,5 +73,44 @@ func BenchmarkOutbox(b *testing.B) {
 	for b.Loop() {
 		o.put(laneEvents, it)
 		o.take()
+	}
+}
+
+// BenchmarkSignRequest is the manager's cost per terminal of a signed command (the
+// fleet client signs one message per terminal), and BenchmarkVerifyRequest the
+// terminal's cost to take one.
+func BenchmarkSignRequest(b *testing.B) {
+	for _, alg := range []signing.Algorithm{signing.SM2, signing.Ed25519} {
+		b.Run(string(alg), func(b *testing.B) {
+			k := mustKey(b, alg)
+			r := okRequest()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := SignRequest(k, r); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkVerifyRequest(b *testing.B) {
+	for _, alg := range []signing.Algorithm{signing.SM2, signing.Ed25519} {
+		b.Run(string(alg), func(b *testing.B) {
+			k := mustKey(b, alg)
+			msg := signedRequest(b, k, okRequest())
+			g := guard{keys: signing.Keyring{k.Public()}, terminal: "T-1", skew: time.Minute}
+			b.ReportAllocs()
+			for b.Loop() {
+				p, _, ref := g.open(msg, TypeCommand, MaxCommandSize)
+				if ref != nil {
+					b.Fatal(ref)
+				}
+				r, err := DecodeRequest(p)
+				if err != nil || g.request("c-1", r, t0) != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

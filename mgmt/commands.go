@@ -202,41 +202,84 @@ type job struct {
 	started time.Time
 }
 
+// seenCommands is how many command ids a terminal remembers.
+const seenCommands = 1024
+
 // seenIDs remembers the ids of the last commands taken, on disk, so a command that is
 // delivered again (QoS 1 redelivery, a manager's retry, a restart before the
-// acknowledgement) is answered once only.
+// acknowledgement, a replay) is answered once only. Memory is bounded: when an id is
+// forgotten before its request expired, the floor rises to its issuedAt and a signed
+// request issued at or before the floor is refused, so forgetting never opens a replay.
 type seenIDs struct {
 	path string
 	max  int
 
-	mu  sync.Mutex // guards ids
-	ids []string
+	mu sync.Mutex // guards st
+	st seenState
+}
+
+// seenState is the file {stateDir}/mgmt/commands.json.
+type seenState struct {
+	IDs []seenID `json:"ids"`
+	// Floor is the latest issuedAt of an id forgotten before its request expired.
+	Floor time.Time `json:"floor,omitzero"`
+}
+
+type seenID struct {
+	ID string `json:"id"`
+	// Issued and Until (expiresAt plus the clock skew allowed) of a signed request;
+	// zero for an unsigned one.
+	Issued time.Time `json:"issued,omitzero"`
+	Until  time.Time `json:"until,omitzero"`
 }
 
 func openSeen(dir string, max int) *seenIDs {
 	s := &seenIDs{path: filepath.Join(dir, "commands.json"), max: max}
 	if b, err := os.ReadFile(s.path); err == nil {
-		_ = json.Unmarshal(b, &s.ids) // a damaged file only forgets history
+		// A damaged file only forgets history; the list of ids of earlier versions reads.
+		if json.Unmarshal(b, &s.st) != nil {
+			var ids []string
+			_ = json.Unmarshal(b, &ids)
+			s.st = seenState{}
+			for _, id := range ids {
+				s.st.IDs = append(s.st.IDs, seenID{ID: id})
+			}
+		}
 	}
 	return s
 }
 
-// add records id and reports false when it was already there.
-func (s *seenIDs) add(id string) (bool, error) {
+// has reports whether id was taken.
+func (s *seenIDs) has(id string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if slices.Contains(s.ids, id) {
-		return false, nil
-	}
-	s.ids = append(s.ids, id)
-	if len(s.ids) > s.max {
-		s.ids = s.ids[len(s.ids)-s.max:]
-	}
-	b, _ := json.Marshal(s.ids)
-	return true, atomicfile.Write(s.path, b, 0o600)
+	return slices.ContainsFunc(s.st.IDs, func(e seenID) bool { return e.ID == id })
 }
 
-// takeCommand checks a command request and queues it for a worker.
+// floor is the issuedAt at or before which signed requests are refused.
+func (s *seenIDs) floor() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.st.Floor
+}
+
+// add records e (an id has does not know) and persists the list.
+func (s *seenIDs) add(e seenID, now time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.st.IDs = append(s.st.IDs, e)
+	for len(s.st.IDs) > s.max {
+		old := s.st.IDs[0]
+		s.st.IDs = s.st.IDs[1:]
+		if old.Until.After(now) && old.Issued.After(s.st.Floor) {
+			s.st.Floor = old.Issued
+		}
+	}
+	b, _ := json.Marshal(s.st)
+	return atomicfile.Write(s.path, b, 0o600)
+}
+
+// takeCommand verifies a command request (§10.1), checks it and queues it for a worker.
 func (s *Session) takeCommand(ctx context.Context, id string, m mqttc.Message) {
 	if m.Retained {
 		// A retained command would run again on every reconnect of every terminal.
@@ -245,22 +288,52 @@ func (s *Session) takeCommand(ctx context.Context, id string, m mqttc.Message) {
 		return
 	}
 	started := time.Now().UTC()
-	fresh, err := s.seen.add(id)
-	if err != nil {
-		s.log.Warn("mgmt: command id not persisted", "id", id, "err", err)
-	}
-	if !fresh {
+	if s.seen.has(id) {
+		// Answered once already: a redelivery or a replay. No second answer (§8.3).
 		s.dupCmds.Add(1)
 		s.log.Info("mgmt: duplicate command ignored", "id", id)
+		s.refused("command", refuse(RefusedReplayed, "command id %s was taken before", id), map[string]any{"id": id})
 		return
 	}
-	s.takenCmds.Add(1)
-	req, err := DecodeRequest(m.Payload)
-	switch {
-	case err != nil:
-		s.sendResult(id, req.Name, ResultInvalid, nil, err, started, nil)
+	msg, signed, ref := s.guard.open(m.Payload, TypeCommand, MaxCommandSize)
+	var req Request
+	var bad error
+	if ref == nil {
+		req, bad = DecodeRequest(msg)
+		switch {
+		case bad != nil && signed:
+			ref = refuse(RefusedMalformed, "payload: %v", bad)
+		case signed:
+			if ref = s.guard.request(id, req, started); ref == nil && !req.IssuedAt.After(s.seen.floor()) {
+				ref = refuse(RefusedReplayed, "issued at %s, not after %s: older than the command ids this terminal remembers", stamp(req.IssuedAt), stamp(s.seen.floor()))
+			}
+		}
+	}
+	if ref != nil {
+		// Not recorded as taken: a forged message cannot use up a genuine command's id.
+		s.refusedCmds.Add(1)
+		status := ResultRefused
+		if ref.Reason == RefusedExpired {
+			status = ResultExpired
+		}
+		s.queueResult(Result{ID: id, Name: req.Name, Status: status, StartedAt: started, Error: ref.Error(),
+			Code: fmt.Sprintf("%06d", int(CodeRefused)), Refusal: ref.Reason}, nil)
+		s.refused("command", ref, map[string]any{"id": id})
 		return
-	case !req.ExpiresAt.IsZero() && started.After(req.ExpiresAt):
+	}
+	e := seenID{ID: id}
+	if signed {
+		e.Issued, e.Until = req.IssuedAt, req.ExpiresAt.Add(s.guard.skew)
+	}
+	if err := s.seen.add(e, started); err != nil {
+		s.log.Warn("mgmt: command id not persisted", "id", id, "err", err)
+	}
+	s.takenCmds.Add(1)
+	switch {
+	case bad != nil:
+		s.sendResult(id, req.Name, ResultInvalid, nil, bad, started, nil)
+		return
+	case !signed && !req.ExpiresAt.IsZero() && started.After(req.ExpiresAt):
 		s.sendResult(id, req.Name, ResultExpired, nil, fmt.Errorf("expired at %s", req.ExpiresAt.UTC().Format(time.RFC3339)), started, nil)
 		return
 	}
@@ -352,8 +425,7 @@ func (s *Session) runJob(ctx context.Context, j job) {
 // sendResult queues a command result; after, when set, runs once the result is
 // delivered, or after afterResultWait if it cannot be.
 func (s *Session) sendResult(id, name, status string, v any, err error, started time.Time, after func()) {
-	r := Result{V: ProtocolVersion, ID: id, Name: name, Status: status, Epoch: s.currentEpoch(),
-		StartedAt: started, FinishedAt: time.Now().UTC()}
+	r := Result{ID: id, Name: name, Status: status, StartedAt: started}
 	if v != nil {
 		b, merr := maskJSON(v)
 		if merr != nil {
@@ -363,7 +435,7 @@ func (s *Session) sendResult(id, name, status string, v any, err error, started 
 		}
 	}
 	if err != nil {
-		r.Error = mask.Text(err.Error())
+		r.Error = err.Error()
 		r.Code = fmt.Sprintf("%06d", int(CodeCommandFailed))
 		if status == ResultTimeout {
 			r.Code = fmt.Sprintf("%06d", int(CodeCommandTimeout))
@@ -374,11 +446,18 @@ func (s *Session) sendResult(id, name, status string, v any, err error, started 
 			r.Code = fmt.Sprintf("%06d", int(coded.PromptCode()))
 		}
 	}
+	s.queueResult(r, after)
+}
+
+// queueResult stamps, masks, logs and queues r.
+func (s *Session) queueResult(r Result, after func()) {
+	r.V, r.Epoch, r.FinishedAt = ProtocolVersion, s.currentEpoch(), time.Now().UTC()
+	r.Error = mask.Text(r.Error)
 	b, merr := json.Marshal(r)
 	if merr != nil {
 		return
 	}
-	it := item{msg: mqttc.Message{Topic: s.topics.Result(id), Payload: b, QoS: 1}}
+	it := item{msg: mqttc.Message{Topic: s.topics.Result(r.ID), Payload: b, QoS: 1}}
 	if after != nil {
 		var once sync.Once
 		run := func() { once.Do(after) }
@@ -386,9 +465,9 @@ func (s *Session) sendResult(id, name, status string, v any, err error, started 
 		it.done = func(bool) { t.Stop(); run() }
 	}
 	lvl := slog.LevelInfo
-	if status != ResultOK {
+	if r.Status != ResultOK {
 		lvl = slog.LevelWarn
 	}
-	s.log.Log(context.Background(), lvl, "mgmt: command", "id", id, "name", name, "status", status, "err", r.Error)
+	s.log.Log(context.Background(), lvl, "mgmt: command", "id", r.ID, "name", r.Name, "status", r.Status, "err", r.Error)
 	s.enqueue(laneResults, it)
 }

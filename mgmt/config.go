@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sscagent/sscagent/internal/config"
+	"github.com/sscagent/sscagent/internal/tlspin"
 	"github.com/sscagent/sscagent/mgmt/internal/mqttc"
 )
 
@@ -29,6 +30,10 @@ type Config struct {
 	PasswordFile config.SecretFile `yaml:"passwordFile"`
 	// TLS is used for tls://, ssl:// and mqtts:// brokers.
 	TLS TLS `yaml:"tls"`
+	// AllowPlainTCP lets a production terminal (terminal.test false) use tcp:// or
+	// mqtt:// brokers, unencrypted: whoever sets it says the network is a private one
+	// (spec 8.2). The agent warns at every start. Test terminals need not set it.
+	AllowPlainTCP bool `yaml:"allowPlainTCP"`
 	// KeepAlive is the MQTT keepalive. Default 30s, between 5s and 20m.
 	KeepAlive config.Duration `yaml:"keepAlive"`
 	// ConnectTimeout bounds TCP, TLS and CONNACK for one broker. Default 10s.
@@ -47,7 +52,19 @@ type Config struct {
 	// Events are glob patterns of event kinds forwarded to the events topic. Default
 	// ["*"]: every event (they are masked at the source).
 	Events []string `yaml:"events"`
+	// ManagerKeys are the manager public keys (PEM, SM2 or Ed25519) whose signatures
+	// the terminal accepts on configuration documents and commands (docs/mgmt-protocol.md
+	// §10.1): one, or two during a rotation. A remote document cannot change them. None:
+	// a test terminal (terminal.test) accepts unsigned messages with a warning at start;
+	// any other terminal refuses every configuration document and command.
+	ManagerKeys []string `yaml:"managerKeys"`
+	// MaxClockSkew is how far the manager's and the terminal's clocks may differ when a
+	// signed message's issuedAt and expiresAt are checked. Default 5m, at most 1h.
+	MaxClockSkew config.Duration `yaml:"maxClockSkew"`
 }
+
+// MaxManagerKeys bounds mgmt.managerKeys: the key in use and its successor.
+const MaxManagerKeys = 2
 
 // TLS is the "tls" block of the mgmt section.
 type TLS struct {
@@ -62,6 +79,10 @@ type TLS struct {
 	// ServerName overrides the name checked in the broker's certificate. Default: the
 	// broker URL's host.
 	ServerName string `yaml:"serverName"`
+	// PinSPKI lists SHA-256 hashes of public keys (SubjectPublicKeyInfo, base64 or hex)
+	// the broker's verified chain must carry one of, checked on every connection.
+	// Empty: no pinning.
+	PinSPKI []string `yaml:"pinSPKI"`
 }
 
 // HealthGate is the "healthGate" block: after a remote configuration is applied the
@@ -128,6 +149,7 @@ func (c Config) withDefaults() Config {
 	def(&c.Reconnect.Min, time.Second)
 	def(&c.Reconnect.Max, 2*time.Minute)
 	def(&c.Reconnect.StableAfter, 2*time.Minute)
+	def(&c.MaxClockSkew, 5*time.Minute)
 	if c.Buffer.Events == 0 {
 		c.Buffer.Events = 1000
 	}
@@ -167,7 +189,8 @@ func (c Config) Validate(p string, ps *config.Problems) {
 		ps.Addf(at("passwordFile"), "set without a username")
 	}
 	t := c.TLS
-	if (t.CAFile != "" || t.CertFile != "" || t.ServerName != "") && len(c.Brokers) > 0 && !tlsBroker {
+	tlspin.Validate(at("tls.pinSPKI"), t.PinSPKI, ps)
+	if (t.CAFile != "" || t.CertFile != "" || t.ServerName != "" || len(t.PinSPKI) > 0) && len(c.Brokers) > 0 && !tlsBroker {
 		ps.Addf(at("tls"), "set, but no broker uses tls:// (or ssl://, mqtts://)")
 	}
 	if (t.CertFile == "") != (t.KeyFile == "") {
@@ -203,13 +226,40 @@ func (c Config) Validate(p string, ps *config.Problems) {
 			ps.Addf(config.Index(at("events"), i), "bad pattern %q", e)
 		}
 	}
+	if len(c.ManagerKeys) > MaxManagerKeys {
+		ps.Addf(at("managerKeys"), "at most %d keys (the one in use and its successor during a rotation), got %d", MaxManagerKeys, len(c.ManagerKeys))
+	}
+	for i, k := range c.ManagerKeys {
+		if k == "" {
+			ps.Addf(config.Index(at("managerKeys"), i), "empty path")
+		}
+	}
+	dur("maxClockSkew", c.MaxClockSkew, 0, time.Hour)
+}
+
+// PlainBrokers returns the brokers reached without TLS (tcp://, mqtt://).
+func (c Config) PlainBrokers() []string {
+	var out []string
+	for _, b := range c.Brokers {
+		if u, err := url.Parse(b); err == nil && !mqttc.IsTLS(u.Scheme) {
+			out = append(out, b)
+		}
+	}
+	return out
 }
 
 // Resolve rewrites the section's file paths with abs, which the agent uses to make
 // relative paths absolute against the configuration file's directory.
 func (c *Config) Resolve(abs func(string) string) {
-	c.PasswordFile = config.SecretFile(abs(string(c.PasswordFile)))
+	c.PasswordFile = c.PasswordFile.Resolve(abs)
 	c.TLS.CAFile = abs(c.TLS.CAFile)
 	c.TLS.CertFile = abs(c.TLS.CertFile)
-	c.TLS.KeyFile = config.SecretFile(abs(string(c.TLS.KeyFile)))
+	c.TLS.KeyFile = c.TLS.KeyFile.Resolve(abs)
+	if c.ManagerKeys != nil {
+		keys := make([]string, len(c.ManagerKeys))
+		for i, k := range c.ManagerKeys {
+			keys[i] = abs(k)
+		}
+		c.ManagerKeys = keys
+	}
 }

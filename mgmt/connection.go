@@ -82,7 +82,8 @@ func (s *Session) connect(ctx context.Context, ep *epochs) (*mqttc.Conn, uint64,
 	}
 	if s.usesTLS() {
 		t := s.cfg.TLS
-		if o.TLS, err = (mqttc.TLSFiles{CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile, ServerName: t.ServerName}).Config(); err != nil {
+		if o.TLS, err = (mqttc.TLSFiles{CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile, ServerName: t.ServerName,
+			PinSPKI: t.PinSPKI}).Config(); err != nil {
 			return nil, 0, err
 		}
 	}

@@ -35,6 +35,12 @@ const (
 	CodeBufferOverflow prompt.Code = 700012
 	// CodeDuplicateTerminal: another agent announces itself with this terminal's id.
 	CodeDuplicateTerminal prompt.Code = 700013
+	// CodeRefused: a configuration document or command failed verification (not signed
+	// by a pinned manager key, for another terminal, replayed, expired); nothing changed.
+	CodeRefused prompt.Code = 700014
+	// CodeNoManagerKeys: no manager key is pinned (mgmt.managerKeys): a test terminal
+	// takes unsigned messages, any other terminal refuses every one.
+	CodeNoManagerKeys prompt.Code = 700015
 )
 
 // configCode maps a final rollout status to its prompt code.
@@ -50,6 +56,8 @@ func configCode(s rollout.Status) prompt.Code {
 		return CodeConfigRolledBack
 	case rollout.StatusStale:
 		return CodeConfigStale
+	case rollout.StatusRefused:
+		return CodeRefused
 	}
 	return CodeRollbackFailed
 }
@@ -110,5 +118,13 @@ func init() {
 			Holder:     unaffected,
 			Operator:   prompt.Text{ZH: "发现另一台终端使用相同编号，请联系维护人员", EN: "Another terminal uses the same id; call maintenance"},
 			Maintainer: prompt.Text{ZH: "同一终端编号出现不同进程的上线消息，检查终端编号配置", EN: "Birth from another process with this terminal id; check terminal.id"}},
+		prompt.Message{Code: CodeRefused,
+			Holder:     unaffected,
+			Operator:   prompt.Text{ZH: "收到未通过验证的管理消息，已拒绝，终端配置未变", EN: "A management message failed verification and was refused; nothing changed"},
+			Maintainer: prompt.Text{ZH: "配置或指令未经受信管理密钥签名、签名无效、属于其他终端、重放或已过期，已拒绝并上报原因", EN: "Configuration or command not signed by a pinned manager key, badly signed, for another terminal, replayed or expired; refused and reported"}},
+		prompt.Message{Code: CodeNoManagerKeys,
+			Holder:     unaffected,
+			Operator:   prompt.Text{ZH: "终端未配置管理公钥，远程配置与指令不可用", EN: "No manager key is set on this terminal; remote configuration and commands are unavailable"},
+			Maintainer: prompt.Text{ZH: "未配置 mgmt.managerKeys：测试终端接受未签名消息，正式终端拒绝一切远程配置和指令", EN: "mgmt.managerKeys not set: a test terminal takes unsigned messages, any other terminal refuses all configuration and commands"}},
 	)
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sscagent/sscagent/internal/event"
+	"github.com/sscagent/sscagent/internal/mask"
 	"github.com/sscagent/sscagent/internal/terminal"
 	"github.com/sscagent/sscagent/mgmt/internal/mqttc"
 	"github.com/sscagent/sscagent/mgmt/rollout"
@@ -65,6 +66,7 @@ type Session struct {
 	cmds    map[string]Command
 	out     *outbox
 	seen    *seenIDs
+	guard   guard
 	dir     string
 	inbox   chan mqttc.Message
 	tickNow chan struct{}
@@ -72,6 +74,7 @@ type Session struct {
 
 	connects, failures, sessionsLost               atomic.Uint64
 	inboxDropped, retainedCmds, dupCmds, takenCmds atomic.Uint64
+	refusedCmds                                    atomic.Uint64
 	telemetrySeq                                   atomic.Uint64
 	forwardedSeq                                   atomic.Uint64 // last bus event handed to the outbox
 
@@ -93,7 +96,8 @@ type Session struct {
 // ErrRunning means Run was called while the session was already running.
 var ErrRunning = errors.New("mgmt: session is already running")
 
-// New checks the options and builds a session; it does no I/O.
+// New checks the options, reads the pinned manager keys (Config.ManagerKeys) and builds
+// a session.
 func New(o Options) (*Session, error) {
 	if o.StateDir == "" {
 		return nil, errors.New("mgmt: StateDir is required")
@@ -111,10 +115,15 @@ func New(o Options) (*Session, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	keys, err := LoadManagerKeys(cfg.ManagerKeys)
+	if err != nil {
+		return nil, fmt.Errorf("mgmt: %w", err)
+	}
 	var b [8]byte
 	_, _ = crand.Read(b[:])
 	s := &Session{
-		o: o, cfg: cfg,
+		guard: guard{keys: keys, test: o.Identity.Test, terminal: o.Identity.ID, skew: cfg.MaxClockSkew.D()},
+		o:     o, cfg: cfg,
 		topics:  Topics{Prefix: cfg.TopicPrefix, Terminal: o.Identity.ID},
 		log:     o.Logger,
 		boot:    hex.EncodeToString(b[:]),
@@ -179,8 +188,9 @@ func (s *Session) Run(ctx context.Context) error {
 		s.log.Warn("mgmt: " + ep.damaged.Error())
 	}
 	if s.seen == nil {
-		s.seen = openSeen(s.dir, 256)
+		s.seen = openSeen(s.dir, seenCommands)
 	}
+	s.announceKeys()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -241,4 +251,26 @@ func (s *Session) processInbox(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// announceKeys says at start how the session trusts management messages (§10.1).
+func (s *Session) announceKeys() {
+	g := s.guard
+	switch {
+	case len(g.keys) > 0:
+		s.log.Info("mgmt: configuration and commands must be signed by a pinned manager key", "keys", g.keys.IDs())
+	case g.test:
+		s.log.Warn("mgmt: no manager key pinned (mgmt.managerKeys): this test terminal takes UNSIGNED configuration and commands; pin a key before it leaves the lab")
+		s.emit("mgmt.nokeys", false, CodeNoManagerKeys, map[string]any{"test": true})
+	default:
+		s.log.Error("mgmt: no manager key pinned (mgmt.managerKeys): every configuration document and command is refused; telemetry and events still flow")
+		s.emit("mgmt.nokeys", false, CodeNoManagerKeys, map[string]any{"test": false})
+	}
+}
+
+// refused logs and raises the event of a refused message; data says which message.
+func (s *Session) refused(msg string, r *Refusal, data map[string]any) {
+	data["message"], data["reason"] = msg, r.Reason
+	s.log.Warn("mgmt: "+msg+" refused", "reason", r.Reason, "detail", mask.Text(r.Detail))
+	s.emit("mgmt.refused", false, CodeRefused, data)
 }

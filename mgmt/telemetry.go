@@ -159,5 +159,6 @@ func (s *Session) link() Link {
 	s.mu.Unlock()
 	return Link{Connects: s.connects.Load(), Failures: s.failures.Load(), SessionsLost: s.sessionsLost.Load(),
 		Buffered: s.out.len(), Dropped: d, LastError: last,
-		Commands: CommandCounts{Taken: s.takenCmds.Load(), Duplicates: s.dupCmds.Load(), Retained: s.retainedCmds.Load()}}
+		Commands: CommandCounts{Taken: s.takenCmds.Load(), Duplicates: s.dupCmds.Load(), Retained: s.retainedCmds.Load(),
+			Refused: s.refusedCmds.Load()}}
 }

@@ -246,6 +246,8 @@ type CommandCounts struct {
 	Duplicates uint64 `json:"duplicates"`
 	// Retained: delivered with the retain flag, ignored.
 	Retained uint64 `json:"retained"`
+	// Refused: failed verification (§10.1), not run.
+	Refused uint64 `json:"refused"`
 }
 
 // Drops counts messages lost to the offline buffer bounds, by kind.
@@ -271,9 +273,13 @@ type EventMessage struct {
 // over the terminal's file (mgmt/rollout). An empty payload (a cleared retained
 // message) is no document.
 type Desired struct {
-	V       int    `json:"v"`
-	Version uint64 `json:"version"`
-	Config  string `json:"config"`
+	V int `json:"v"`
+	// Type and Terminal bind a signed document (§10.1): Type is "config", Terminal the
+	// id of the one terminal it is for. An unsigned document leaves them out.
+	Type     string `json:"type,omitempty"`
+	Terminal string `json:"terminal,omitempty"`
+	Version  uint64 `json:"version"`
+	Config   string `json:"config"`
 	// SHA256 of Config's bytes (hex); when present it must match.
 	SHA256   string    `json:"sha256,omitempty"`
 	IssuedAt time.Time `json:"issuedAt,omitzero"`
@@ -284,32 +290,46 @@ type Desired struct {
 type Reported struct {
 	V     int    `json:"v"`
 	Epoch uint64 `json:"epoch"`
+	// Refusal is set with status "refused": why the message was not taken (one of the
+	// Refused constants, §10.1).
+	Refusal string `json:"refusal,omitempty"`
 	rollout.Report
 }
 
 // Request is a command request on {prefix}/{id}/cmd/{commandId}.
 type Request struct {
-	V    int             `json:"v"`
-	Name string          `json:"name"`
-	Args json.RawMessage `json:"args,omitempty"`
+	V int `json:"v"`
+	// Type, Terminal, ID and IssuedAt bind a signed request (§10.1): Type is "command",
+	// Terminal the one terminal it is for, ID the command id of its topic, IssuedAt when
+	// the manager made it. An unsigned request leaves them out.
+	Type     string          `json:"type,omitempty"`
+	Terminal string          `json:"terminal,omitempty"`
+	ID       string          `json:"id,omitempty"`
+	IssuedAt time.Time       `json:"issuedAt,omitzero"`
+	Name     string          `json:"name"`
+	Args     json.RawMessage `json:"args,omitempty"`
 	// Timeout in seconds; 0 takes mgmt.commandTimeout; at most 600.
 	Timeout float64 `json:"timeout,omitempty"`
 	// ExpiresAt: a command received after this time is not run (result "expired").
+	// Required in a signed request.
 	ExpiresAt time.Time `json:"expiresAt,omitzero"`
 }
 
 // Result is the answer on {prefix}/{id}/cmd/{commandId}/result.
 type Result struct {
-	V          int             `json:"v"`
-	ID         string          `json:"id"`
-	Name       string          `json:"name,omitempty"`
-	Status     string          `json:"status"`
-	Result     json.RawMessage `json:"result,omitempty"`
-	Error      string          `json:"error,omitempty"`
-	Code       string          `json:"code,omitempty"`
-	Epoch      uint64          `json:"epoch"`
-	StartedAt  time.Time       `json:"startedAt"`
-	FinishedAt time.Time       `json:"finishedAt"`
+	V      int             `json:"v"`
+	ID     string          `json:"id"`
+	Name   string          `json:"name,omitempty"`
+	Status string          `json:"status"`
+	Result json.RawMessage `json:"result,omitempty"`
+	Error  string          `json:"error,omitempty"`
+	Code   string          `json:"code,omitempty"`
+	// Refusal is set with status "refused" (and "expired" for a signed request): why
+	// the request was not run (one of the Refused constants, §10.1).
+	Refusal    string    `json:"refusal,omitempty"`
+	Epoch      uint64    `json:"epoch"`
+	StartedAt  time.Time `json:"startedAt"`
+	FinishedAt time.Time `json:"finishedAt"`
 }
 
 // Result statuses.
@@ -321,6 +341,7 @@ const (
 	ResultTimeout = "timeout"
 	ResultExpired = "expired"
 	ResultBusy    = "busy"
+	ResultRefused = "refused" // failed verification (§10.1): not signed, wrongly signed, replayed, ...
 )
 
 // Payload bounds.

@@ -12,6 +12,12 @@ type Config struct {
 	// KeyFile holds the SM4 key that encrypts record bodies at rest (32 hex digits, mode
 	// 0600). Empty: queue.key in the state directory, created on first start.
 	KeyFile config.SecretFile `yaml:"keyFile"`
+	// KeySecret, usually credential:NAME, is the secret the queue key is wrapped under
+	// (KeySource): the state directory then holds only the wrapped key, queue.keywrap,
+	// and a copy of it opens nothing. At the first start with it a plain key file
+	// (keyFile or queue.key) is wrapped and deleted: the records stay. Empty: the
+	// plain key file (the lab's way).
+	KeySecret config.SecretFile `yaml:"keySecret"`
 	// MaxMB caps the records held (queued and quarantined) in MiB. Default 256.
 	MaxMB int `yaml:"maxMB"`
 	// ReservePercent of the cap is kept for records of business already done (the C.4
@@ -38,6 +44,11 @@ func (c Config) KeyPath(stateDir string) config.SecretFile {
 		return c.KeyFile
 	}
 	return config.SecretFile(filepath.Join(stateDir, "queue.key"))
+}
+
+// KeySource returns where the queue key of the state directory stateDir comes from.
+func (c Config) KeySource(stateDir string) KeySource {
+	return KeySource{Plain: c.KeyPath(stateDir), Secret: c.KeySecret, Wrapped: filepath.Join(stateDir, WrapFileName)}
 }
 
 // DefaultConfig returns the defaults.

@@ -18,6 +18,12 @@ var (
 	ErrInvalid = errors.New("invalid entry")
 	// ErrWrongKey means the key does not match the one the file was written with.
 	ErrWrongKey = errors.New("queue key does not match the one the queue was written with")
+	// ErrKeyWrapped means the state directory's queue key is wrapped under a secret
+	// (queue.keySecret) that this configuration does not name.
+	ErrKeyWrapped = errors.New("the queue key is wrapped under a secret: set queue.keySecret to the credential it was sealed with")
+	// ErrWrongSecret means the wrapped queue key does not open with queue.keySecret: the
+	// state directory belongs to another secret (another terminal, or a copied disk).
+	ErrWrongSecret = errors.New("the wrapped queue key does not open with queue.keySecret (another secret, or the file is damaged)")
 	// ErrNoKey means a key is needed (to Put, or to read bodies) and none was given.
 	ErrNoKey = errors.New("no queue key")
 	// ErrConflict means an idempotency key was used before for a different record.

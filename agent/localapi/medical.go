@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/sscagent/sscagent/internal/prompt"
+	"github.com/sscagent/sscagent/records"
 )
 
 // PIN is the holder's PIN as the kiosk application sends it: a JSON string of 4-16
@@ -102,6 +103,13 @@ func (s *Server) medicalSettle(w http.ResponseWriter, r *http.Request) {
 	if n := len(req.PIN); n < 4 || n > 16 {
 		fe = append(fe, FieldError{Field: "pin", Reason: "required, 4-16 digits"})
 	}
+	if req.SettlementType != "" {
+		// Checked before the card is debited: a record refused afterwards would leave a
+		// debit without its C.4 record on the platform.
+		if v, ok := records.RangeSettlementType.Lookup(req.SettlementType); !ok || v.Code == settlementRefund {
+			fe = append(fe, FieldError{Field: "settlementType", Reason: "a table C.10 支付结算类型 (01-07 or its label; 08 退费/退款 is a refund's)"})
+		}
+	}
 	if !validSettlementID(req.SettlementID) {
 		fe = append(fe, FieldError{Field: "settlementId", Reason: "1-32 letters, digits, '-' or '_'"})
 	}
@@ -110,8 +118,11 @@ func (s *Server) medicalSettle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v, err := s.o.Medical.SettleMedical(r.Context(), req)
-	s.answer(w, http.StatusOK, v, err)
+	s.answer(w, r, http.StatusOK, v, err)
 }
+
+// settlementRefund is C.10 08 退费/退款: a refund's type, never a settlement's.
+const settlementRefund = "08"
 
 func validSettlementID(id string) bool {
 	if len(id) > 32 {

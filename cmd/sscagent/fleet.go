@@ -16,11 +16,12 @@ import (
 
 	"github.com/sscagent/sscagent/cmd/internal/cli"
 	"github.com/sscagent/sscagent/internal/config"
+	"github.com/sscagent/sscagent/internal/signing"
 	"github.com/sscagent/sscagent/mgmt"
 	"github.com/sscagent/sscagent/mgmt/fleet"
 )
 
-const fleetUsage = `fleet list|show|push-config|cmd|upgrade|serve [flags] ...
+const fleetUsage = `fleet list|show|push-config|cmd|upgrade|serve|keys [flags] ...
 
   fleet list        [--match GLOB]                              terminals, presence and health
   fleet show        ID                                          one terminal in full
@@ -32,22 +33,30 @@ const fleetUsage = `fleet list|show|push-config|cmd|upgrade|serve [flags] ...
                                                                 roll a signed build out in stages (docs/deploy.md)
   fleet serve       [--config FILE] [--listen ADDR] [--cert FILE --key FILE] --token-file FILE --audit FILE
                                                                 the web console (docs/fleet-console.md)
+  fleet keys gen    --out DIR [--alg sm2|ed25519] [--name NAME] a manager signing key pair (pin the .pub.pem
+                                                                on terminals in mgmt.managerKeys)
 
 TARGET is a terminal id or a glob ("KIOSK-35*"). Flags go before the arguments.
-Every subcommand takes the connection flags (--broker, --username, --password-file,
---ca-file, --cert-file, --key-file, --server-name, --prefix, --connect-timeout) and --json.`
+Every subcommand but keys takes the connection flags (--broker, --username,
+--password-file, --ca-file, --cert-file, --key-file, --server-name, --prefix,
+--connect-timeout), --signing-key (the manager key that signs what push-config, cmd
+and serve publish; docs/mgmt-protocol.md §10.1) and --json.`
 
 func init() {
-	prog.Register("fleet", "terminal managers: fleet list|show|push-config|cmd|upgrade|serve against the MQTT broker", cmdFleet)
+	prog.Register("fleet", "terminal managers: fleet list|show|push-config|cmd|upgrade|serve|keys against the MQTT broker", cmdFleet)
 }
 
 // fleetFlags are the flags every fleet subcommand takes.
 type fleetFlags struct {
-	o      fleet.Options
-	json   bool
-	broker *string
-	pwFile *string
-	key    *string
+	o       fleet.Options
+	json    bool
+	broker  *string
+	pwFile  *string
+	key     *string
+	signKey *string
+	// publishes: the subcommand publishes configuration or commands, which go unsigned
+	// (with a warning) without --signing-key.
+	publishes bool
 }
 
 func newFleetFlags(fs *flag.FlagSet) *fleetFlags {
@@ -65,13 +74,35 @@ func newFleetFlags(fs *flag.FlagSet) *fleetFlags {
 	fs.StringVar(&f.o.ServerName, "server-name", "", "name checked in the broker's certificate (default: the URL's host)")
 	fs.StringVar(&f.o.Prefix, "prefix", mgmt.DefaultPrefix, "topic prefix")
 	fs.DurationVar(&f.o.ConnectTimeout, "connect-timeout", 10*time.Second, "bound on connecting to the broker")
+	f.signKey = fs.String("signing-key", os.Getenv("SSCAGENT_FLEET_SIGNING_KEY"), "manager signing key (PEM, mode 0600, from fleet keys gen) for configuration and commands ($SSCAGENT_FLEET_SIGNING_KEY)")
 	fs.BoolVar(&f.json, "json", false, "print JSON")
 	return f
 }
 
+// signer reads the --signing-key; none is a warning for a subcommand that publishes.
+func (f *fleetFlags) signer(errOut io.Writer) error {
+	if *f.signKey == "" {
+		if f.publishes {
+			fmt.Fprintln(errOut, "warning: no --signing-key: configuration and commands go unsigned; only test terminals without pinned manager keys take them")
+		}
+		return nil
+	}
+	b, err := config.SecretFile(*f.signKey).Read()
+	if err != nil {
+		return fmt.Errorf("--signing-key: %w", err)
+	}
+	if f.o.Signer, err = signing.ParsePrivateKey(b); err != nil {
+		return fmt.Errorf("--signing-key %s: %w", *f.signKey, err)
+	}
+	return nil
+}
+
 // open connects to the broker under a context that ends at SIGINT or SIGTERM; done
 // disconnects and releases the signals.
-func (f *fleetFlags) open() (ctx context.Context, c *fleet.Client, done func(), err error) {
+func (f *fleetFlags) open(errOut io.Writer) (ctx context.Context, c *fleet.Client, done func(), err error) {
+	if err := f.signer(errOut); err != nil {
+		return nil, nil, nil, err
+	}
 	f.o.Broker = *f.broker
 	f.o.PasswordFile = config.SecretFile(*f.pwFile)
 	f.o.KeyFile = config.SecretFile(*f.key)
@@ -95,6 +126,7 @@ func cmdFleet(args []string, out, errOut io.Writer) int {
 	sub, rest := args[0], args[1:]
 	run := map[string]func([]string, io.Writer, io.Writer) int{
 		"list": fleetList, "show": fleetShow, "push-config": fleetPush, "cmd": fleetCmd, "upgrade": fleetUpgrade, "serve": fleetServe,
+		"keys": fleetKeys,
 	}[sub]
 	if run == nil {
 		fmt.Fprintf(errOut, "sscagent fleet: unknown subcommand %q\n\nUsage: sscagent %s\n", sub, fleetUsage)
@@ -122,7 +154,7 @@ func fleetList(args []string, out, errOut io.Writer) int {
 		fmt.Fprintf(errOut, "--match: bad pattern %q\n", *match)
 		return cli.ExitUsage
 	}
-	ctx, c, done, err := ff.open()
+	ctx, c, done, err := ff.open(errOut)
 	if err != nil {
 		fmt.Fprintln(errOut, err)
 		return cli.ExitFail
@@ -208,7 +240,7 @@ func fleetShow(args []string, out, errOut io.Writer) int {
 	if rc := cli.ParseArgs(fs, args, 1, 1); rc >= 0 {
 		return rc
 	}
-	ctx, c, done, err := ff.open()
+	ctx, c, done, err := ff.open(errOut)
 	if err != nil {
 		fmt.Fprintln(errOut, err)
 		return cli.ExitFail
@@ -288,6 +320,7 @@ func fleetShow(args []string, out, errOut io.Writer) int {
 func fleetPush(args []string, out, errOut io.Writer) int {
 	fs := newFlags("fleet push-config", "fleet push-config --file FILE [--version N] [--timeout D] [connection flags] [--json] TARGET...", errOut)
 	ff := newFleetFlags(fs)
+	ff.publishes = true
 	file := fs.String("file", "", "configuration overlay (YAML, the configuration file's shape)")
 	version := fs.Uint64("version", 0, "version of the document (default: one more than each terminal has seen)")
 	timeout := fs.Duration("timeout", 3*time.Minute, "how long to wait for the outcomes")
@@ -303,7 +336,7 @@ func fleetPush(args []string, out, errOut io.Writer) int {
 		fmt.Fprintln(errOut, err)
 		return cli.ExitFail
 	}
-	ctx, c, done, err := ff.open()
+	ctx, c, done, err := ff.open(errOut)
 	if err != nil {
 		fmt.Fprintln(errOut, err)
 		return cli.ExitFail
@@ -360,6 +393,7 @@ func fleetPush(args []string, out, errOut io.Writer) int {
 func fleetCmd(args []string, out, errOut io.Writer) int {
 	fs := newFlags("fleet cmd", "fleet cmd [--args JSON] [--timeout D] [connection flags] [--json] NAME TARGET...", errOut)
 	ff := newFleetFlags(fs)
+	ff.publishes = true
 	argJSON := fs.String("args", "", `command arguments as JSON, e.g. '{"level":"debug"}'`)
 	timeout := fs.Duration("timeout", 30*time.Second, "time limit of the command on the terminal (at most 10m)")
 	if rc := cli.ParseArgs(fs, args, 2, -1); rc >= 0 {
@@ -373,7 +407,7 @@ func fleetCmd(args []string, out, errOut io.Writer) int {
 		}
 		a = json.RawMessage(*argJSON)
 	}
-	ctx, c, done, err := ff.open()
+	ctx, c, done, err := ff.open(errOut)
 	if err != nil {
 		fmt.Fprintln(errOut, err)
 		return cli.ExitFail

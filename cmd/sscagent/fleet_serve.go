@@ -24,6 +24,8 @@ type serveFile struct {
 	Audit      string          `yaml:"audit"`
 	StaleAfter config.Duration `yaml:"staleAfter"`
 	Broker     serveBroker     `yaml:"broker"`
+	// SigningKey is the manager key that signs rollouts and commands (--signing-key).
+	SigningKey string `yaml:"signingKey"`
 }
 
 type serveTLS struct {
@@ -51,6 +53,7 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 func fleetServe(args []string, out, errOut io.Writer) int {
 	fs := newFlags("fleet serve", "fleet serve [--config FILE] [--listen ADDR] [--cert FILE --key FILE] --token-file FILE... --audit FILE [connection flags]", errOut)
 	ff := newFleetFlags(fs)
+	ff.publishes = true
 	cfgFile := fs.String("config", "", "console settings file (YAML, docs/fleet-console.md); flags win over it")
 	listen := fs.String("listen", "127.0.0.1:8080", "address to serve on; plain HTTP only on loopback")
 	cert := fs.String("cert", "", "HTTPS certificate (PEM)")
@@ -89,6 +92,7 @@ func fleetServe(args []string, out, errOut io.Writer) int {
 		take("key-file", ff.key, fc.Broker.KeyFile)
 		take("server-name", &ff.o.ServerName, fc.Broker.ServerName)
 		take("prefix", &ff.o.Prefix, fc.Broker.Prefix)
+		take("signing-key", ff.signKey, fc.SigningKey)
 		if !set["token-file"] {
 			tokens = fc.TokenFiles
 		}
@@ -119,7 +123,7 @@ func fleetServe(args []string, out, errOut io.Writer) int {
 		return cli.ExitFail
 	}
 	defer al.Close()
-	ctx, c, done, err := ff.open()
+	ctx, c, done, err := ff.open(errOut)
 	if err != nil {
 		fmt.Fprintln(errOut, err)
 		return cli.ExitFail

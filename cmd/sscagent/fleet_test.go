@@ -22,7 +22,7 @@ import (
 )
 
 // startTerminal runs a terminal's management session against broker until the test ends.
-func startTerminal(t *testing.T, broker, id string) {
+func startTerminal(t *testing.T, broker, id string, managerKeys ...string) {
 	t.Helper()
 	platform := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	t.Cleanup(platform.Close)
@@ -37,7 +37,7 @@ func startTerminal(t *testing.T, broker, id string) {
 	}
 	cfg, _ := app.Running()
 	s, err := mgmt.New(mgmt.Options{Identity: cfg.Terminal, StateDir: cfg.Agent.StateDir, Rollout: eng,
-		Config: mgmt.Config{Brokers: []string{broker}, TelemetryInterval: config.Duration(100 * time.Millisecond)}})
+		Config: mgmt.Config{Brokers: []string{broker}, TelemetryInterval: config.Duration(100 * time.Millisecond), ManagerKeys: managerKeys}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,5 +138,59 @@ func TestFleetCLI(t *testing.T) {
 	dead := "tcp://127.0.0.1:" + strconv.Itoa(labtest.FreePort(t))
 	if rc, _, errOut := fleetCLI(t, "fleet", "list", "--broker", dead, "--connect-timeout", "1s"); rc != cli.ExitFail || !strings.Contains(errOut, "connect") {
 		t.Fatalf("dead broker rc=%d %s", rc, errOut)
+	}
+}
+
+// TestFleetSigning: fleet keys gen writes a manager key pair (and never overwrites one);
+// a terminal pinning its public key takes what fleet signs with --signing-key and
+// refuses what goes unsigned.
+func TestFleetSigning(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test against mosquitto")
+	}
+	keys := t.TempDir()
+	rc, out, errOut := fleetCLI(t, "fleet", "keys", "gen", "--out", keys, "--alg", "ed25519")
+	if rc != cli.ExitOK || !strings.Contains(out, "BEGIN PUBLIC KEY") || !strings.Contains(out, "keyId: ") || !strings.Contains(out, "alg: ed25519") {
+		t.Fatalf("keys gen rc=%d\n%s%s", rc, out, errOut)
+	}
+	priv, pub := filepath.Join(keys, "manager.key.pem"), filepath.Join(keys, "manager.pub.pem")
+	if fi, err := os.Stat(priv); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("private key %v %v", fi, err)
+	}
+	before, _ := os.ReadFile(priv)
+	if rc, _, errOut := fleetCLI(t, "fleet", "keys", "gen", "--out", keys); rc != cli.ExitFail || !strings.Contains(errOut, "refusing to overwrite") {
+		t.Fatalf("second keys gen rc=%d %s", rc, errOut)
+	}
+	if after, _ := os.ReadFile(priv); string(after) != string(before) {
+		t.Fatal("the key was overwritten")
+	}
+	if rc, _, _ := fleetCLI(t, "fleet", "keys", "gen", "--out", t.TempDir(), "--alg", "rsa"); rc != cli.ExitUsage {
+		t.Fatalf("--alg rsa rc=%d", rc)
+	}
+
+	b := labtest.StartMosquitto(t, labtest.MosquittoOptions{})
+	startTerminal(t, b.URL, "KIOSK-0043", pub)
+	conn := []string{"--broker", b.URL}
+	rc, out, errOut = fleetCLI(t, append(append([]string{"fleet", "cmd"}, conn...), "--signing-key", priv, "ping", "KIOSK-0043")...)
+	if rc != cli.ExitOK || !strings.Contains(out, "KIOSK-0043: ok") || strings.Contains(errOut, "warning") {
+		t.Fatalf("signed cmd rc=%d\n%s%s", rc, out, errOut)
+	}
+	rc, out, errOut = fleetCLI(t, append(append([]string{"fleet", "cmd"}, conn...), "ping", "KIOSK-0043")...)
+	if rc != cli.ExitFail || !strings.Contains(out, "refused") || !strings.Contains(out, "unsigned") || !strings.Contains(errOut, "no --signing-key") {
+		t.Fatalf("unsigned cmd rc=%d\n%s%s", rc, out, errOut)
+	}
+	doc := filepath.Join(t.TempDir(), "debug.yaml")
+	os.WriteFile(doc, []byte("log:\n  level: debug\n"), 0o600)
+	rc, out, errOut = fleetCLI(t, append(append([]string{"fleet", "push-config"}, conn...), "--signing-key", priv, "--file", doc, "KIOSK-0043")...)
+	if rc != cli.ExitOK || !strings.Contains(out, "KIOSK-0043: v1 committed") {
+		t.Fatalf("signed push rc=%d\n%s%s", rc, out, errOut)
+	}
+	rc, out, errOut = fleetCLI(t, append(append([]string{"fleet", "push-config"}, conn...), "--file", doc, "KIOSK-0043")...)
+	if rc != cli.ExitFail || !strings.Contains(out, "KIOSK-0043: v2 refused") {
+		t.Fatalf("unsigned push rc=%d\n%s%s", rc, out, errOut)
+	}
+	rc, out, _ = fleetCLI(t, append(append([]string{"fleet", "show"}, conn...), "KIOSK-0043")...)
+	if rc != cli.ExitOK || !strings.Contains(out, "desired   v2") {
+		t.Fatalf("show rc=%d %s", rc, out)
 	}
 }

@@ -178,7 +178,7 @@ func fleetUpgrade(args []string, out, errOut io.Writer) int {
 		byPlatform[a.m.Platform()] = a
 		all = append(all, a)
 	}
-	ctx, c, done, err := ff.open()
+	ctx, c, done, err := ff.open(errOut)
 	if err != nil {
 		fmt.Fprintln(errOut, err)
 		return cli.ExitFail

@@ -10,6 +10,8 @@ import (
 
 	"github.com/sscagent/sscagent/agent"
 	"github.com/sscagent/sscagent/cmd/internal/cli"
+	"github.com/sscagent/sscagent/internal/audit"
+	"github.com/sscagent/sscagent/internal/mask"
 	"github.com/sscagent/sscagent/queue"
 )
 
@@ -91,13 +93,30 @@ func TestQueueCLI(t *testing.T) {
 		t.Fatalf("--clear to stdout: exit %d", code)
 	}
 	file := filepath.Join(t.TempDir(), "export.jsonl")
-	if _, errOut, code = runCLI(t, "queue", "quarantine", "export", "--config", cfgPath, "--clear", "-o", file); code != cli.ExitOK {
+	if _, errOut, code = runCLI(t, "queue", "quarantine", "export", "--config", cfgPath, "--clear", "-o", file); code != cli.ExitUsage ||
+		!strings.Contains(errOut, "--operator") {
+		t.Fatalf("export --clear without --operator: %d %s", code, errOut)
+	}
+	if _, err := os.Stat(file); err == nil {
+		t.Fatal("export --clear without --operator wrote a file")
+	}
+	if _, errOut, code = runCLI(t, "queue", "quarantine", "export", "--config", cfgPath, "--clear", "-o", file, "--operator", "op-07"); code != cli.ExitOK {
 		t.Fatalf("export --clear: %d %s", code, errOut)
 	}
 	b, _ := os.ReadFile(file)
 	fi, _ := os.Stat(file)
 	if !strings.Contains(string(b), clearID) || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("clear export %v:\n%s", fi.Mode(), b)
+	}
+	// The clear export is audited: the operator, the record, the holder masked.
+	logBytes, _ := os.ReadFile(filepath.Join(cfg.Agent.StateDir, audit.CurrentFile))
+	var e audit.Entry
+	if err := json.Unmarshal(logBytes, &e); err != nil || e.Operator != "op-07" || e.Token != "cli" ||
+		e.Subject != mask.IDNumber(clearID) || strings.Contains(string(logBytes), clearID) {
+		t.Fatalf("audit log after the clear export: %v\n%s", err, logBytes)
+	}
+	if out, _, code := runCLI(t, "audit", "verify", "--config", cfgPath); code != cli.ExitOK || !strings.Contains(out, "OK:") {
+		t.Fatalf("audit verify: %d %s", code, out)
 	}
 
 	// While the agent holds the queue, the commands say so.
@@ -132,5 +151,27 @@ func TestQueueCLI(t *testing.T) {
 	}
 	if _, errOut, code := runCLI(t, "queue", "stats", "--state-dir", t.TempDir(), "--config", "/nonexistent.yaml"); code != cli.ExitFail || !strings.Contains(errOut, "no queue at") {
 		t.Fatalf("empty state dir: %d %s", code, errOut)
+	}
+}
+
+// TestQueueCLIRefusesNewerState: the queue commands refuse a state directory a newer
+// release wrote, as the agent does, and change nothing in it.
+func TestQueueCLIRefusesNewerState(t *testing.T) {
+	cfgPath, cfg := queueFixture(t)
+	marker := filepath.Join(cfg.Agent.StateDir, agent.StateMarker)
+	newer := []byte(`{"schema":99,"writtenBy":"9.9.9"}`)
+	if err := os.WriteFile(marker, newer, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(filepath.Join(cfg.Agent.StateDir, queue.FileName))
+	for _, args := range [][]string{{"queue", "stats"}, {"queue", "list"}} {
+		_, errOut, code := runCLI(t, append(args, "--config", cfgPath)...)
+		if code == cli.ExitOK || !strings.Contains(errOut, "written by sscagent 9.9.9") || !strings.Contains(errOut, "nothing was changed") {
+			t.Errorf("%v: exit %d: %s", args, code, errOut)
+		}
+	}
+	after, _ := os.ReadFile(filepath.Join(cfg.Agent.StateDir, queue.FileName))
+	if m, _ := os.ReadFile(marker); string(m) != string(newer) || string(before) != string(after) {
+		t.Error("the refused state directory was changed")
 	}
 }

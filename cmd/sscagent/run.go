@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -45,7 +46,18 @@ func cmdRun(args []string, out, errOut io.Writer) int {
 		printConfigError(errOut, *path, err)
 		return cli.ExitFail
 	}
-	log, level := logging.New(errOut, cfg.Log, *asService)
+	logTo := errOut
+	if cfg.Log.File != "" || (*asService && runtime.GOOS == "windows") {
+		// A Windows service's standard error goes nowhere: its log is a file.
+		lf, err := cfg.Log.OpenFile(filepath.Join(cfg.Agent.StateDir, "logs", "sscagent.log"))
+		if err != nil {
+			fmt.Fprintf(errOut, "sscagent run: %v\n", err)
+			return cli.ExitFail
+		}
+		defer lf.Close()
+		logTo = lf
+	}
+	log, level := logging.New(logTo, cfg.Log, *asService)
 	// The path is taken now: after a software update swaps the binaries, the kernel's
 	// name for the running program is the old build's.
 	exe, err := upgrade.Executable()

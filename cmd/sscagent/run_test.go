@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // TestRunReloadOnSIGHUP: SIGHUP applies a changed configuration file in process (the
@@ -74,4 +75,39 @@ func startRun(t *testing.T, cfg string) (*exec.Cmd, <-chan string) {
 		close(lines)
 	}()
 	return cmd, lines
+}
+
+// TestRunLogFile: with log.file set, the log goes to that file (relative to the
+// configuration) and not to standard error.
+func TestRunLogFile(t *testing.T) {
+	cfg := writeConfig(t, "format: auto", "format: json", `file: ""`, "file: logs/agent.log",
+		"listen: 127.0.0.1:8765", "listen: 127.0.0.1:0")
+	writeKeys(t, filepath.Dir(cfg))
+	cmd, lines := startRun(t, cfg)
+	path := filepath.Join(filepath.Dir(cfg), "logs", "agent.log")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, _ := os.ReadFile(path)
+		if strings.Contains(string(b), `"msg":"sscagent ready"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no readiness line in %s within 10s: %q", path, b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
+	}
+	for l := range lines {
+		if strings.Contains(l, `"msg":`) {
+			t.Errorf("a log line on standard error: %s", l)
+		}
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("log file: %v %v", fi, err)
+	}
 }

@@ -9,6 +9,8 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+
+	"github.com/sscagent/sscagent/internal/credential"
 )
 
 // MaxSecretSize bounds a secret file (keys and passwords are small).
@@ -17,42 +19,108 @@ const MaxSecretSize = 64 << 10
 // ErrSecretPerm is returned for a private secret file that group or others can read.
 var ErrSecretPerm = errors.New("readable by group or others; chmod 600 it")
 
-// SecretFile is the path of a file that holds a secret: a private key, an SM4 key, a
-// password or a token. Secrets never live in the configuration file itself.
+// SecretFile says where a secret is: a private key, an SM4 key, a password or a
+// token. Secrets never live in the configuration file itself. The value is either the
+// path of a plain file (the lab's way: a copy of the disk has the secret) or
+// "credential:NAME", a credential of the service manager's store (package credential:
+// systemd's LoadCredentialEncrypted= on Linux, a DPAPI blob on Windows), which keeps
+// the secret off the disk in clear.
 type SecretFile string
 
-// Read returns the file's contents. On Unix a file that group or others can read is
-// refused: a leaked terminal key lets anyone sign requests as this terminal.
+// Credential returns the credential name of a "credential:NAME" reference.
+func (s SecretFile) Credential() (name string, ok bool) {
+	return strings.CutPrefix(string(s), credential.Prefix)
+}
+
+// Plain reports whether s names a plain file (set, and not a credential).
+func (s SecretFile) Plain() bool {
+	_, cred := s.Credential()
+	return s != "" && !cred
+}
+
+// Resolve makes a relative plain path absolute with abs; a credential reference stays.
+func (s SecretFile) Resolve(abs func(string) string) SecretFile {
+	if !s.Plain() {
+		return s
+	}
+	return SecretFile(abs(string(s)))
+}
+
+// Read returns the secret. On Unix a file that group or others can read is refused: a
+// leaked terminal key lets anyone sign requests as this terminal.
 func (s SecretFile) Read() ([]byte, error) {
 	if s == "" {
 		return nil, errors.New("no secret file configured")
 	}
-	f, err := os.Open(string(s))
+	name, cred := s.Credential()
+	path := string(s)
+	if cred {
+		var err error
+		if path, err = credential.Path(name); err != nil {
+			return nil, fmt.Errorf("secret %s: %w", s, err)
+		}
+	}
+	data, err := readSecret(path)
 	if err != nil {
 		return nil, fmt.Errorf("secret %s: %w", s, err)
 	}
-	defer f.Close()
-	if err := checkPerm(f); err != nil {
-		return nil, fmt.Errorf("secret %s: %w", s, err)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxSecretSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("secret %s: %w", s, err)
-	}
-	if len(data) > MaxSecretSize {
-		return nil, fmt.Errorf("secret %s: larger than %d bytes", s, MaxSecretSize)
+	if cred {
+		if data, err = credential.Open(name, data); err != nil {
+			return nil, fmt.Errorf("secret %s: %w", s, err)
+		}
 	}
 	return data, nil
 }
 
-// Check verifies that the file exists and has safe permissions without reading it.
+func readSecret(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if err := checkPerm(f); err != nil {
+		return nil, err
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxSecretSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxSecretSize {
+		return nil, fmt.Errorf("larger than %d bytes", MaxSecretSize)
+	}
+	return data, nil
+}
+
+// Check verifies that the file exists and has safe permissions without reading it. For
+// a credential it checks the file the service manager handed over; outside the
+// service (no credentials directory) it returns an error wrapping
+// credential.ErrUnavailable.
 func (s SecretFile) Check() error {
-	f, err := os.Open(string(s))
+	path := string(s)
+	if name, cred := s.Credential(); cred {
+		var err error
+		if path, err = credential.Path(name); err != nil {
+			return err
+		}
+	}
+	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
 	return checkPerm(f)
+}
+
+// CheckSecrets adds a problem for every credential reference in tree whose name is
+// not a valid credential name.
+func CheckSecrets(tree any, ps *Problems) {
+	for _, s := range Secrets(tree) {
+		if name, cred := s.File.Credential(); cred {
+			if err := credential.ValidName(name); err != nil {
+				ps.Addf(s.Path, "%v", err)
+			}
+		}
+	}
 }
 
 func checkPerm(f *os.File) error {

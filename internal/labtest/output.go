@@ -9,6 +9,7 @@ import (
 )
 
 // Output is a concurrency-safe writer for a command's output that tests can wait on.
+// Everything written is also appended to LogSink.
 type Output struct {
 	mu      sync.Mutex // guards the fields below
 	b       bytes.Buffer
@@ -24,6 +25,7 @@ func (o *Output) Write(p []byte) (int, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.b.Write(p)
+	_, _ = LogSink().Write(p) // the run's leak check reads it (LogEnv)
 	kept := o.waiters[:0]
 	for _, w := range o.waiters {
 		if strings.Contains(o.b.String(), w.s) {

@@ -34,10 +34,33 @@ type Config struct {
 	Level string `yaml:"level"`
 	// Format is auto, text or json. Default auto.
 	Format Format `yaml:"format"`
+	// File, when set, is where the log goes instead of standard error, rotated by
+	// size (FileMaxMB, FileKeep). A Windows service, whose standard error nobody
+	// reads, logs to STATEDIR/logs/sscagent.log when File is empty.
+	File string `yaml:"file"`
+	// FileMaxMB is the size in MiB at which File rotates. Default (and 0) 10.
+	FileMaxMB int `yaml:"fileMaxMB"`
+	// FileKeep is how many rotated files stay (FILE.1 newest). Default 5.
+	FileKeep int `yaml:"fileKeep"`
 }
 
-// DefaultConfig returns the defaults: info level, automatic format.
-func DefaultConfig() Config { return Config{Level: "info", Format: FormatAuto} }
+// DefaultConfig returns the defaults: info level, automatic format, standard error.
+func DefaultConfig() Config {
+	return Config{Level: "info", Format: FormatAuto, FileMaxMB: 10, FileKeep: 5}
+}
+
+// OpenFile opens the configured log file (path when File is empty) with the
+// configured rotation.
+func (c Config) OpenFile(path string) (*File, error) {
+	if c.File != "" {
+		path = c.File
+	}
+	mb := c.FileMaxMB
+	if mb == 0 {
+		mb = DefaultConfig().FileMaxMB
+	}
+	return OpenFile(path, int64(mb)<<20, c.FileKeep)
+}
 
 // Validate implements config.Validator.
 func (c Config) Validate(path string, ps *config.Problems) {
@@ -48,6 +71,12 @@ func (c Config) Validate(path string, ps *config.Problems) {
 	case FormatAuto, FormatText, FormatJSON, "":
 	default:
 		ps.Addf(config.Join(path, "format"), "must be auto, text or json, got %q", c.Format)
+	}
+	if c.FileMaxMB < 0 || c.FileMaxMB > 1024 {
+		ps.Addf(config.Join(path, "fileMaxMB"), "must be 1-1024 (MiB; 0 for the default 10), got %d", c.FileMaxMB)
+	}
+	if c.FileKeep < 0 || c.FileKeep > 100 {
+		ps.Addf(config.Join(path, "fileKeep"), "must be 0-100, got %d", c.FileKeep)
 	}
 }
 

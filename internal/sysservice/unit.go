@@ -88,6 +88,13 @@ func Unit(s Spec) (string, error) {
 	line("RuntimeDirectory=%s", Name)
 	line("RuntimeDirectoryMode=0750")
 	line("UMask=0077")
+	// Sealed keys are site-specific: a drop-in hands them over, so a unit without
+	// them still starts (LoadCredentialEncrypted= of a missing file fails the start).
+	line("# Keys off the disk (docs/deploy.md, \"Keys off the disk\"): `sscagent keys seal --name")
+	line("# NAME --in FILE` seals a key into /etc/sscagent/credentials/NAME.cred (systemd-creds,")
+	line("# bound to the TPM2 where present) and prints its LoadCredentialEncrypted=NAME:... line")
+	line("# for a drop-in (systemctl edit sscagent); the configuration names it credential:NAME.")
+	line("# systemd decrypts it at start into $CREDENTIALS_DIRECTORY, private to this service.")
 	if c.StateDir != "" && filepath.Clean(c.StateDir) != DefaultStateDir {
 		line("ReadWritePaths=%s", unitQuote(c.StateDir))
 	}

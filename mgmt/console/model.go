@@ -166,7 +166,7 @@ func (m *Model) Apply(u fleet.Update) {
 			m.touchLocked()
 			return
 		}
-		d, err := mgmt.DecodeDesired(u.Payload)
+		d, err := mgmt.ReadDesired(u.Payload)
 		if err != nil {
 			return
 		}

@@ -66,8 +66,8 @@ func (c *Client) Command(ctx context.Context, ids []string, name string, args js
 			}
 		}
 	}
-	req, _ := json.Marshal(mgmt.Request{V: mgmt.ProtocolVersion, Name: name, Args: args,
-		Timeout: timeout.Seconds(), ExpiresAt: time.Now().Add(timeout).UTC()})
+	now := time.Now().UTC()
+	req := mgmt.Request{V: mgmt.ProtocolVersion, Name: name, Args: args, Timeout: timeout.Seconds(), ExpiresAt: now.Add(timeout)}
 	results := map[string]*CommandResult{}
 	waiting := 0
 	pub := c.newPublisher()
@@ -78,8 +78,12 @@ func (c *Client) Command(ctx context.Context, ids []string, name string, args js
 			r.Status = StatusOffline
 			continue
 		}
+		b, err := c.request(id, cmdID, now, req)
+		if err != nil {
+			return nil, fmt.Errorf("fleet cmd %s: %w", id, err)
+		}
 		tp := mgmt.Topics{Prefix: c.o.Prefix, Terminal: id}
-		if err := pub.publish(ctx, id, mqttc.Message{Topic: tp.Command(cmdID), Payload: req, QoS: 1}); err != nil {
+		if err := pub.publish(ctx, id, mqttc.Message{Topic: tp.Command(cmdID), Payload: b, QoS: 1}); err != nil {
 			return nil, fmt.Errorf("fleet cmd %w", err)
 		}
 		waiting++
@@ -109,4 +113,14 @@ func (c *Client) Command(ctx context.Context, ids []string, name string, args js
 		out = append(out, *results[id])
 	}
 	return out, nil
+}
+
+// request encodes r as command cmdID for terminal id: signed, issued at now, when the
+// client has a Signer.
+func (c *Client) request(id, cmdID string, now time.Time, r mgmt.Request) ([]byte, error) {
+	if c.o.Signer == nil {
+		return json.Marshal(r)
+	}
+	r.Terminal, r.ID, r.IssuedAt = id, cmdID, now
+	return mgmt.SignRequest(c.o.Signer, r)
 }

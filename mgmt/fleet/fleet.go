@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/sscagent/sscagent/internal/config"
+	"github.com/sscagent/sscagent/internal/signing"
 	"github.com/sscagent/sscagent/mgmt"
 	"github.com/sscagent/sscagent/mgmt/internal/mqttc"
 )
@@ -51,6 +52,10 @@ type Options struct {
 	// StaleAfter: telemetry older than this marks a terminal stale. Default 3m (three
 	// default telemetry intervals and some).
 	StaleAfter time.Duration
+	// Signer is the manager key that signs every configuration document and command
+	// (docs/mgmt-protocol.md §10.1), one message per terminal. Nil publishes them
+	// unsigned, which only a test terminal without pinned manager keys takes.
+	Signer *signing.PrivateKey
 }
 
 // Client is a connection to the broker for fleet operations. Its methods may be called

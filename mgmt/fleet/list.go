@@ -163,7 +163,7 @@ func (c *Client) Show(ctx context.Context, id string) (*Terminal, *mgmt.Desired,
 			continue
 		}
 		if pt.Kind == mgmt.KindDesired {
-			if d, err := mgmt.DecodeDesired(m.Payload); err == nil {
+			if d, err := mgmt.ReadDesired(m.Payload); err == nil {
 				desired = &d
 			}
 			continue

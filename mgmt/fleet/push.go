@@ -101,8 +101,7 @@ func (c *Client) PushConfig(ctx context.Context, ids []string, doc []byte, o Pus
 				presence[pt.Terminal] = s.Status
 			}
 		case mgmt.KindDesired:
-			var d mgmt.Desired
-			if json.Unmarshal(m.Payload, &d) == nil {
+			if d, err := mgmt.ReadDesired(m.Payload); err == nil {
 				seen[pt.Terminal] = max(seen[pt.Terminal], d.Version)
 			}
 		case mgmt.KindReported:
@@ -123,7 +122,10 @@ func (c *Client) PushConfig(ctx context.Context, ids []string, doc []byte, o Pus
 			v = seen[id] + 1
 		}
 		d := mgmt.Desired{V: mgmt.ProtocolVersion, Version: v, Config: string(doc), SHA256: rollout.Hash(doc), IssuedAt: now, IssuedBy: o.IssuedBy}
-		b, _ := json.Marshal(d)
+		b, err := c.desired(id, d)
+		if err != nil {
+			return nil, fmt.Errorf("fleet push %s: %w", id, err)
+		}
 		tp := mgmt.Topics{Prefix: c.o.Prefix, Terminal: id}
 		if err := pub.publish(ctx, id, mqttc.Message{Topic: tp.Desired(), Payload: b, QoS: 1, Retained: true}); err != nil {
 			return nil, fmt.Errorf("fleet push %w", err)
@@ -176,4 +178,13 @@ func whoami() string {
 	}
 	host, _ := os.Hostname()
 	return name + "@" + host
+}
+
+// desired encodes d for terminal id: signed when the client has a Signer.
+func (c *Client) desired(id string, d mgmt.Desired) ([]byte, error) {
+	if c.o.Signer == nil {
+		return json.Marshal(d)
+	}
+	d.Terminal = id
+	return mgmt.SignDesired(c.o.Signer, d)
 }

@@ -163,11 +163,8 @@ func (c *Client) upgradeStage(ctx context.Context, stage int, ids []string, o Up
 			o.Progress(*uw.r)
 		}
 	}
-	req := func(args json.RawMessage) []byte {
-		b, _ := json.Marshal(mgmt.Request{V: mgmt.ProtocolVersion, Name: "upgrade", Args: args,
-			Timeout: o.CommandTimeout.Seconds(), ExpiresAt: time.Now().Add(o.CommandTimeout).UTC()})
-		return b
-	}
+	now := time.Now().UTC()
+	req := mgmt.Request{V: mgmt.ProtocolVersion, Name: "upgrade", Timeout: o.CommandTimeout.Seconds(), ExpiresAt: now.Add(o.CommandTimeout)}
 	pub := c.newPublisher()
 	waiting := 0
 	for _, id := range ids {
@@ -193,8 +190,14 @@ func (c *Client) upgradeStage(ctx context.Context, stage int, ids []string, o Up
 			progress(uw)
 			continue
 		}
+		r := req
+		r.Args = args
+		b, err := c.request(id, cmdID, now, r) // signed with the manager key when the client has one
+		if err != nil {
+			return nil, fmt.Errorf("fleet upgrade %s: %w", id, err)
+		}
 		tp := mgmt.Topics{Prefix: c.o.Prefix, Terminal: id}
-		if err := pub.publish(ctx, id, mqttc.Message{Topic: tp.Command(cmdID), Payload: req(args), QoS: 1}); err != nil {
+		if err := pub.publish(ctx, id, mqttc.Message{Topic: tp.Command(cmdID), Payload: b, QoS: 1}); err != nil {
 			return nil, fmt.Errorf("fleet upgrade: %w", err)
 		}
 		uw.sent = true

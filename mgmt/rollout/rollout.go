@@ -68,6 +68,10 @@ const (
 	StatusRolledBack     Status = "rolled-back"
 	StatusRollbackFailed Status = "rollback-failed"
 	StatusStale          Status = "stale"
+	// StatusRefused is the management session's, never the engine's: a message that
+	// failed verification (not signed by a pinned manager key, for another terminal,
+	// ...) never reaches the engine (docs/mgmt-protocol.md §10.1).
+	StatusRefused Status = "refused"
 )
 
 // Final reports whether s ends the processing of a version.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/sscagent/sscagent/internal/config"
@@ -113,7 +114,7 @@ func (r *run) process(ctx context.Context, d Desired, resumed bool) error {
 	if readable {
 		var err error
 		if eff, err = e.o.Applier.Validate(d.Doc); err != nil {
-			ps = append(ps, problems(err)...)
+			ps = appendNew(ps, problems(err), e.o.Immutable)
 		}
 	}
 	if len(ps) > 0 {
@@ -239,6 +240,22 @@ func problems(err error) []Problem {
 		return ps
 	}
 	return []Problem{{Reason: err.Error()}}
+}
+
+// appendNew appends validation's problems to the screen's, leaving out a second
+// problem at an immutable path the screen already reported (the applier may check those
+// paths on the decoded values too).
+func appendNew(screened, validated []Problem, immutable []string) []Problem {
+	flagged := map[string]bool{}
+	for _, p := range screened {
+		flagged[p.Path] = true
+	}
+	for _, p := range validated {
+		if !flagged[p.Path] || !slices.Contains(immutable, p.Path) {
+			screened = append(screened, p)
+		}
+	}
+	return screened
 }
 
 func summary(ps []Problem) string {

@@ -17,8 +17,10 @@ import (
 const MaxDocSize = config.MaxFileSize
 
 // DefaultImmutable are the configuration paths a remote document may not set: the
-// terminal's identity key, where its durable state lives, and the file format.
-var DefaultImmutable = []string{"version", "terminal.id", "agent.stateDir"}
+// terminal's identity key, where its durable state lives, the file format, the
+// manager keys that decide which documents are trusted at all, and the software-update
+// settings with the release keys that decide which builds run.
+var DefaultImmutable = []string{"version", "terminal.id", "agent.stateDir", "mgmt.managerKeys", "upgrade"}
 
 // parseDoc returns the root node of a single YAML document, nil for an empty one.
 func parseDoc(doc []byte) (*yaml.Node, error) {
@@ -106,6 +108,9 @@ func screen(doc []byte, immutable []string) (ps []Problem, readable bool) {
 
 func lookup(n *yaml.Node, path string) *yaml.Node {
 	for _, part := range strings.Split(path, ".") {
+		for n != nil && n.Kind == yaml.AliasNode {
+			n = n.Alias // "mgmt: *other" sets what the anchor holds
+		}
 		if n == nil || n.Kind != yaml.MappingNode {
 			return nil
 		}

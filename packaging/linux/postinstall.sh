@@ -23,6 +23,11 @@ if [ "$1" = "configure" ] || [ "$1" = "1" ] || [ "$1" = "2" ] || [ -z "$1" ]; th
 	chgrp sscagent /etc/sscagent /etc/sscagent/keys /etc/sscagent/sscagent.yaml
 	chmod 0750 /etc/sscagent /etc/sscagent/keys
 	chmod 0640 /etc/sscagent/sscagent.yaml
+	# Sealed credentials (sscagent keys seal): systemd (root) decrypts them at service
+	# start and hands them to the service in $CREDENTIALS_DIRECTORY; the service user
+	# never reads this directory.
+	chown root:root /etc/sscagent/credentials
+	chmod 0700 /etc/sscagent/credentials
 
 	if command -v udevadm >/dev/null 2>&1 && [ -d /run/udev ]; then
 		udevadm control --reload-rules || true

@@ -27,6 +27,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/sscagent/sscagent/internal/config"
+	"github.com/sscagent/sscagent/internal/tlspin"
 )
 
 // Message is one MQTT application message.
@@ -367,6 +368,8 @@ type TLSFiles struct {
 	CertFile   string
 	KeyFile    config.SecretFile
 	ServerName string
+	// PinSPKI are SPKI SHA-256 pins (internal/tlspin) checked on every connection.
+	PinSPKI []string
 }
 
 // Config builds the tls.Config (TLS 1.2 or later). With no CA file the system roots are
@@ -399,5 +402,10 @@ func (f TLSFiles) Config() (*tls.Config, error) {
 		}
 		conf.Certificates = []tls.Certificate{cert}
 	}
+	pins, err := tlspin.Parse(f.PinSPKI)
+	if err != nil {
+		return nil, fmt.Errorf("tls pinSPKI: %w", err)
+	}
+	pins.Apply(conf)
 	return conf, nil
 }
