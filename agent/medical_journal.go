@@ -167,7 +167,8 @@ func (j *medicalJournal) prune(ctx context.Context, cutoff time.Time) (int, erro
 			if json.Unmarshal(v, &s) != nil || s.Ended.IsZero() || !s.Ended.Before(cutoff) {
 				return nil
 			}
-			if s.State == settleNotDebited || (s.State == settleDebited && s.RecordID != "") {
+			// Never one whose C.4 record is still owed (reconcileMedical queues it).
+			if !s.RecordOwed && (s.State == settleNotDebited || (s.State == settleDebited && s.RecordID != "")) {
 				del = append(del, append([]byte(nil), k...))
 			}
 			return nil

@@ -184,7 +184,7 @@ func openQueueCLI(cfgPath, stateDir string, write, needKey bool) (*queue.Queue, 
 	}
 	// A newer release's state is refused before anything is opened, as the agent does.
 	if err := agent.CheckStateDir(stateDir); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	path := filepath.Join(stateDir, queue.FileName)
 	var key []byte
