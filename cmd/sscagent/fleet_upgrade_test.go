@@ -104,12 +104,12 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func (l *upgradeLab) startKiosk(id string) *kiosk {
+func (l *upgradeLab) startKiosk(id string, repl ...string) *kiosk {
 	t := l.t
 	t.Helper()
-	cfg := writeConfig(t, "format: auto", "format: json", "listen: 127.0.0.1:8765", "listen: 127.0.0.1:0",
+	cfg := writeConfig(t, append(repl, "format: auto", "format: json", "listen: 127.0.0.1:8765", "listen: 127.0.0.1:0",
 		"/dev/ttyACM0", filepath.Join(t.TempDir(), "no-scanner"), "id: SSC-DEMO-0001", "id: "+id,
-		"brokers: []", "brokers: ["+l.broker+"]", "telemetryInterval: 30s", "telemetryInterval: 1s")
+		"brokers: []", "brokers: ["+l.broker+"]", "telemetryInterval: 30s", "telemetryInterval: 1s")...)
 	dir := filepath.Dir(cfg)
 	writeKeys(t, dir)
 	// The example's upgrade section is its last: replaced by this terminal's.
@@ -248,6 +248,23 @@ func TestFleetUpgrade(t *testing.T) {
 	if rc, out, _ := l.upgrade(versionB, append(l.serve(), "--artifact", b, "--terminals", "UPG-OK-1")...); rc != cli.ExitOK || !strings.Contains(out, "UPG-OK-1: already") {
 		t.Fatalf("second upgrade rc=%d %s", rc, out)
 	}
+
+	// A terminal that pins a manager key takes the command only signed by it (and still
+	// checks the release signature).
+	mk := t.TempDir()
+	if rc, out, errOut := fleetCLI(t, "fleet", "keys", "gen", "--out", mk); rc != cli.ExitOK {
+		t.Fatalf("fleet keys gen rc=%d %s%s", rc, out, errOut)
+	}
+	ks := l.startKiosk("UPG-SIG-1", "managerKeys: []", "managerKeys: ["+filepath.Join(mk, "manager.pub.pem")+"]")
+	if rc, out, errOut := l.upgrade(versionB, append(l.serve(), "--artifact", b, "--terminals", ks.id)...); rc != cli.ExitFail || !strings.Contains(out, "UPG-SIG-1: refused") {
+		t.Fatalf("unsigned upgrade of a pinned terminal rc=%d\n%s%s", rc, out, errOut)
+	}
+	fileIs(t, ks.exe, l.a)
+	rc, out, errOut = l.upgrade(versionB, append(l.serve(), "--signing-key", filepath.Join(mk, "manager.key.pem"), "--artifact", b, "--terminals", ks.id)...)
+	if rc != cli.ExitOK || !strings.Contains(out, "UPG-SIG-1: upgraded") {
+		t.Fatalf("signed upgrade rc=%d\n%s%s", rc, out, errOut)
+	}
+	l.waitVersion(ks, versionB)
 
 	// Broken builds: the first stage fails and the second is skipped.
 	for _, bad := range []struct{ version, tags, reason string }{
