@@ -63,6 +63,13 @@ func start(t *testing.T, o Options) (*Server, string) {
 	if o.Audit == nil {
 		o.Audit = audit.Open(t.TempDir())
 	}
+	return serve(t, o)
+}
+
+// serve builds a server from o and runs it until the test ends; it returns the server
+// and its base URL once it listens.
+func serve(t *testing.T, o Options) (*Server, string) {
+	t.Helper()
 	s, err := New(o)
 	if err != nil {
 		t.Fatal(err)

@@ -109,20 +109,9 @@ func scopedServer(t *testing.T, bus *event.Bus, au Auditor) (string, map[Scope]s
 	f := personalFakes{}
 	cfg := DefaultConfig()
 	cfg.Listen = "127.0.0.1:0"
-	s, err := New(Options{Config: cfg, Tokens: tokens, Events: bus, Audit: au, Payments: f, Refunds: f, Records: f,
+	_, base := serve(t, Options{Config: cfg, Tokens: tokens, Events: bus, Audit: au, Payments: f, Refunds: f, Records: f,
 		Status: f, Queue: f, Reads: f, Cards: f, Medical: f, Face: f, Login: f})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	addr, err := s.Addr(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return "http://" + addr, secrets
+	return base, secrets
 }
 
 // requestFor fills a route's path parameters and gives it a body its handler accepts.
@@ -342,17 +331,7 @@ func TestUnixSocket(t *testing.T) {
 		t.Fatalf("a regular file in the way: %v", err)
 	}
 	os.Remove(path)
-	s, err := New(Options{Config: cfg, Token: token})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	if _, err := s.Addr(ctx); err != nil {
-		t.Fatal(err)
-	}
+	serve(t, Options{Config: cfg, Token: token})
 	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, "unix", path)
 	}}}
@@ -363,7 +342,7 @@ func TestUnixSocket(t *testing.T) {
 		tok  string
 		want int
 	}{{"", 401}, {token, 200}} {
-		req, _ := http.NewRequestWithContext(ctx, "GET", "http://sscagent/v1/status", nil)
+		req, _ := http.NewRequestWithContext(t.Context(), "GET", "http://sscagent/v1/status", nil)
 		if tc.tok != "" {
 			req.Header.Set("Authorization", "Bearer "+tc.tok)
 		}

@@ -34,21 +34,9 @@ func fleetKeys(args []string, out, errOut io.Writer) int {
 		fs.Usage()
 		return cli.ExitUsage
 	}
-	keyPath := filepath.Join(*dir, *name+".key.pem")
-	pubPath := filepath.Join(*dir, *name+".pub.pem")
-	k, err := signing.Generate(a)
-	var keyPEM, pubPEM []byte
-	if err == nil {
-		keyPEM, err = k.MarshalPEM()
-	}
-	if err == nil {
-		pubPEM, err = k.Public().MarshalPEM()
-	}
-	if err != nil {
-		fmt.Fprintf(errOut, "sscagent fleet keys gen: %v\n", err)
-		return cli.ExitFail
-	}
-	if rc := writeKeyFiles("fleet keys gen", *dir, []keyFile{{keyPath, keyPEM, 0o600}, {pubPath, pubPEM, 0o644}}, errOut); rc != cli.ExitOK {
+	keyPath, pubPath := keyPairPaths(*dir, *name)
+	k, pubPEM, rc := writeSigningKey("fleet keys gen", *dir, *name, a, errOut)
+	if rc != cli.ExitOK {
 		return rc
 	}
 	fmt.Fprintf(errOut, "wrote %s (0600, keep it with the manager: --signing-key) and %s\n", keyPath, pubPath)

@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/sscagent/sscagent/cmd/internal/cli"
+	"github.com/sscagent/sscagent/internal/signing"
 	"github.com/sscagent/sscagent/platform/protocol"
 )
 
@@ -38,4 +40,32 @@ func writeKeyFiles(what, dir string, files []keyFile, errOut io.Writer) int {
 		}
 	}
 	return cli.ExitOK
+}
+
+// keyPairPaths are DIR/STEM.key.pem and DIR/STEM.pub.pem.
+func keyPairPaths(dir, stem string) (keyPath, pubPath string) {
+	return filepath.Join(dir, stem+".key.pem"), filepath.Join(dir, stem+".pub.pem")
+}
+
+// writeSigningKey generates a signing key of alg and writes the pair at keyPairPaths
+// (the private key 0600). It returns the key and its public PEM, or the exit code of
+// the failure (messages on errOut, what naming the command).
+func writeSigningKey(what, dir, stem string, alg signing.Algorithm, errOut io.Writer) (*signing.PrivateKey, []byte, int) {
+	keyPath, pubPath := keyPairPaths(dir, stem)
+	k, err := signing.Generate(alg)
+	var keyPEM, pubPEM []byte
+	if err == nil {
+		keyPEM, err = k.MarshalPEM()
+	}
+	if err == nil {
+		pubPEM, err = k.Public().MarshalPEM()
+	}
+	if err != nil {
+		fmt.Fprintf(errOut, "sscagent %s: %v\n", what, err)
+		return nil, nil, cli.ExitFail
+	}
+	if rc := writeKeyFiles(what, dir, []keyFile{{keyPath, keyPEM, 0o600}, {pubPath, pubPEM, 0o644}}, errOut); rc != cli.ExitOK {
+		return nil, nil, rc
+	}
+	return k, pubPEM, cli.ExitOK
 }

@@ -5,14 +5,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/sscagent/sscagent/cmd/internal/cli"
 	"github.com/sscagent/sscagent/internal/config"
 	"github.com/sscagent/sscagent/internal/release"
 	"github.com/sscagent/sscagent/internal/signing"
-	"github.com/sscagent/sscagent/platform/protocol"
 )
 
 const releaseUsage = `release keygen|sign|verify [flags]
@@ -52,33 +50,10 @@ func releaseKeygen(args []string, out, errOut io.Writer) int {
 		fs.Usage()
 		return cli.ExitUsage
 	}
-	keyPath, pubPath := filepath.Join(*dir, "release.key.pem"), filepath.Join(*dir, "release.pub.pem")
-	for _, p := range []string{keyPath, pubPath} {
-		if _, err := os.Lstat(p); err == nil {
-			fmt.Fprintf(errOut, "sscagent release keygen: %s exists; refusing to overwrite a key (move it away first)\n", p)
-			return cli.ExitFail
-		}
-	}
-	k, err := signing.Generate(alg)
-	var keyPEM, pubPEM []byte
-	if err == nil {
-		err = os.MkdirAll(*dir, 0o700)
-	}
-	if err == nil {
-		keyPEM, err = k.MarshalPEM()
-	}
-	if err == nil {
-		err = protocol.WriteNewFile(keyPath, keyPEM, 0o600)
-	}
-	if err == nil {
-		pubPEM, err = k.Public().MarshalPEM()
-	}
-	if err == nil {
-		err = protocol.WriteNewFile(pubPath, pubPEM, 0o644)
-	}
-	if err != nil {
-		fmt.Fprintf(errOut, "sscagent release keygen: %v\n", err)
-		return cli.ExitFail
+	keyPath, pubPath := keyPairPaths(*dir, "release")
+	k, pubPEM, rc := writeSigningKey("release keygen", *dir, "release", alg, errOut)
+	if rc != cli.ExitOK {
+		return rc
 	}
 	fmt.Fprintf(errOut, "wrote %s (0600: keep it off the terminals, on the release machine) and %s\n", keyPath, pubPath)
 	fmt.Fprintln(errOut, "pin the public key on every terminal: upgrade.releaseKeys: [release.pub.pem]")

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/sscagent/sscagent/mgmt"
-	"github.com/sscagent/sscagent/mgmt/internal/mqttc"
 )
 
 // Outcomes of a software update on one terminal.
@@ -192,12 +191,7 @@ func (c *Client) upgradeStage(ctx context.Context, stage int, ids []string, o Up
 		}
 		r := req
 		r.Args = args
-		b, err := c.request(id, cmdID, now, r) // signed with the manager key when the client has one
-		if err != nil {
-			return nil, fmt.Errorf("fleet upgrade %s: %w", id, err)
-		}
-		tp := mgmt.Topics{Prefix: c.o.Prefix, Terminal: id}
-		if err := pub.publish(ctx, id, mqttc.Message{Topic: tp.Command(cmdID), Payload: b, QoS: 1}); err != nil {
+		if err := c.sendRequest(ctx, pub, id, cmdID, now, r); err != nil {
 			return nil, fmt.Errorf("fleet upgrade: %w", err)
 		}
 		uw.sent = true
