@@ -228,7 +228,7 @@ func (a *Agent) newMgmt(cfg Config) (*mgmt.Session, error) {
 	}
 	s, err := mgmt.New(mgmt.Options{Config: cfg.Mgmt, Identity: cfg.Terminal, Scenes: scenes, StateDir: cfg.Agent.StateDir,
 		Platform: &mgmt.PlatformInfo{ChannelNo: cfg.Platform.ChannelNo, Profile: profile}, Install: a.install(),
-		Source:   mgmt.SourceFunc(a.devices), Events: a.events, Rollout: a.rollout, Level: a.level, Restart: a.restart,
+		Source: mgmt.SourceFunc(a.devices), Events: a.events, Rollout: a.rollout, Level: a.level, Restart: a.restart,
 		Commands: cmds, Diagnostics: func(context.Context) map[string]any {
 			return map[string]any{"status": a.status(time.Now())}
 		}, Logger: a.log.With("component", "mgmt")})

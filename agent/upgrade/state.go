@@ -45,7 +45,7 @@ type State struct {
 	// when it is not CodeRolledBack (the root helper's refusals).
 	Reason string      `json:"reason,omitempty"`
 	Code   prompt.Code `json:"code,omitempty"`
-	At     time.Time `json:"at"`
+	At     time.Time   `json:"at"`
 	// Reported is set once the outcome has been published (an event).
 	Reported bool `json:"reported,omitempty"`
 }
