@@ -227,8 +227,8 @@ func (a *Agent) newMgmt(cfg Config) (*mgmt.Session, error) {
 		profile = c.Profile().Name
 	}
 	s, err := mgmt.New(mgmt.Options{Config: cfg.Mgmt, Identity: cfg.Terminal, Scenes: scenes, StateDir: cfg.Agent.StateDir,
-		Platform: &mgmt.PlatformInfo{ChannelNo: cfg.Platform.ChannelNo, Profile: profile},
-		Source:   mgmt.SourceFunc(a.devices), Events: a.events, Rollout: a.rollout, Level: a.level, Restart: a.restart,
+		Platform: &mgmt.PlatformInfo{ChannelNo: cfg.Platform.ChannelNo, Profile: profile}, Install: a.install(),
+		Source: mgmt.SourceFunc(a.devices), Events: a.events, Rollout: a.rollout, Level: a.level, Restart: a.restart,
 		Commands: cmds, Diagnostics: func(context.Context) map[string]any {
 			return map[string]any{"status": a.status(time.Now())}
 		}, Logger: a.log.With("component", "mgmt")})

@@ -40,3 +40,11 @@ func (a *Agent) reportHealthy(ctx context.Context) {
 	}
 	a.upgrade.Healthy()
 }
+
+// install is how the agent was installed, for the birth (upgrade.InstallKind).
+func (a *Agent) install() string {
+	if a.upgrade == nil {
+		return ""
+	}
+	return a.upgrade.Install()
+}

@@ -152,7 +152,7 @@ func (s *Session) cmdDiagnostics(ctx context.Context, _ json.RawMessage) (any, e
 	b := map[string]any{
 		"generatedAt": time.Now().UTC(),
 		"terminal":    RegistrationOf(s.o.Identity),
-		"software":    software(),
+		"software":    software(s.o.Install),
 		"boot":        s.boot,
 		"startedAt":   s.started.UTC(),
 		"epoch":       s.currentEpoch(),

@@ -144,14 +144,14 @@ func (s *Session) birth(epoch uint64) []byte {
 	started := s.started.UTC()
 	st := State{V: ProtocolVersion, Status: StatusOnline, Epoch: epoch, Boot: s.boot, Time: time.Now().UTC(),
 		StartedAt: &started, Terminal: RegistrationOf(s.o.Identity), Scenes: s.o.Scenes, Platform: s.o.Platform,
-		Software: software(), Config: s.configState()}
+		Software: software(s.o.Install), Config: s.configState()}
 	b, _ := json.Marshal(st)
 	return b
 }
 
-func software() *Software {
+func software(install string) *Software {
 	v := version.Get()
-	return &Software{Version: v.Version, Commit: v.Commit, Go: v.Go, Platform: runtime.GOOS + "/" + runtime.GOARCH}
+	return &Software{Version: v.Version, Commit: v.Commit, Go: v.Go, Platform: runtime.GOOS + "/" + runtime.GOARCH, Install: install}
 }
 
 func (s *Session) configState() *ConfigState {

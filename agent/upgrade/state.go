@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sscagent/sscagent/internal/atomicfile"
+	"github.com/sscagent/sscagent/internal/prompt"
 )
 
 // Phases of an upgrade, persisted in STATEDIR/upgrade/state.json before each step so
@@ -21,6 +22,9 @@ const (
 	PhaseConfirming = "confirming" // the new build runs and must report healthy
 	PhaseDone       = "done"       // the new build is healthy: the upgrade is over
 	PhaseFailed     = "failed"     // refused after staging, or rolled back: the old build runs
+	// PhaseHelper: a package verified, downloaded and handed to the root helper, which
+	// installs it, restarts the service and writes the outcome (handover.go).
+	PhaseHelper = "helper"
 )
 
 // State is the persisted upgrade.
@@ -37,9 +41,11 @@ type State struct {
 	Exe    string `json:"exe"`
 	Staged string `json:"staged"`
 	Prev   string `json:"prev"`
-	// Reason says why a failed upgrade failed (for the maintainer).
-	Reason string    `json:"reason,omitempty"`
-	At     time.Time `json:"at"`
+	// Reason says why a failed upgrade failed (for the maintainer), Code its 8.4 code
+	// when it is not CodeRolledBack (the root helper's refusals).
+	Reason string      `json:"reason,omitempty"`
+	Code   prompt.Code `json:"code,omitempty"`
+	At     time.Time   `json:"at"`
 	// Reported is set once the outcome has been published (an event).
 	Reported bool `json:"reported,omitempty"`
 }

@@ -65,6 +65,8 @@ func Recover(stateDir string, log *slog.Logger) (restart bool, err error) {
 		}
 		st.Phase = PhaseConfirming
 		return false, saveState(stateDir, st)
+	case PhaseHelper:
+		return false, nil // the root helper's: the Updater watches for its outcome
 	case PhaseConfirming:
 		reason := "the new build stopped before reporting healthy after the swap"
 		if err := restore(st.Exe, st.Prev); err != nil {

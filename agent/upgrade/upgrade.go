@@ -12,6 +12,11 @@
 // confirms once more after the swap; a start that finds an unconfirmed swap puts the
 // old build back. Every step is persisted in STATEDIR/upgrade/state.json first, so a
 // crash at any point is recovered at the next start (docs/deploy.md).
+//
+// A terminal installed from a .deb or .rpm is sent the package instead: the agent
+// verifies and downloads it the same way and hands it to the root helper (handover.go,
+// agent/upgrade/helper), which installs it, restarts the service, waits for this
+// package's health file and reinstalls the previous package when it does not come.
 package upgrade
 
 import (
@@ -70,12 +75,17 @@ type Updater struct {
 	keys   signing.Keyring
 	client *http.Client
 	trial  string // the handshake file of a trial child, "" otherwise
-	log    *slog.Logger
+	// install is how the executable was installed (InstallKind): the artifact kind
+	// this terminal takes.
+	install string
+	log     *slog.Logger
 
-	mu      sync.Mutex // guards busy, healthy, pending
-	busy    bool
-	healthy bool
-	pending *State // a final outcome not yet reported, or the confirming upgrade
+	mu       sync.Mutex // guards busy, healthy, pending, ctx, watching
+	busy     bool
+	healthy  bool
+	pending  *State          // a final outcome not yet reported, the confirming upgrade, or the helper's
+	ctx      context.Context // Started's: bounds the watch of the helper
+	watching bool
 }
 
 // New reads the pinned keys and the persisted state. Call Recover first.
@@ -94,7 +104,7 @@ func New(o Options) (*Updater, error) {
 	if err != nil {
 		return nil, err
 	}
-	u := &Updater{o: o, keys: keys, client: c, trial: os.Getenv(trialEnv), log: o.Logger}
+	u := &Updater{o: o, keys: keys, client: c, trial: os.Getenv(trialEnv), install: InstallKind(o.Exe), log: o.Logger}
 	if u.trial != "" {
 		return u, nil // the state belongs to the old process running this trial
 	}
@@ -102,11 +112,15 @@ func New(o Options) (*Updater, error) {
 	if err != nil {
 		return nil, err
 	}
-	if ok && (st.Phase == PhaseConfirming || st.Final() && !st.Reported) {
+	if ok && (st.Phase == PhaseConfirming || st.Phase == PhaseHelper || st.Final() && !st.Reported) {
 		u.pending = &st
 	}
 	return u, nil
 }
+
+// Install says how this terminal's executable was installed (release.KindBinary,
+// KindDeb, KindRPM): what its birth announces, and the artifact kind it takes.
+func (u *Updater) Install() string { return u.install }
 
 // InTrial reports whether this process is a trial child.
 func (u *Updater) InTrial() bool { return u.trial != "" }
@@ -141,6 +155,9 @@ func (u *Updater) stage(ctx context.Context, args json.RawMessage) (any, error) 
 	if err != nil {
 		return nil, &Refusal{Code: CodeBadSignature, Err: err}
 	}
+	if m.Kind != u.install {
+		return nil, refuse(CodeWrongPlatform, "the artifact is a %s; this terminal was installed as a %s and takes a %s", m.Kind, u.install, u.install)
+	}
 	if m.GOOS != runtime.GOOS || m.GOARCH != runtime.GOARCH {
 		return nil, refuse(CodeWrongPlatform, "the artifact is for %s, this terminal is %s/%s", m.Platform(), runtime.GOOS, runtime.GOARCH)
 	}
@@ -166,6 +183,9 @@ func (u *Updater) stage(ctx context.Context, args json.RawMessage) (any, error) 
 	}
 	ctx, cancel := context.WithTimeout(ctx, u.o.Config.DownloadTimeout.D())
 	defer cancel()
+	if release.IsPackage(m.Kind) {
+		return u.stagePackage(ctx, c, m, running)
+	}
 	staged := stagedPath(u.o.Exe)
 	if err := download(ctx, u.client, c.URL, m, staged); err != nil {
 		return nil, err
@@ -183,16 +203,22 @@ func (u *Updater) stage(ctx context.Context, args json.RawMessage) (any, error) 
 
 // Started is called once the agent runs: it reports an outcome the last processes
 // left (once), and bounds a confirming upgrade by the health window: a new build
-// that does not report healthy in time is rolled back.
+// that does not report healthy in time is rolled back. An upgrade in the root
+// helper's hands is watched until the helper writes its outcome.
 func (u *Updater) Started(ctx context.Context) {
 	u.mu.Lock()
 	st := u.pending
+	u.ctx = ctx
 	u.mu.Unlock()
 	if st == nil {
 		return
 	}
 	if st.Final() {
 		u.report(*st)
+		return
+	}
+	if st.Phase == PhaseHelper {
+		go u.watchHelper(ctx, *st) // ends with ctx or the helper's outcome
 		return
 	}
 	go func() { // ends with ctx or the window
@@ -225,6 +251,12 @@ func (u *Updater) Healthy() {
 	if u.trial != "" {
 		if err := writeHandshake(u.trial); err != nil {
 			u.log.Error("upgrade trial: cannot report healthy", "err", err)
+		}
+		return
+	}
+	if st != nil && st.Phase == PhaseHelper {
+		if err := writeHealth(u.o.StateDir); err != nil {
+			u.log.Error("upgrade: cannot report healthy to the upgrade helper", "err", err)
 		}
 		return
 	}
@@ -261,7 +293,11 @@ func (u *Updater) report(st State) {
 		u.o.Emit(KindSucceeded, true, CodeSucceeded, "", data)
 	} else {
 		data["reason"] = st.Reason
-		u.o.Emit(KindFailed, false, CodeRolledBack, st.Reason, data)
+		code := CodeRolledBack
+		if st.Code != 0 {
+			code = st.Code
+		}
+		u.o.Emit(KindFailed, false, code, st.Reason, data)
 	}
 	st.Reported = true
 	if err := saveState(u.o.StateDir, st); err != nil {

@@ -62,6 +62,18 @@ func loadArtifact(p, version string) (artifact, error) {
 	return artifact{path: p, name: filepath.Base(p), signed: s, m: m}, nil
 }
 
+// artifactKey names what a terminal takes: "deb linux/arm64", "binary windows/amd64".
+func artifactKey(kind, platform string) string { return kind + " " + platform }
+
+// installOf is the artifact kind of a birth's software.install (older agents say
+// nothing: binary).
+func installOf(install string) string {
+	if install == "" {
+		return release.KindBinary
+	}
+	return install
+}
+
 // stages cuts ids into stages of pct percent each (at least one terminal).
 func stages(ids []string, pct int) [][]string {
 	n := max(1, (len(ids)*pct+99)/100)
@@ -129,7 +141,8 @@ func fleetUpgrade(args []string, out, errOut io.Writer) int {
 	ff := newFleetFlags(fs)
 	ver := fs.String("version", "", "the version to roll out (the artifacts' manifests must say it)")
 	var arts, lists listFlag
-	fs.Var(&arts, "artifact", "a signed sscagent build, FILE.manifest and FILE.manifest.sig beside it (release sign); one per platform, repeatable")
+	fs.Var(&arts, "artifact", "a signed sscagent build or .deb/.rpm, FILE.manifest and FILE.manifest.sig beside it (release sign); "+
+		"one per kind and platform, repeatable: each terminal gets the kind its birth's software.install says (binary, deb, rpm)")
 	selector := fs.String("terminals", "", "terminal ids and globs, comma-separated (\"KIOSK-*,GATE-0001\")")
 	pct := fs.Int("percent", 100, "stage size in percent of the terminals selected: 10 upgrades 10% at a time")
 	fs.Var(&lists, "list", "one stage's terminal ids, comma-separated; repeat for the next stages (instead of --percent)")
@@ -164,7 +177,7 @@ func fleetUpgrade(args []string, out, errOut io.Writer) int {
 			return usage("--base-url must be an https:// URL")
 		}
 	}
-	byPlatform := map[string]artifact{}
+	byPlatform := map[string]artifact{} // by artifactKey
 	var all []artifact
 	for _, p := range arts {
 		a, err := loadArtifact(p, *ver)
@@ -172,10 +185,11 @@ func fleetUpgrade(args []string, out, errOut io.Writer) int {
 			fmt.Fprintf(errOut, "sscagent fleet upgrade: %v\n", err)
 			return cli.ExitFail
 		}
-		if _, dup := byPlatform[a.m.Platform()]; dup {
-			return usage("two artifacts for " + a.m.Platform())
+		k := artifactKey(a.m.Kind, a.m.Platform())
+		if _, dup := byPlatform[k]; dup {
+			return usage("two artifacts for " + k)
 		}
-		byPlatform[a.m.Platform()] = a
+		byPlatform[k] = a
 		all = append(all, a)
 	}
 	ctx, c, done, err := ff.open(errOut)
@@ -214,9 +228,10 @@ func fleetUpgrade(args []string, out, errOut io.Writer) int {
 	argsFor := func(t fleet.Terminal) (json.RawMessage, error) {
 		a, ok := artifact{}, false
 		if sw := t.State.Software; sw != nil && sw.Platform != "" {
-			a, ok = byPlatform[sw.Platform]
+			k := artifactKey(installOf(sw.Install), sw.Platform)
+			a, ok = byPlatform[k]
 			if !ok {
-				return nil, fmt.Errorf("no artifact for %s", sw.Platform)
+				return nil, fmt.Errorf("no artifact for %s", k)
 			}
 		} else if len(all) == 1 {
 			a, ok = all[0], true // an older agent does not say; the terminal checks

@@ -372,7 +372,7 @@ func TestFleetUpgradeRefusals(t *testing.T) {
 		{"bad-signature", good, release.Signed{Manifest: signed.Manifest, Signature: badSig}, "[160005]: release signature: sm2 key " + m.KeyID + ": signature does not verify"},
 		{"unknown-key", good, byOther, "[160005]: release signature: key \"" + otherKey.Public().ID() + "\": signed by a key that is not pinned"},
 		// The manager offers a terminal only its platform's build...
-		{"platform", good, forArm, "UPG-REF-1: refused: no artifact for " + runtime.GOOS + "/" + runtime.GOARCH},
+		{"platform", good, forArm, "UPG-REF-1: refused: no artifact for binary " + runtime.GOOS + "/" + runtime.GOARCH},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p := variant(c.name, c.body, c.s)

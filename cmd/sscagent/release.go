@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"debug/buildinfo"
 	"fmt"
 	"io"
@@ -9,6 +11,7 @@ import (
 
 	"github.com/sscagent/sscagent/cmd/internal/cli"
 	"github.com/sscagent/sscagent/internal/config"
+	"github.com/sscagent/sscagent/internal/pkgfile"
 	"github.com/sscagent/sscagent/internal/release"
 	"github.com/sscagent/sscagent/internal/signing"
 )
@@ -17,7 +20,8 @@ const releaseUsage = `release keygen|sign|verify [flags]
 
   release keygen --out DIR [--alg sm2|ed25519]      a release key: release.key.pem (0600) and release.pub.pem
   release sign   --key FILE --artifact FILE [--version V]
-                                                    write FILE.manifest and FILE.manifest.sig
+                                                    write FILE.manifest and FILE.manifest.sig; FILE is
+                                                    the sscagent binary, or a .deb or .rpm of make packages
   release verify --pub FILE --artifact FILE         check an artifact as a terminal does
 
 Terminals pin release.pub.pem in upgrade.releaseKeys; 'fleet upgrade' sends what
@@ -67,6 +71,25 @@ func stamped(path string) (goos, goarch, version string, err error) {
 	if err != nil {
 		return "", "", "", fmt.Errorf("%s: not a Go program: %w", path, err)
 	}
+	return stampedInfo(path, bi)
+}
+
+// stampedPackage reads the platform and stamped version of the sscagent binary a
+// package installs.
+func stampedPackage(kind, path string) (goos, goarch, version string, err error) {
+	b, err := pkgfile.Binary(context.Background(), kind, path)
+	if err != nil {
+		return "", "", "", err
+	}
+	name := path + ":" + pkgfile.BinaryPath
+	bi, err := buildinfo.Read(bytes.NewReader(b))
+	if err != nil {
+		return "", "", "", fmt.Errorf("%s: not a Go program: %w", name, err)
+	}
+	return stampedInfo(name, bi)
+}
+
+func stampedInfo(path string, bi *buildinfo.BuildInfo) (goos, goarch, version string, err error) {
 	const stamp = "/internal/version.Version="
 	for _, s := range bi.Settings {
 		switch s.Key {
@@ -91,7 +114,7 @@ func stamped(path string) (goos, goarch, version string, err error) {
 func releaseSign(args []string, out, errOut io.Writer) int {
 	fs := newFlags("release sign", "release sign --key FILE --artifact FILE [--version V]", errOut)
 	keyFile := fs.String("key", "", "release private key (PEM, mode 0600; release keygen writes one)")
-	artifact := fs.String("artifact", "", "the sscagent binary to sign")
+	artifact := fs.String("artifact", "", "the sscagent binary, or its .deb or .rpm (make packages), to sign")
 	ver := fs.String("version", "", "its version (default: the one stamped in by the linker; they must agree)")
 	if rc := cli.ParseFlags(fs, args); rc >= 0 {
 		return rc
@@ -110,13 +133,30 @@ func releaseSign(args []string, out, errOut io.Writer) int {
 	if err != nil {
 		return fail(err)
 	}
-	goos, goarch, v, err := stamped(*artifact)
+	kind, info := release.KindBinary, pkgfile.Info{}
+	var goos, goarch, v string
+	if k, kerr := pkgfile.KindOf(*artifact); kerr == nil {
+		kind = k
+		if info, err = pkgfile.Read(context.Background(), kind, *artifact); err != nil {
+			return fail(err)
+		}
+		if info.Name != "sscagent" {
+			return fail(fmt.Errorf("%s is the package %q, not sscagent", *artifact, info.Name))
+		}
+		goos, goarch, v, err = stampedPackage(kind, *artifact)
+		if err == nil && goarch != info.Arch {
+			err = fmt.Errorf("%s is a %s package, but its binary is built for %s", *artifact, info.Arch, goarch)
+		}
+	} else {
+		goos, goarch, v, err = stamped(*artifact)
+	}
 	if err != nil {
 		return fail(err)
 	}
 	switch {
 	case *ver == "" && v == "":
-		return fail(fmt.Errorf("%s carries no stamped version; build it with make (or -ldflags -X .../internal/version.Version=V)", *artifact))
+		return fail(fmt.Errorf("%s carries no readable version stamp (a -trimpath build, as make's, does not record its -ldflags): "+
+			"give --version V, the VERSION it was built with", *artifact))
 	case *ver != "" && v != "" && *ver != v:
 		return fail(fmt.Errorf("--version %s, but %s is stamped %s: a terminal would refuse it after its trial", *ver, *artifact, v))
 	case *ver == "":
@@ -126,7 +166,12 @@ func releaseSign(args []string, out, errOut io.Writer) int {
 	if err != nil {
 		return fail(err)
 	}
-	m, err := release.Describe(f, *ver, goos, goarch)
+	var m release.Manifest
+	if kind == release.KindBinary {
+		m, err = release.Describe(f, *ver, goos, goarch)
+	} else {
+		m, err = release.DescribePackage(f, kind, *ver, info.Version, goarch)
+	}
 	f.Close()
 	if err != nil {
 		return fail(err)
@@ -189,6 +234,10 @@ func releaseVerify(args []string, out, errOut io.Writer) int {
 	if err := d.Check(m); err != nil {
 		return fail(err)
 	}
-	fmt.Fprintf(out, "%s: sscagent %s for %s, %d bytes, signed by %s: OK\n", *artifact, m.Version, m.Platform(), m.Size, m.KeyID)
+	what := "sscagent " + m.Version
+	if m.Package != "" {
+		what = fmt.Sprintf("sscagent %s (%s %s)", m.Version, m.Kind, m.Package)
+	}
+	fmt.Fprintf(out, "%s: %s for %s, %d bytes, signed by %s: OK\n", *artifact, what, m.Platform(), m.Size, m.KeyID)
 	return cli.ExitOK
 }

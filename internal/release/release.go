@@ -1,6 +1,7 @@
 // Package release is the signed release manifest: what a terminal checks before it
 // runs a program it downloaded. A manifest names one artifact (the sscagent binary for
-// one GOOS/GOARCH) by version, platform, size, SHA-256 and SM3; a release key
+// one GOOS/GOARCH, or the .deb or .rpm that installs it) by version, platform, size,
+// SHA-256 and SM3; a release key
 // (internal/signing) signs the manifest's exact bytes, and a terminal accepts the
 // artifact only when the signature verifies against a key it pins and every digest of
 // the bytes it received matches. The files are FILE.manifest (JSON) and
@@ -32,7 +33,12 @@ const FormatVersion = 1
 // Kinds of artifact.
 const (
 	KindBinary = "binary" // the sscagent executable itself
+	KindDeb    = "deb"    // the Debian package (packaging/linux/nfpm.yaml)
+	KindRPM    = "rpm"    // the RPM package
 )
+
+// IsPackage reports whether kind is installed by a package manager (deb, rpm).
+func IsPackage(kind string) bool { return kind == KindDeb || kind == KindRPM }
 
 // MaxManifest bounds a manifest's size: anything larger is not one.
 const MaxManifest = 4096
@@ -44,6 +50,10 @@ type Manifest struct {
 	Name    string `json:"name"`
 	Kind    string `json:"kind"`
 	Version string `json:"version"`
+	// Package is a package's own version as its package manager reads it (deb
+	// "1.3.0-1", rpm "1.3.0-1"): the root helper installs a package only when its
+	// metadata says this. Empty for a binary.
+	Package string `json:"package,omitempty"`
 	GOOS    string `json:"goos"`
 	GOARCH  string `json:"goarch"`
 	Size    int64  `json:"size"`
@@ -76,8 +86,15 @@ func (m Manifest) Validate() error {
 	if m.Name != "sscagent" {
 		p = append(p, fmt.Sprintf("name %q (want sscagent)", m.Name))
 	}
-	if m.Kind != KindBinary {
-		p = append(p, fmt.Sprintf("kind %q (want %s)", m.Kind, KindBinary))
+	switch {
+	case m.Kind != KindBinary && !IsPackage(m.Kind):
+		p = append(p, fmt.Sprintf("kind %q (want %s, %s or %s)", m.Kind, KindBinary, KindDeb, KindRPM))
+	case m.Kind == KindBinary && m.Package != "":
+		p = append(p, "package is set for a binary")
+	case IsPackage(m.Kind) && !versionRE.MatchString(m.Package):
+		p = append(p, fmt.Sprintf("package %q: a package's version (1-64 letters, digits, . + _ ~ -)", m.Package))
+	case IsPackage(m.Kind) && m.GOOS != "linux":
+		p = append(p, fmt.Sprintf("goos %q: a %s is for linux", m.GOOS, m.Kind))
 	}
 	if !versionRE.MatchString(m.Version) {
 		p = append(p, fmt.Sprintf("version %q (1-64 letters, digits, . + _ ~ -)", m.Version))
@@ -220,6 +237,14 @@ func Describe(r io.Reader, version, goos, goarch string) (Manifest, error) {
 	}
 	return Manifest{V: FormatVersion, Name: "sscagent", Kind: KindBinary, Version: version, GOOS: goos, GOARCH: goarch,
 		Size: d.Size(), SHA256: d.SHA256(), SM3: d.SM3()}, nil
+}
+
+// DescribePackage measures the package r (kind deb or rpm) and returns its manifest:
+// version is what the binary inside reports, pkgVersion the package's own version.
+func DescribePackage(r io.Reader, kind, version, pkgVersion, goarch string) (Manifest, error) {
+	m, err := Describe(r, version, "linux", goarch)
+	m.Kind, m.Package = kind, pkgVersion
+	return m, err
 }
 
 // ManifestPath and SignaturePath are where the files of artifact lie.

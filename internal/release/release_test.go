@@ -138,6 +138,8 @@ func FuzzParse(f *testing.F) {
 	m := Manifest{V: 1, Name: "sscagent", Kind: KindBinary, Version: "v1", GOOS: "linux", GOARCH: "arm64", Size: 9,
 		SHA256: strings.Repeat("0", 64), SM3: strings.Repeat("1", 64), KeyID: strings.Repeat("2", 16)}
 	f.Add(m.Marshal())
+	m.Kind, m.Package = KindDeb, "1.3.0-1"
+	f.Add(m.Marshal())
 	f.Add([]byte(`{"v":1}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		got, err := Parse(b)
@@ -152,4 +154,37 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("round trip: %+v %v", again, err)
 		}
 	})
+}
+
+func TestPackageManifest(t *testing.T) {
+	k, _ := signing.Generate(signing.Ed25519)
+	m, err := DescribePackage(strings.NewReader("a package"), KindDeb, "v1.3.0", "1.3.0-1", "arm64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Sign(k, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Verify(signing.Keyring{k.Public()}, s)
+	if err != nil || got.Kind != KindDeb || got.Package != "1.3.0-1" || got.GOOS != "linux" || !IsPackage(got.Kind) {
+		t.Fatalf("Verify = %+v, %v", got, err)
+	}
+	for name, mut := range map[string]func(*Manifest){
+		"package without version": func(m *Manifest) { m.Package = "" },
+		"binary with package":     func(m *Manifest) { m.Kind = KindBinary },
+		"package for windows":     func(m *Manifest) { m.GOOS = "windows" },
+		"unknown kind":            func(m *Manifest) { m.Kind = "msi" },
+	} {
+		bad := got
+		mut(&bad)
+		if err := bad.Validate(); !errors.Is(err, ErrManifest) {
+			t.Errorf("%s: Validate = %v, want ErrManifest", name, err)
+		}
+	}
+	// A binary's manifest has no "package" field: older terminals still parse it.
+	b, _ := Describe(strings.NewReader("x"), "v1", "linux", "amd64")
+	if bytes.Contains(b.Marshal(), []byte(`"package"`)) {
+		t.Fatalf("binary manifest %s names a package", b.Marshal())
+	}
 }
