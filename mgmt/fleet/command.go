@@ -57,7 +57,13 @@ func (c *Client) Command(ctx context.Context, ids []string, name string, args js
 		if err != nil {
 			return nil, fmt.Errorf("fleet cmd: %w", err)
 		}
-		if w.isMarker(m) {
+		if marker, again, err := w.synced(m); marker {
+			if again {
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("fleet cmd: %w", err)
+			}
 			break
 		}
 		if pt, ok := mgmt.ParseTopic(c.o.Prefix, m.Topic); ok && pt.Kind == mgmt.KindState {
