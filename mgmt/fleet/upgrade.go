@@ -147,7 +147,13 @@ func (c *Client) upgradeStage(ctx context.Context, stage int, ids []string, o Up
 		if err != nil {
 			return nil, fmt.Errorf("fleet upgrade: %w", err)
 		}
-		if w.isMarker(m) {
+		if marker, again, err := w.synced(m); marker {
+			if again {
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("fleet upgrade: %w", err)
+			}
 			break
 		}
 		if pt, ok := mgmt.ParseTopic(c.o.Prefix, m.Topic); ok && pt.Kind == mgmt.KindState {
