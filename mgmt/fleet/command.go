@@ -52,25 +52,15 @@ func (c *Client) Command(ctx context.Context, ids []string, name string, args js
 	}
 	defer stop()
 	presence := map[string]string{}
-	for {
-		m, err := w.next(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("fleet cmd: %w", err)
-		}
-		if marker, again, err := w.synced(m); marker {
-			if again {
-				continue
-			}
-			if err != nil {
-				return nil, fmt.Errorf("fleet cmd: %w", err)
-			}
-			break
-		}
+	err = w.retained(ctx, func(m mqttc.Message) {
 		if pt, ok := mgmt.ParseTopic(c.o.Prefix, m.Topic); ok && pt.Kind == mgmt.KindState {
 			if s, err := mgmt.DecodeState(m.Payload); err == nil {
 				presence[pt.Terminal] = s.Status
 			}
 		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("fleet cmd: %w", err)
 	}
 	now := time.Now().UTC()
 	req := mgmt.Request{V: mgmt.ProtocolVersion, Name: name, Args: args, Timeout: timeout.Seconds(), ExpiresAt: now.Add(timeout)}

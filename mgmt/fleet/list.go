@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sscagent/sscagent/mgmt"
+	"github.com/sscagent/sscagent/mgmt/internal/mqttc"
 )
 
 // Presence of a terminal.
@@ -58,26 +59,17 @@ func (c *Client) List(ctx context.Context, match func(id string) bool) ([]Termin
 		}
 		return t
 	}
-	for {
-		m, err := w.next(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("fleet list: %w", err)
-		}
-		if marker, again, err := w.synced(m); marker {
-			if again {
-				continue
-			}
-			if err != nil {
-				return nil, fmt.Errorf("fleet list: %w", err)
-			}
-			return c.finish(byID), nil
-		}
+	err = w.retained(ctx, func(m mqttc.Message) {
 		pt, ok := mgmt.ParseTopic(p, m.Topic)
 		if !ok || len(m.Payload) == 0 || match != nil && !match(pt.Terminal) {
-			continue
+			return
 		}
 		absorb(get(pt.Terminal), pt.Kind, m.Payload)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("fleet list: %w", err)
 	}
+	return c.finish(byID), nil
 }
 
 // absorb decodes one retained message into t; unreadable messages are skipped.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sscagent/sscagent/mgmt"
+	"github.com/sscagent/sscagent/mgmt/internal/mqttc"
 )
 
 // Outcomes of a software update on one terminal.
@@ -142,25 +143,15 @@ func (c *Client) upgradeStage(ctx context.Context, stage int, ids []string, o Up
 	}
 	defer stop()
 	seen := map[string]*Terminal{}
-	for {
-		m, err := w.next(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("fleet upgrade: %w", err)
-		}
-		if marker, again, err := w.synced(m); marker {
-			if again {
-				continue
-			}
-			if err != nil {
-				return nil, fmt.Errorf("fleet upgrade: %w", err)
-			}
-			break
-		}
+	err = w.retained(ctx, func(m mqttc.Message) {
 		if pt, ok := mgmt.ParseTopic(c.o.Prefix, m.Topic); ok && pt.Kind == mgmt.KindState {
 			t := &Terminal{ID: pt.Terminal}
 			absorb(t, pt.Kind, m.Payload)
 			seen[pt.Terminal] = t
 		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("fleet upgrade: %w", err)
 	}
 	watches := map[string]*upgradeWatch{}
 	progress := func(uw *upgradeWatch) {

@@ -134,6 +134,25 @@ func (w *watch) synced(m mqttc.Message) (marker, again bool, err error) {
 	return true, false, nil
 }
 
+// retained hands fn every message up to the connection's sync marker: the retained
+// state (and what arrived meanwhile). It returns at the marker, with ErrDropped when
+// the broker lost messages before it, or when ctx ends.
+func (w *watch) retained(ctx context.Context, fn func(mqttc.Message)) error {
+	for {
+		m, err := w.next(ctx)
+		if err != nil {
+			return err
+		}
+		if marker, again, err := w.synced(m); marker {
+			if again {
+				continue
+			}
+			return err
+		}
+		fn(m)
+	}
+}
+
 // retry publishes another marker every markerRetry while none has come back, until the
 // watch ends: a lost marker must not leave the caller waiting for ever.
 func (c *Client) retry(w *watch) {
