@@ -19,6 +19,7 @@ const (
 	CodeDigest        prompt.Code = 160008 // the bytes differ from the manifest
 	CodeBusy          prompt.Code = 160009 // another upgrade is in progress
 	CodeCannotStage   prompt.Code = 160010 // the executable's directory is not writable, or the request is unusable
+	CodeDowngrade     prompt.Code = 160011 // an older version than the running one, without allowDowngrade
 )
 
 func init() {
@@ -46,6 +47,8 @@ func init() {
 			Maintainer: t("另一升级正在进行，拒绝本次升级", "Another upgrade is in progress; refused")},
 		prompt.Message{Code: CodeCannotStage, Holder: none, Operator: none,
 			Maintainer: t("升级请求不可执行，拒绝升级", "The upgrade request cannot be carried out; refused")},
+		prompt.Message{Code: CodeDowngrade, Holder: none, Operator: none,
+			Maintainer: t("软件包版本低于当前运行版本且未允许降级，拒绝升级", "The artifact is older than the running version and the command does not allow a downgrade; refused")},
 	)
 }
 

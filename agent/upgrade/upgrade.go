@@ -165,6 +165,9 @@ func (u *Updater) stage(ctx context.Context, args json.RawMessage) (any, error) 
 	if m.Version == running {
 		return map[string]any{"version": running, "already": true}, nil
 	}
+	if cmp, ok := release.CompareVersions(m.Version, running); ok && cmp < 0 && !c.AllowDowngrade {
+		return nil, refuse(CodeDowngrade, "the artifact's version %s is older than the running %s (allowDowngrade in the command installs it on purpose)", m.Version, running)
+	}
 	if m.Size > u.o.Config.MaxBytes {
 		return nil, refuse(CodeCannotStage, "the artifact is %d bytes, upgrade.maxBytes is %d", m.Size, u.o.Config.MaxBytes)
 	}

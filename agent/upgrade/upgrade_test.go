@@ -331,6 +331,37 @@ func TestRunRefuses(t *testing.T) {
 	}
 }
 
+// TestRunRefusesDowngrade: a signed older release is refused unless the command allows
+// a downgrade; an unordered running version ("dev") is not compared.
+func TestRunRefusesDowngrade(t *testing.T) {
+	l := newLayout(t)
+	key, _ := signing.Generate(signing.Ed25519)
+	m, _ := release.Describe(bytes.NewReader([]byte("an old build")), "v1.4.9", runtime.GOOS, runtime.GOARCH)
+	s, _ := release.Sign(key, m)
+	u, e := newTestUpdater(t, l, key.Public())
+	defer func(v string) { version.Version = v }(version.Version)
+	version.Version = "v1.5.0"
+	b, _ := json.Marshal(release.Command{URL: "https://127.0.0.1:1/y", Signed: s})
+	if _, err := u.Run(t.Context(), b); CodeOf(err) != CodeDowngrade || !strings.Contains(err.Error(), "older than the running v1.5.0") {
+		t.Fatalf("downgrade: %v", err)
+	}
+	mustNotExist(t, stagedPath(l.exe))
+	// Allowed, it goes on to the download (which fails here: nothing listens).
+	b, _ = json.Marshal(release.Command{URL: "https://127.0.0.1:1/y", AllowDowngrade: true, Signed: s})
+	if _, err := u.Run(t.Context(), b); CodeOf(err) != CodeDownload {
+		t.Fatalf("allowed downgrade: %v", err)
+	}
+	version.Version = "dev"
+	b, _ = json.Marshal(release.Command{URL: "https://127.0.0.1:1/y", Signed: s})
+	if _, err := u.Run(t.Context(), b); CodeOf(err) != CodeDownload {
+		t.Fatalf("dev build: %v", err)
+	}
+	if n := len(e.all()); n != 3 {
+		t.Fatalf("%d refusal events: %v", n, e.all())
+	}
+	mustBe(t, l.exe, l.old)
+}
+
 // A confirming upgrade commits on Healthy and reports once; an outcome left by the
 // last process is reported at Started, once.
 func TestConfirmAndReport(t *testing.T) {

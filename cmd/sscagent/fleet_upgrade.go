@@ -147,6 +147,7 @@ func fleetUpgrade(args []string, out, errOut io.Writer) int {
 	pct := fs.Int("percent", 100, "stage size in percent of the terminals selected: 10 upgrades 10% at a time")
 	fs.Var(&lists, "list", "one stage's terminal ids, comma-separated; repeat for the next stages (instead of --percent)")
 	maxFail := fs.Int("max-failures", 1, "stop after the stage in which this many terminals failed")
+	downgrade := fs.Bool("allow-downgrade", false, "let terminals install a version older than the one they run (stepping back from a bad release)")
 	serve := fs.String("serve", "", "serve the artifacts over HTTPS on this address (with --cert and --key)")
 	cert := fs.String("cert", "", "the file server's TLS certificate (PEM; terminals trust its CA in upgrade.caFile)")
 	key := fs.String("key", "", "its private key (PEM, mode 0600)")
@@ -243,7 +244,7 @@ func fleetUpgrade(args []string, out, errOut io.Writer) int {
 		if *serve != "" {
 			u = base + "/sscagent/" + a.m.SHA256 + "/" + a.name
 		}
-		return json.Marshal(release.Command{URL: u, Signed: a.signed})
+		return json.Marshal(release.Command{URL: u, AllowDowngrade: *downgrade, Signed: a.signed})
 	}
 	opts := fleet.UpgradeOptions{Version: *ver, Args: argsFor, Stages: plan, MaxFailures: *maxFail,
 		CommandTimeout: *cmdTimeout, StageTimeout: *stageTimeout}

@@ -278,5 +278,10 @@ func ReadFiles(artifact string) (Signed, error) {
 // to download the artifact, and its signed manifest.
 type Command struct {
 	URL string `json:"url"`
+	// AllowDowngrade lets the command install a version older than the running one
+	// (a manager stepping back from a bad release on purpose); without it an older
+	// signed release is refused, so a captured old artifact cannot roll a terminal
+	// back to a release with a known fault.
+	AllowDowngrade bool `json:"allowDowngrade,omitempty"`
 	Signed
 }
