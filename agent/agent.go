@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/sscagent/sscagent/agent/metrics"
+	"github.com/sscagent/sscagent/agent/upgrade"
 	"github.com/sscagent/sscagent/card/readers"
 	"github.com/sscagent/sscagent/internal/backoff"
 	"github.com/sscagent/sscagent/internal/event"
@@ -78,6 +79,9 @@ type Options struct {
 	// (the demo's console scanner, tests); the scanner frames, checks and classifies
 	// what they deliver like any other device's bytes.
 	Scanners map[string]qrscan.Opener
+	// Executable is the program file software updates from the fleet replace
+	// (upgrade.Executable); empty: the upgrade command is refused.
+	Executable string
 }
 
 // Agent is the daemon: the configuration and the supervised parts built from it.
@@ -103,6 +107,7 @@ type Agent struct {
 
 	rollout *rollout.Engine
 	mgmt    *mgmt.Session
+	upgrade *upgrade.Updater // with mgmt
 	metrics *metrics.Metrics
 	// metricsAddr is where GET /metrics listens, once it does.
 	metricsAddr atomic.Pointer[string]
@@ -184,6 +189,10 @@ func New(cfg Config, o Options) (*Agent, error) {
 	}
 	a.gen = gen
 	if cfg.Mgmt.Enabled() {
+		if a.upgrade, err = a.newUpdater(cfg, o); err != nil {
+			c.Close()
+			return nil, err
+		}
 		if a.mgmt, err = a.newMgmt(cfg); err != nil {
 			c.Close()
 			return nil, err
@@ -201,6 +210,9 @@ func (a *Agent) newClient(cfg Config) (*platform.Client, error) {
 	}
 	for _, w := range cfg.Platform.Deprecations() {
 		a.log.Warn("deprecated setting", "detail", w)
+	}
+	for _, w := range cfg.transportWarnings() {
+		a.log.Warn("unencrypted link allowed by configuration", "detail", w)
 	}
 	a.log.Info("platform profile", "profile", c.Profile().Name)
 	return c, nil
@@ -289,6 +301,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		if a.ready != nil {
 			a.ready()
 		}
+		if a.upgrade != nil {
+			a.upgrade.Started(ctx)
+			go a.reportHealthy(ctx) // ends with ctx
+		}
 	})
 	a.log.Info("sscagent stopped", "uptime", time.Since(a.started).Round(time.Millisecond))
 	return err
@@ -314,7 +330,7 @@ func (a *Agent) openStores(ctx context.Context, cfg Config) error {
 	}
 	p, err := payment.Open(filepath.Join(cfg.Agent.StateDir, payment.FileName), payment.Options{
 		Terminal: cfg.Terminal.ID, Gateway: a.gw, Config: cfg.Payment, OnChange: a.paymentChanged,
-		Refunds: a.gw, OnRefundChange: a.refundChanged,
+		Refunds: a.gw, OnRefundChange: a.refundChanged, OnPruned: a.paymentsPruned,
 		Logger: a.log.With("component", "payment")})
 	if err != nil {
 		q.Close()

@@ -10,6 +10,7 @@ import (
 	"github.com/sscagent/sscagent/agent/gate"
 	"github.com/sscagent/sscagent/agent/localapi"
 	"github.com/sscagent/sscagent/card/readers"
+	"github.com/sscagent/sscagent/internal/audit"
 	"github.com/sscagent/sscagent/psam"
 	"github.com/sscagent/sscagent/qrscan"
 	"github.com/sscagent/sscagent/queue/backflow"
@@ -123,12 +124,22 @@ func (a *Agent) build(cfg Config, old *generation) (*generation, error) {
 		take(groupInputs)
 	}
 	if rebuild[groupAPI] {
-		tok, err := cfg.LocalAPI.TokenFile.Read()
+		legacy := ""
+		if cfg.LocalAPI.TokenFile != "" {
+			tok, err := cfg.LocalAPI.TokenFile.Read()
+			if err != nil {
+				return nil, fmt.Errorf("agent: localapi.tokenFile: %w", err)
+			}
+			legacy = strings.TrimSpace(string(tok))
+			a.log.Warn("deprecated setting", "detail", "localapi.tokenFile: one token with every scope; "+
+				"give each application its own scoped token in localapi.tokens (sscagent token new)")
+		}
+		tokens, err := cfg.LocalAPI.Tokens(legacy)
 		if err != nil {
-			return nil, fmt.Errorf("agent: localapi.tokenFile: %w", err)
+			return nil, fmt.Errorf("agent: %w", err)
 		}
 		api := apiServices{a}
-		s, err := localapi.New(localapi.Options{Config: cfg.LocalAPI, Token: strings.TrimSpace(string(tok)), Events: a.events,
+		s, err := localapi.New(localapi.Options{Config: cfg.LocalAPI, Tokens: tokens, Audit: audit.Open(cfg.Agent.StateDir), Events: a.events,
 			Payments: api, Refunds: api, Records: api, Status: api, Queue: api, Reads: api, Cards: api, Medical: api, Face: api, Login: api, Logger: a.log.With("component", "localapi")})
 		if err != nil {
 			return nil, fmt.Errorf("agent: %w", err)

@@ -181,7 +181,7 @@ func (a *Agent) cardReadDone(scene, reader string, res *card.Result, err error) 
 	data := cardData(res)
 	data["via"] = "localapi"
 	a.emit(KindCardRead, scene, reader, true, CodeCardRead, "", data)
-	return localapi.CardReadResult{Reader: reader, IReadCardBas: string(line)}
+	return localapi.CardReadResult{Reader: reader, IReadCardBas: string(line), Subject: res.Basic.SSN.String()}
 }
 
 // failed is the answer of a failed library read: the national code, its meaning and

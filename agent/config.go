@@ -2,9 +2,12 @@ package agent
 
 import (
 	"path/filepath"
+	"strings"
+	"time"
 
 	"github.com/sscagent/sscagent/agent/localapi"
 	"github.com/sscagent/sscagent/agent/metrics"
+	"github.com/sscagent/sscagent/agent/upgrade"
 	"github.com/sscagent/sscagent/card/readers"
 	"github.com/sscagent/sscagent/internal/config"
 	"github.com/sscagent/sscagent/internal/logging"
@@ -55,6 +58,9 @@ type Config struct {
 	Records RecordsConfig `yaml:"records"`
 	// Metrics serves Prometheus metrics (docs/metrics.md); off unless listen is set.
 	Metrics metrics.Config `yaml:"metrics"`
+	// Upgrade holds the pinned release keys and limits of software updates from the
+	// fleet (docs/deploy.md). Only the file sets it: a remote configuration cannot.
+	Upgrade upgrade.Config `yaml:"upgrade"`
 }
 
 // Daemon is the "agent" section: lifecycle settings of the daemon itself.
@@ -65,6 +71,10 @@ type Daemon struct {
 	ShutdownTimeout config.Duration `yaml:"shutdownTimeout"`
 	// RestartBackoffMax caps the delay before a failed part is restarted. Default 30s.
 	RestartBackoffMax config.Duration `yaml:"restartBackoffMax"`
+	// MedicalRetention is how long an ended medical settlement (its journal entry holds
+	// the holder's id number and name) is kept; pending ones, and debited ones whose
+	// record is not queued, stay until they are. Default 720h (30 days), 1h to 43800h.
+	MedicalRetention config.Duration `yaml:"medicalRetention"`
 }
 
 // DefaultConfig returns a configuration holding every default; loading a file overlays it.
@@ -75,6 +85,7 @@ func DefaultConfig() Config {
 			StateDir:          defaultStateDir(),
 			ShutdownTimeout:   config.Duration(10e9),
 			RestartBackoffMax: config.Duration(30e9),
+			MedicalRetention:  config.Duration(30 * 24 * time.Hour),
 		},
 		Log:      logging.DefaultConfig(),
 		Platform: platform.DefaultConfig(),
@@ -84,6 +95,7 @@ func DefaultConfig() Config {
 		Backflow: backflow.DefaultConfig(),
 		Payment:  payment.DefaultConfig(),
 		Cards:    readers.DefaultConfig(),
+		Upgrade:  upgrade.DefaultConfig(),
 	}
 }
 
@@ -111,11 +123,46 @@ func (c Config) Validate() error {
 	c.Cards.Validate("cards", &ps)
 	c.Records.Validate("records", c.Terminal.CreditCode, &ps)
 	c.Metrics.Validate("metrics", &ps)
+	c.Upgrade.Validate("upgrade", &ps)
 	config.CheckSecrets(c, &ps)
 	if c.Cards.Driver == readers.DriverSim && !c.Terminal.Test {
 		ps.Addf("cards.driver", "sim holds the sandbox's test cards: it needs terminal.test: true")
 	}
+	c.validateTransport(&ps)
 	return ps.Err()
+}
+
+// validateTransport refuses unencrypted links on a production terminal unless the
+// configuration says the network allows them (spec 8.2: HTTP on a government private
+// network).
+func (c Config) validateTransport(ps *config.Problems) {
+	if c.Terminal.Test {
+		return
+	}
+	if c.Platform.PlainHTTP() && !c.Platform.AllowPlainHTTP {
+		ps.Addf("platform.baseURL", "http:// on a production terminal (terminal.test false) sends unencrypted: use https://, "+
+			"or set platform.allowPlainHTTP: true if this is a government private network (spec 8.2)")
+	}
+	if plain := c.Mgmt.PlainBrokers(); len(plain) > 0 && !c.Mgmt.AllowPlainTCP {
+		ps.Addf("mgmt.brokers", "%s on a production terminal (terminal.test false) is unencrypted: use tls://, "+
+			"or set mgmt.allowPlainTCP: true if this is a private network", strings.Join(plain, ", "))
+	}
+}
+
+// transportWarnings are the start-up warnings of unencrypted links a production
+// terminal was told to accept.
+func (c Config) transportWarnings() []string {
+	if c.Terminal.Test {
+		return nil
+	}
+	var w []string
+	if c.Platform.PlainHTTP() && c.Platform.AllowPlainHTTP {
+		w = append(w, "platform.allowPlainHTTP: the platform is reached over plain HTTP (unencrypted); only on a government private network")
+	}
+	if plain := c.Mgmt.PlainBrokers(); len(plain) > 0 && c.Mgmt.AllowPlainTCP {
+		w = append(w, "mgmt.allowPlainTCP: terminal management is reached without TLS ("+strings.Join(plain, ", ")+"); only on a private network")
+	}
+	return w
 }
 
 // withDefaults returns c with the defaults of list items (scenes) filled in, which the
@@ -141,6 +188,9 @@ func (d Daemon) Validate(path string, ps *config.Problems) {
 	}
 	if t := d.RestartBackoffMax.D(); t < 1e9 || t > 3600e9 {
 		ps.Addf(config.Join(path, "restartBackoffMax"), "must be between 1s and 1h, got %s", d.RestartBackoffMax)
+	}
+	if t := d.MedicalRetention.D(); t < time.Hour || t > 5*365*24*time.Hour {
+		ps.Addf(config.Join(path, "medicalRetention"), "must be between 1h and 43800h, got %s", d.MedicalRetention)
 	}
 }
 
@@ -173,6 +223,7 @@ func (c *Config) resolvePaths(dir string) {
 	c.Queue.KeyFile = c.Queue.KeyFile.Resolve(abs)
 	c.Queue.KeySecret = c.Queue.KeySecret.Resolve(abs)
 	c.Cards.Resolve(abs)
+	c.Upgrade.Resolve(abs)
 	for i := range c.Scenes {
 		g := &c.Scenes[i].Gate
 		g.HTTP.TokenFile = g.HTTP.TokenFile.Resolve(abs)

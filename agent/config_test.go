@@ -164,3 +164,51 @@ func TestRecordsCoordinates(t *testing.T) {
 		}
 	}
 }
+
+// TestPlainTransportNeedsConsent: a production terminal refuses http:// and tcp:// /
+// mqtt:// unless the configuration allows them (and then warns); a test terminal takes
+// them as the sandbox, demo and lab do.
+func TestPlainTransportNeedsConsent(t *testing.T) {
+	base, err := LoadConfig(examplePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base.Platform.CAFile = ""
+	for _, tc := range []struct {
+		name      string
+		test      bool
+		url       string
+		brokers   []string
+		allowHTTP bool
+		allowTCP  bool
+		errs      []string
+		warns     int
+	}{
+		{name: "production https tls", url: "https://p.example:443", brokers: []string{"tls://b.example:8883"}},
+		{name: "production http", url: "http://p.example", errs: []string{"platform.baseURL: http:// on a production terminal"}},
+		{name: "production tcp and mqtt", url: "https://p.example", brokers: []string{"tcp://b:1883", "mqtt://c:1883", "tls://d:8883"},
+			errs: []string{"mgmt.brokers: tcp://b:1883, mqtt://c:1883 on a production terminal"}},
+		{name: "production both allowed", url: "http://p.example", brokers: []string{"tcp://b:1883"}, allowHTTP: true, allowTCP: true, warns: 2},
+		{name: "test terminal", test: true, url: "http://127.0.0.1:8080", brokers: []string{"tcp://127.0.0.1:1883"}},
+	} {
+		c := base
+		c.Terminal.Test = tc.test
+		c.Platform.BaseURL, c.Platform.AllowPlainHTTP = tc.url, tc.allowHTTP
+		c.Mgmt.Brokers, c.Mgmt.AllowPlainTCP = tc.brokers, tc.allowTCP
+		c.Cards.Driver = "pcsc"
+		var ps config.Problems
+		c.validateTransport(&ps)
+		msg := fmt.Sprint(ps.Err())
+		if len(tc.errs) == 0 && ps.Len() > 0 {
+			t.Errorf("%s: refused: %s", tc.name, msg)
+		}
+		for _, want := range tc.errs {
+			if !strings.Contains(msg, want) {
+				t.Errorf("%s: missing %q in %s", tc.name, want, msg)
+			}
+		}
+		if got := len(c.transportWarnings()); got != tc.warns {
+			t.Errorf("%s: %d warnings, want %d", tc.name, got, tc.warns)
+		}
+	}
+}

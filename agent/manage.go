@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sscagent/sscagent/agent/upgrade"
 	"github.com/sscagent/sscagent/card"
 	"github.com/sscagent/sscagent/card/readers"
 	"github.com/sscagent/sscagent/internal/event"
@@ -67,7 +68,7 @@ func restartSections(old, cfg Config) []string {
 	}{
 		{"version", old.Version, cfg.Version}, {"agent", old.Agent, cfg.Agent}, {"log.format", old.Log.Format, cfg.Log.Format},
 		{"terminal", old.Terminal, cfg.Terminal}, {"mgmt", old.Mgmt, cfg.Mgmt}, {"queue", old.Queue, cfg.Queue},
-		{"payment", old.Payment, cfg.Payment}, {"metrics", old.Metrics, cfg.Metrics},
+		{"payment", old.Payment, cfg.Payment}, {"metrics", old.Metrics, cfg.Metrics}, {"upgrade", old.Upgrade, cfg.Upgrade},
 	} {
 		if !reflect.DeepEqual(s.x, s.y) {
 			out = append(out, s.name)
@@ -210,6 +211,9 @@ func (a *Agent) newMgmt(cfg Config) (*mgmt.Session, error) {
 		}),
 		mgmt.CmdReaderRescan: mgmt.CommandFunc(a.rescan),
 	}
+	if a.upgrade != nil {
+		cmds[upgrade.CmdName] = a.upgrade
+	}
 	if a.path != "" {
 		cmds[mgmt.CmdReload] = mgmt.CommandFunc(func(ctx context.Context, _ json.RawMessage) (any, error) {
 			if err := a.Reload(ctx); err != nil {
@@ -223,8 +227,8 @@ func (a *Agent) newMgmt(cfg Config) (*mgmt.Session, error) {
 		profile = c.Profile().Name
 	}
 	s, err := mgmt.New(mgmt.Options{Config: cfg.Mgmt, Identity: cfg.Terminal, Scenes: scenes, StateDir: cfg.Agent.StateDir,
-		Platform: &mgmt.PlatformInfo{ChannelNo: cfg.Platform.ChannelNo, Profile: profile},
-		Source:   mgmt.SourceFunc(a.devices), Events: a.events, Rollout: a.rollout, Level: a.level, Restart: a.restart,
+		Platform: &mgmt.PlatformInfo{ChannelNo: cfg.Platform.ChannelNo, Profile: profile}, Install: a.install(),
+		Source: mgmt.SourceFunc(a.devices), Events: a.events, Rollout: a.rollout, Level: a.level, Restart: a.restart,
 		Commands: cmds, Diagnostics: func(context.Context) map[string]any {
 			return map[string]any{"status": a.status(time.Now())}
 		}, Logger: a.log.With("component", "mgmt")})

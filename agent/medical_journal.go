@@ -152,3 +152,34 @@ func (j *medicalJournal) pendingFor(cardID string) (*settlement, error) {
 	}
 	return j.get(id)
 }
+
+// prune deletes the settlements that ended before cutoff and owe nothing: not-debited
+// ones, and debited ones whose C.4 record is queued. Pending settlements (the card's
+// answer unknown) and debited ones whose record is not queued stay whatever their age.
+func (j *medicalJournal) prune(ctx context.Context, cutoff time.Time) (int, error) {
+	n := 0
+	err := j.db.Update(ctx, func(tx *bolt.Tx) error {
+		n = 0
+		b := tx.Bucket(bSettlements)
+		var del [][]byte
+		_ = b.ForEach(func(k, v []byte) error {
+			var s settlement
+			if json.Unmarshal(v, &s) != nil || s.Ended.IsZero() || !s.Ended.Before(cutoff) {
+				return nil
+			}
+			// Never one whose C.4 record is still owed (reconcileMedical queues it).
+			if !s.RecordOwed && (s.State == settleNotDebited || (s.State == settleDebited && s.RecordID != "")) {
+				del = append(del, append([]byte(nil), k...))
+			}
+			return nil
+		})
+		for _, k := range del {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		n = len(del)
+		return nil
+	})
+	return n, err
+}

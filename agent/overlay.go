@@ -3,6 +3,7 @@ package agent
 import (
 	"errors"
 	"path/filepath"
+	"reflect"
 	"slices"
 
 	"github.com/sscagent/sscagent/internal/config"
@@ -40,6 +41,7 @@ func LoadConfigOverlay(path string, overlay []byte) (Config, error) {
 	if len(overlay) > 0 {
 		file := c
 		file.Mgmt.ManagerKeys = slices.Clone(c.Mgmt.ManagerKeys)
+		file.Upgrade.ReleaseKeys = slices.Clone(c.Upgrade.ReleaseKeys)
 		if err := config.Decode(overlay, &c); !collect(err) {
 			return c, err
 		}
@@ -56,6 +58,10 @@ func LoadConfigOverlay(path string, overlay []byte) (Config, error) {
 		}
 		if !slices.Equal(c.Mgmt.ManagerKeys, file.Mgmt.ManagerKeys) {
 			all.Addf("mgmt.managerKeys", "cannot be changed remotely: the pinned manager keys decide which documents are trusted; change them in the file on the terminal")
+		}
+		if !reflect.DeepEqual(c.Upgrade, file.Upgrade) {
+			all.Addf("upgrade", "cannot be changed remotely: the pinned release keys decide which builds run; change it in the file on the terminal")
+			c.Upgrade = file.Upgrade
 		}
 	}
 	c.resolvePaths(filepath.Dir(abs))

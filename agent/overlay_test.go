@@ -47,6 +47,24 @@ func TestLoadConfigOverlay(t *testing.T) {
 	}
 }
 
+// The release keys decide which builds a terminal runs: no remote configuration changes
+// them, or any other upgrade setting.
+func TestOverlayCannotTouchUpgrade(t *testing.T) {
+	for _, doc := range []string{
+		"upgrade:\n  releaseKeys: [/tmp/attacker.pub.pem]\n",
+		"upgrade:\n  healthWindow: 10s\n",
+		"log:\n  level: debug\nupgrade:\n  maxBytes: 268435457\n",
+	} {
+		_, err := LoadConfigOverlay(examplePath, []byte(doc))
+		if err == nil || !strings.Contains(err.Error(), "upgrade: cannot be changed remotely") {
+			t.Errorf("%q: %v", doc, err)
+		}
+	}
+	if _, err := LoadConfigOverlay(examplePath, []byte("log:\n  level: debug\n")); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestOverlayCannotRepinManagerKeys: the pinned manager keys, the terminal id and the
 // state directory stay the file's whatever YAML a remote document uses to reach them.
 func TestOverlayCannotRepinManagerKeys(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sscagent/sscagent/card"
+	"github.com/sscagent/sscagent/internal/mask"
 )
 
 // readTTL is how long a read stays available to the application at GET /v1/reads/{id}.
@@ -32,6 +33,18 @@ type readResult struct {
 	// RequestID is the platform request that authenticated the holder.
 	RequestID string    `json:"requestId,omitempty"`
 	Expires   time.Time `json:"expires"`
+}
+
+// Disclosed implements localapi.Disclosure: every read names its holder in clear (a
+// voucher read carries the holder's e-voucher).
+func (r readResult) Disclosed() (string, string, bool) {
+	switch {
+	case r.Card != nil:
+		return r.ID, mask.IDNumber(r.Card.SocialSecurityNo), true
+	case r.ECard != nil:
+		return r.ID, mask.IDNumber(r.ECard.SocialSecurityNo), true
+	}
+	return r.ID, "", true
 }
 
 // cardFields is a card read (EF05, EF06 and the read's authentication).

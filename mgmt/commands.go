@@ -15,10 +15,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sscagent/sscagent/internal/atomicfile"
 	"github.com/sscagent/sscagent/internal/logging"
 	"github.com/sscagent/sscagent/internal/mask"
+	"github.com/sscagent/sscagent/internal/prompt"
 	"github.com/sscagent/sscagent/internal/version"
-	"github.com/sscagent/sscagent/mgmt/internal/atomicfile"
 	"github.com/sscagent/sscagent/mgmt/internal/mqttc"
 )
 
@@ -151,7 +152,7 @@ func (s *Session) cmdDiagnostics(ctx context.Context, _ json.RawMessage) (any, e
 	b := map[string]any{
 		"generatedAt": time.Now().UTC(),
 		"terminal":    RegistrationOf(s.o.Identity),
-		"software":    software(),
+		"software":    software(s.o.Install),
 		"boot":        s.boot,
 		"startedAt":   s.started.UTC(),
 		"epoch":       s.currentEpoch(),
@@ -438,6 +439,11 @@ func (s *Session) sendResult(id, name, status string, v any, err error, started 
 		r.Code = fmt.Sprintf("%06d", int(CodeCommandFailed))
 		if status == ResultTimeout {
 			r.Code = fmt.Sprintf("%06d", int(CodeCommandTimeout))
+		}
+		// A command's own 8.4 code, when its error carries one.
+		var coded interface{ PromptCode() prompt.Code }
+		if errors.As(err, &coded) {
+			r.Code = fmt.Sprintf("%06d", int(coded.PromptCode()))
 		}
 	}
 	s.queueResult(r, after)

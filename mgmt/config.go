@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sscagent/sscagent/internal/config"
+	"github.com/sscagent/sscagent/internal/tlspin"
 	"github.com/sscagent/sscagent/mgmt/internal/mqttc"
 )
 
@@ -29,6 +30,10 @@ type Config struct {
 	PasswordFile config.SecretFile `yaml:"passwordFile"`
 	// TLS is used for tls://, ssl:// and mqtts:// brokers.
 	TLS TLS `yaml:"tls"`
+	// AllowPlainTCP lets a production terminal (terminal.test false) use tcp:// or
+	// mqtt:// brokers, unencrypted: whoever sets it says the network is a private one
+	// (spec 8.2). The agent warns at every start. Test terminals need not set it.
+	AllowPlainTCP bool `yaml:"allowPlainTCP"`
 	// KeepAlive is the MQTT keepalive. Default 30s, between 5s and 20m.
 	KeepAlive config.Duration `yaml:"keepAlive"`
 	// ConnectTimeout bounds TCP, TLS and CONNACK for one broker. Default 10s.
@@ -74,6 +79,10 @@ type TLS struct {
 	// ServerName overrides the name checked in the broker's certificate. Default: the
 	// broker URL's host.
 	ServerName string `yaml:"serverName"`
+	// PinSPKI lists SHA-256 hashes of public keys (SubjectPublicKeyInfo, base64 or hex)
+	// the broker's verified chain must carry one of, checked on every connection.
+	// Empty: no pinning.
+	PinSPKI []string `yaml:"pinSPKI"`
 }
 
 // HealthGate is the "healthGate" block: after a remote configuration is applied the
@@ -180,7 +189,8 @@ func (c Config) Validate(p string, ps *config.Problems) {
 		ps.Addf(at("passwordFile"), "set without a username")
 	}
 	t := c.TLS
-	if (t.CAFile != "" || t.CertFile != "" || t.ServerName != "") && len(c.Brokers) > 0 && !tlsBroker {
+	tlspin.Validate(at("tls.pinSPKI"), t.PinSPKI, ps)
+	if (t.CAFile != "" || t.CertFile != "" || t.ServerName != "" || len(t.PinSPKI) > 0) && len(c.Brokers) > 0 && !tlsBroker {
 		ps.Addf(at("tls"), "set, but no broker uses tls:// (or ssl://, mqtts://)")
 	}
 	if (t.CertFile == "") != (t.KeyFile == "") {
@@ -225,6 +235,17 @@ func (c Config) Validate(p string, ps *config.Problems) {
 		}
 	}
 	dur("maxClockSkew", c.MaxClockSkew, 0, time.Hour)
+}
+
+// PlainBrokers returns the brokers reached without TLS (tcp://, mqtt://).
+func (c Config) PlainBrokers() []string {
+	var out []string
+	for _, b := range c.Brokers {
+		if u, err := url.Parse(b); err == nil && !mqttc.IsTLS(u.Scheme) {
+			out = append(out, b)
+		}
+	}
+	return out
 }
 
 // Resolve rewrites the section's file paths with abs, which the agent uses to make

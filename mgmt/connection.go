@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"time"
 
@@ -81,7 +82,8 @@ func (s *Session) connect(ctx context.Context, ep *epochs) (*mqttc.Conn, uint64,
 	}
 	if s.usesTLS() {
 		t := s.cfg.TLS
-		if o.TLS, err = (mqttc.TLSFiles{CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile, ServerName: t.ServerName}).Config(); err != nil {
+		if o.TLS, err = (mqttc.TLSFiles{CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile, ServerName: t.ServerName,
+			PinSPKI: t.PinSPKI}).Config(); err != nil {
 			return nil, 0, err
 		}
 	}
@@ -142,14 +144,14 @@ func (s *Session) birth(epoch uint64) []byte {
 	started := s.started.UTC()
 	st := State{V: ProtocolVersion, Status: StatusOnline, Epoch: epoch, Boot: s.boot, Time: time.Now().UTC(),
 		StartedAt: &started, Terminal: RegistrationOf(s.o.Identity), Scenes: s.o.Scenes, Platform: s.o.Platform,
-		Software: software(), Config: s.configState()}
+		Software: software(s.o.Install), Config: s.configState()}
 	b, _ := json.Marshal(st)
 	return b
 }
 
-func software() *Software {
+func software(install string) *Software {
 	v := version.Get()
-	return &Software{Version: v.Version, Commit: v.Commit, Go: v.Go}
+	return &Software{Version: v.Version, Commit: v.Commit, Go: v.Go, Platform: runtime.GOOS + "/" + runtime.GOARCH, Install: install}
 }
 
 func (s *Session) configState() *ConfigState {

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sscagent/sscagent/mgmt/internal/atomicfile"
+	"github.com/sscagent/sscagent/internal/atomicfile"
 )
 
 // epochs is the persisted session counter (Sparkplug's bdSeq, but never wrapping): it is

@@ -30,6 +30,9 @@ type Options struct {
 	Scenes []Scene
 	// Platform is the platform connection announced in the birth; nil: none.
 	Platform *PlatformInfo
+	// Install is how the agent was installed (binary, deb, rpm), announced in the
+	// birth's software; empty: not said.
+	Install string
 	// StateDir is the agent's state directory; the session keeps its epoch counter
 	// and the ids of recent commands in StateDir/mgmt.
 	StateDir string

@@ -99,6 +99,11 @@ type Software struct {
 	Version string `json:"version"`
 	Commit  string `json:"commit"`
 	Go      string `json:"go"`
+	// Platform is GOOS/GOARCH ("linux/arm64"): which build a software update sends.
+	Platform string `json:"platform,omitempty"`
+	// Install says how the agent was installed: binary, deb or rpm (the packages'
+	// marker): which artifact kind a software update sends. Empty (older agents): binary.
+	Install string `json:"install,omitempty"`
 }
 
 // ConfigState is the remote configuration state: the committed version and any apply

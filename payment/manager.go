@@ -56,6 +56,9 @@ type Options struct {
 	// OnRefundChange is called after each persisted change of a refund. It must not
 	// block.
 	OnRefundChange func(Refund)
+	// OnPruned is called after old final orders (and their refunds) were deleted past
+	// Config.Retention, with the counts.
+	OnPruned func(orders, refunds int)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }

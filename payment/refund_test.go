@@ -182,3 +182,75 @@ func TestRefundResumedAfterRestart(t *testing.T) {
 		t.Fatalf("%+v, %d calls after the restart", r, gw2.count(gw2.calls, "RF-C"))
 	}
 }
+
+// TestPruneKeepsWhatIsOwed: past the retention an order goes with its refunds, except
+// when something is still owed: a refund NEEDS_MANUAL or not recorded, or the order's
+// own record.
+func TestPruneKeepsWhatIsOwed(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "p.db")
+	gw := newRefundGW()
+	h := run(t, path, gw, fastConfig())
+	ctx := context.Background()
+	order := func(code string, recorded bool) Order {
+		o := payAndWait(t, h, code)
+		if recorded {
+			if err := h.m.MarkRecorded(ctx, o.No); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return o
+	}
+	refund := func(o Order, no string, recorded bool) Refund {
+		if _, err := h.m.Refund(ctx, RefundRequest{OrderNo: o.No, No: no, Amount: 100, Operator: "op-1"}); err != nil {
+			t.Fatal(err)
+		}
+		r := waitRefund(t, h.m, no)
+		if recorded {
+			if err := h.m.MarkRefundRecorded(ctx, no); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return r
+	}
+	done := order("CODE-A", true)
+	refund(done, "RF-A", true)
+	unrecRefund := order("CODE-B", true)
+	refund(unrecRefund, "RF-B", false)
+	unrecOrder := order("CODE-D", false)
+	manual := order("CODE-C", true)
+	unknown := &platform.Error{Op: "refund", Class: platform.ClassUnknown}
+	gw.refund = func(context.Context, RefundCall) (RefundAnswer, error) { return RefundAnswer{}, unknown }
+	if r := refund(manual, "RF-C", true); r.State != NeedsManual {
+		t.Fatalf("RF-C %+v", r)
+	}
+	h.stop()
+
+	later := time.Now().Add(60 * 24 * time.Hour)
+	var orders, refunds int
+	m, err := Open(path, Options{Terminal: "POS-01", Gateway: gw, Config: fastConfig(), Now: func() time.Time { return later },
+		OnPruned: func(o, r int) { orders, refunds = o, r }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	m.prune(ctx)
+	if _, err := m.Get(done.No); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the finished order is still there: %v", err)
+	}
+	if _, err := m.GetRefund("RF-A"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("its refund is still there: %v", err)
+	}
+	for _, o := range []Order{unrecRefund, unrecOrder, manual} {
+		if _, err := m.Get(o.No); err != nil {
+			t.Errorf("order %s owed something and was pruned: %v", o.No, err)
+		}
+	}
+	for _, no := range []string{"RF-B", "RF-C"} {
+		if _, err := m.GetRefund(no); err != nil {
+			t.Errorf("refund %s pruned: %v", no, err)
+		}
+	}
+	if orders != 1 || refunds != 1 {
+		t.Fatalf("OnPruned(%d, %d), want (1, 1)", orders, refunds)
+	}
+}

@@ -160,15 +160,40 @@ func (m *Manager) Stats() (Stats, error) {
 }
 
 // prune deletes final, recorded orders finished more than Retention ago, with their
-// code hashes and idempotency keys. Unrecorded orders are kept: their record is owed;
-// so are NEEDS_MANUAL orders nobody settled.
+// refunds, code hashes and idempotency keys. Kept whatever their age: orders not final;
+// unrecorded orders (their record is owed); NEEDS_MANUAL orders nobody settled (a
+// person's to-do); orders with a refund that is not final, is NEEDS_MANUAL or is not
+// recorded. OnPruned hears the counts.
 func (m *Manager) prune(ctx context.Context) {
 	cutoff := m.now().Add(-m.c.Retention.D())
+	var orders, refunds int
 	err := m.db.Update(ctx, func(tx *bolt.Tx) error {
+		orders, refunds = 0, 0
+		byOrder := map[string][]*Refund{}
+		_ = tx.Bucket(bRefunds).ForEach(func(k, _ []byte) error {
+			if r, err := loadRefund(tx, string(k)); err == nil {
+				byOrder[r.OrderNo] = append(byOrder[r.OrderNo], r)
+			} else {
+				byOrder[""] = append(byOrder[""], nil) // unreadable: keep every order (see below)
+			}
+			return nil
+		})
+		refundsDone := func(no string) bool {
+			if len(byOrder[""]) > 0 {
+				return false // a refund that does not decode may be this order's
+			}
+			for _, r := range byOrder[no] {
+				if !r.State.Final() || r.State == NeedsManual || !r.Recorded {
+					return false
+				}
+			}
+			return true
+		}
 		var del []*stored
 		_ = tx.Bucket(bOrders).ForEach(func(_, v []byte) error {
 			if s, err := decodeStored(v); err == nil && s.State.Final() && s.Recorded && s.Finished.Before(cutoff) &&
-				(s.State != NeedsManual || s.Settled != nil) { // a person's to-do stays until done
+				(s.State != NeedsManual || s.Settled != nil) && // a person's to-do stays until done
+				refundsDone(s.No) {
 				del = append(del, s)
 			}
 			return nil
@@ -187,10 +212,20 @@ func (m *Manager) prune(ctx context.Context) {
 					return err
 				}
 			}
+			for _, r := range byOrder[s.No] {
+				if err := tx.Bucket(bRefunds).Delete([]byte(r.No)); err != nil {
+					return err
+				}
+				refunds++
+			}
+			orders++
 		}
 		return nil
 	})
-	if err != nil && ctx.Err() == nil {
+	switch {
+	case err != nil && ctx.Err() == nil:
 		m.log.Error("payment: pruning old orders", "err", err)
+	case err == nil && orders > 0 && m.o.OnPruned != nil:
+		m.o.OnPruned(orders, refunds)
 	}
 }

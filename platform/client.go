@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sscagent/sscagent/internal/config"
+	"github.com/sscagent/sscagent/internal/tlspin"
 	"github.com/sscagent/sscagent/internal/version"
 	"github.com/sscagent/sscagent/platform/protocol"
 )
@@ -243,6 +244,11 @@ func tlsConfig(cfg Config) (*tls.Config, error) {
 		}
 		tc.Certificates = []tls.Certificate{cert}
 	}
+	pins, err := tlspin.Parse(cfg.TLS.PinSPKI)
+	if err != nil {
+		return nil, fmt.Errorf("platform.tls.pinSPKI: %w", err)
+	}
+	pins.Apply(tc)
 	return tc, nil
 }
 

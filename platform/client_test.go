@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sscagent/sscagent/internal/tlspin"
 	"github.com/sscagent/sscagent/platform"
 	"github.com/sscagent/sscagent/platform/platformsim"
 	"github.com/sscagent/sscagent/platform/protocol"
@@ -861,5 +863,34 @@ func TestCardInternalAuth(t *testing.T) {
 	wantClass(t, err, platform.ClassRejected, protocol.CodeHSMNotSupported)
 	if platform.PromptFor(err) != platform.CodeHSMRefused {
 		t.Fatal(platform.PromptFor(err))
+	}
+}
+
+// TestPinnedPlatformKey runs against the sandbox's real TLS server: the pin of its own
+// key lets calls through; a pin of another key fails the handshake, before anything is
+// sent.
+func TestPinnedPlatformKey(t *testing.T) {
+	l := newLab(t, true)
+	pemBytes, err := os.ReadFile(l.cfg.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := pem.Decode(pemBytes)
+	cert, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	good := l.cfg
+	good.TLS.PinSPKI = []string{tlspin.String(tlspin.Of(cert))}
+	if _, err := l.newClient(t, good).CardAuth(ctx, zhangsanCard); err != nil {
+		t.Fatalf("pinned to its own key: %v", err)
+	}
+	bad := l.cfg
+	bad.TLS.PinSPKI = []string{strings.Repeat("ab", 32)}
+	_, err = l.newClient(t, bad).CardAuth(ctx, zhangsanCard)
+	wantClass(t, err, platform.ClassRetryable, "")
+	if !strings.Contains(err.Error(), "pinned SPKI") {
+		t.Fatalf("err = %v, want the pin mismatch", err)
 	}
 }

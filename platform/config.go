@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sscagent/sscagent/internal/config"
+	"github.com/sscagent/sscagent/internal/tlspin"
 	"github.com/sscagent/sscagent/platform/protocol"
 )
 
@@ -45,6 +46,13 @@ type Config struct {
 	// (mode 0600), for platforms that require mutual TLS. Both or neither.
 	ClientCert string            `yaml:"clientCert"`
 	ClientKey  config.SecretFile `yaml:"clientKey"`
+	// TLS holds further https settings.
+	TLS TLS `yaml:"tls"`
+	// AllowPlainHTTP lets a production terminal (terminal.test false) use an http://
+	// baseURL, which spec 8.2 allows on a government private network: whoever sets it
+	// says the network is one. The agent warns at every start. Test terminals need not
+	// set it.
+	AllowPlainHTTP bool `yaml:"allowPlainHTTP"`
 
 	// Signature is deprecated: profile.signature. When set it overrides the profile's.
 	Signature SignatureConfig `yaml:"signature"`
@@ -63,6 +71,15 @@ type Config struct {
 	Operations map[string]OperationConfig `yaml:"operations"`
 	// MsgCodes is deprecated: profile.msgCodes. Entries are added to the profile's.
 	MsgCodes map[string]string `yaml:"msgCodes"`
+}
+
+// TLS is the "tls" block of the platform section.
+type TLS struct {
+	// PinSPKI lists SHA-256 hashes of the public keys (SubjectPublicKeyInfo) the
+	// platform's certificate chain must carry one of, in base64 or hex; checked on every
+	// connection after the usual verification. Empty: no pinning. List two while the
+	// platform changes its key.
+	PinSPKI []string `yaml:"pinSPKI"`
 }
 
 // SignatureConfig is the deprecated platform.signature: profile.signature.
@@ -124,9 +141,10 @@ func (c Config) validateFields(path string, ps *config.Problems) {
 	if (c.ClientCert == "") != (c.ClientKey == "") {
 		ps.Addf(p("clientCert"), "clientCert and clientKey go together: give both or neither")
 	}
-	if (c.CAFile != "" || c.ClientCert != "") && strings.HasPrefix(c.BaseURL, "http://") {
-		ps.Addf(p("baseURL"), "caFile and clientCert need an https:// baseURL")
+	if (c.CAFile != "" || c.ClientCert != "" || len(c.TLS.PinSPKI) > 0) && c.PlainHTTP() {
+		ps.Addf(p("baseURL"), "caFile, clientCert and tls.pinSPKI need an https:// baseURL")
 	}
+	tlspin.Validate(p("tls.pinSPKI"), c.TLS.PinSPKI, ps)
 	if w := c.TimestampWindow.D(); w < time.Second || w > time.Hour {
 		ps.Addf(p("timestampWindow"), "must be between 1s and 1h, got %s", c.TimestampWindow)
 	}
@@ -134,6 +152,9 @@ func (c Config) validateFields(path string, ps *config.Problems) {
 		ps.Addf(p("maxClockOffset"), "must be between timestampWindow and 8760h, got %s", c.MaxClockOffset)
 	}
 }
+
+// PlainHTTP reports whether the platform is reached over plain http://.
+func (c Config) PlainHTTP() bool { return strings.HasPrefix(strings.ToLower(c.BaseURL), "http://") }
 
 // compile compiles the effective profile, adding its problems to ps; nil when there
 // were any.

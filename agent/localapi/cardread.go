@@ -35,6 +35,9 @@ type CardReadResult struct {
 	Step1        string          `json:"step1,omitempty"`
 	Session      string          `json:"session,omitempty"`
 	Prompts      *prompt.Prompts `json:"prompts,omitempty"`
+	// Subject is the holder's social security number masked, for the audit log; never
+	// sent.
+	Subject string `json:"-"`
 }
 
 // CardReader reads cards on demand for the national reader interface library
@@ -83,7 +86,7 @@ func (s *Server) cardRead(w http.ResponseWriter, r *http.Request,
 		return
 	}
 	v, err := op(s.o.Cards, r.Context(), req)
-	s.answer(w, http.StatusOK, v, err)
+	s.answer(w, r, http.StatusOK, v, err)
 }
 
 func (s *Server) hsmStep2(w http.ResponseWriter, r *http.Request) {
@@ -97,5 +100,5 @@ func (s *Server) hsmStep2(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v, err := s.o.Cards.HSMStep2(r.Context(), req)
-	s.answer(w, http.StatusOK, v, err)
+	s.answer(w, r, http.StatusOK, v, err)
 }

@@ -70,7 +70,7 @@ func (s *Server) verifyFace(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v, err := s.o.Face.VerifyFace(r.Context(), req)
-	s.answer(w, http.StatusOK, v, err)
+	s.answer(w, r, http.StatusOK, v, err)
 }
 
 // validReadID accepts what readStore hands out: 24 lower-case hex digits.

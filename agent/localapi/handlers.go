@@ -26,7 +26,8 @@ func (s *Server) queue(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.o.Queue.QueueStats())
 }
 
-// events streams masked events as Server-Sent Events. Last-Event-ID (or ?since=) replays
+// events streams masked events as Server-Sent Events; a token with neither kiosk nor
+// operator scope gets them without the holder's (masked) identity. Last-Event-ID (or ?since=) replays
 // the remembered events after that sequence number, so a reconnecting page misses none
 // that the agent still holds.
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
@@ -42,6 +43,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 			since, replay = n, true
 		}
 	}
+	personal := caller(r).personal()
 	sub := s.o.Events.Subscribe(256, replay, since)
 	defer sub.Close()
 	h := w.Header()
@@ -62,6 +64,9 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		case e := <-sub.C():
 			if d := sub.Dropped(); d > 0 {
 				fmt.Fprintf(w, "event: dropped\ndata: {\"dropped\":%d}\n\n", d)
+			}
+			if !personal {
+				e.Data = withoutPersonal(e.Data)
 			}
 			b, _ := json.Marshal(e)
 			fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.Seq, e.Kind, b)
@@ -113,5 +118,5 @@ func (s *Server) read(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v, err := s.o.Reads.Read(r.Context(), r.PathValue("id"))
-	s.answer(w, http.StatusOK, v, err)
+	s.answer(w, r, http.StatusOK, v, err)
 }

@@ -3,19 +3,23 @@
 // requests, the application's own business records to flow back, and queue statistics.
 // docs/local-api.md and docs/local-api.openapi.yaml describe it.
 //
-// It listens on loopback only and every request carries a bearer token read from a file.
-// The package owns small interfaces for what it serves (PaymentService, RecordSink,
-// StatusSource, QueueSource); the agent implements them.
+// It listens on loopback only (and optionally on a Unix socket), and every request
+// carries a bearer token: each token has a name and scopes (gate, kiosk, operator) that
+// decide which routes it may call, and a gate token never receives personal data, not
+// even masked in events. Every answer with clear personal data is first written to the
+// audit log (internal/audit). The package owns small interfaces for what it serves
+// (PaymentService, RecordSink, StatusSource, QueueSource, ...); the agent implements
+// them.
 package localapi
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,8 +29,14 @@ import (
 
 // Options are the collaborators of a Server. Nil services answer 501.
 type Options struct {
-	Config   Config
-	Token    string
+	Config Config
+	// Token is a single token with every scope, named "tokenFile" (the deprecated
+	// localapi.tokenFile); Tokens are the scoped ones. At least one is needed.
+	Token  string
+	Tokens []Token
+	// Audit records every answer with clear personal data; without it such answers
+	// are refused (503).
+	Audit    Auditor
 	Events   *event.Bus
 	Payments PaymentService
 	Refunds  RefundService
@@ -43,8 +53,9 @@ type Options struct {
 
 // Server is the local API. It implements agent.Part through Name and Run.
 type Server struct {
-	o   Options
-	mux *http.ServeMux
+	o      Options
+	tokens []Token
+	mux    *http.ServeMux
 	// ready receives the bound address once listening (tests, port 0).
 	ready chan string
 }
@@ -52,10 +63,14 @@ type Server struct {
 // MaxBody bounds a request body.
 const MaxBody = 64 << 10
 
-// New builds the server. The token must not be empty.
+// New builds the server. It needs at least one token.
 func New(o Options) (*Server, error) {
-	if strings.TrimSpace(o.Token) == "" {
-		return nil, errors.New("localapi: empty token")
+	tokens := slices.Clone(o.Tokens)
+	if strings.TrimSpace(o.Token) != "" {
+		tokens = append(tokens, Token{Name: LegacyTokenName, Scopes: Scopes, Hash: HashToken(strings.TrimSpace(o.Token))})
+	}
+	if len(tokens) == 0 {
+		return nil, errors.New("localapi: no token")
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -63,35 +78,36 @@ func New(o Options) (*Server, error) {
 	if o.Events == nil {
 		o.Events = event.NewBus(0)
 	}
-	s := &Server{o: o, mux: http.NewServeMux(), ready: make(chan string, 1)}
-	for pattern, h := range s.routes() {
-		s.mux.HandleFunc(pattern, h)
+	s := &Server{o: o, tokens: tokens, mux: http.NewServeMux(), ready: make(chan string, 1)}
+	for pattern, rt := range s.routes() {
+		s.mux.HandleFunc(pattern, s.scoped(pattern, rt))
 	}
 	return s, nil
 }
 
-// routes maps each route ("METHOD /path", docs/local-api.openapi.yaml) to its handler.
-func (s *Server) routes() map[string]http.HandlerFunc {
-	return map[string]http.HandlerFunc{
-		"GET /v1/status":                 s.status,
-		"GET /v1/events":                 s.events,
-		"POST /v1/payments":              s.createPayment,
-		"GET /v1/payments/{id}":          s.getPayment,
-		"POST /v1/payments/{id}/cancel":  s.cancelPayment,
-		"GET /v1/payments":               s.listPayments,
-		"POST /v1/payments/{id}/settle":  s.settlePayment,
-		"POST /v1/payments/{id}/refunds": s.createRefund,
-		"GET /v1/refunds/{no}":           s.getRefund,
-		"POST /v1/records":               s.postRecord,
-		"GET /v1/queue":                  s.queue,
-		"GET /v1/reads/{id}":             s.read,
-		"POST /v1/card/read":             s.readCard,
-		"POST /v1/card/hsm/step1":        s.hsmStep1,
-		"POST /v1/card/hsm/step2":        s.hsmStep2,
-		"POST /v1/medical/settle":        s.medicalSettle,
-		"POST /v1/face":                  s.verifyFace,
-		"POST /v1/login":                 s.startLogin,
-		"GET /v1/login/{id}":             s.getLogin,
+// routes maps each route ("METHOD /path", docs/local-api.openapi.yaml) to its handler
+// and the scopes that may call it (docs/local-api.md has the same table).
+func (s *Server) routes() map[string]route {
+	return map[string]route{
+		"GET /v1/status":                 {s.status, anyScope},
+		"GET /v1/events":                 {s.events, anyScope},
+		"GET /v1/queue":                  {s.queue, anyScope},
+		"POST /v1/payments":              {s.createPayment, kiosk},
+		"GET /v1/payments/{id}":          {s.getPayment, both},
+		"POST /v1/payments/{id}/cancel":  {s.cancelPayment, kiosk},
+		"GET /v1/payments":               {s.listPayments, both},
+		"POST /v1/payments/{id}/settle":  {s.settlePayment, operator},
+		"POST /v1/payments/{id}/refunds": {s.createRefund, operator},
+		"GET /v1/refunds/{no}":           {s.getRefund, both},
+		"POST /v1/records":               {s.postRecord, kiosk},
+		"GET /v1/reads/{id}":             {s.read, kiosk},
+		"POST /v1/card/read":             {s.readCard, kiosk},
+		"POST /v1/card/hsm/step1":        {s.hsmStep1, kiosk},
+		"POST /v1/card/hsm/step2":        {s.hsmStep2, kiosk},
+		"POST /v1/medical/settle":        {s.medicalSettle, kiosk},
+		"POST /v1/face":                  {s.verifyFace, kiosk},
+		"POST /v1/login":                 {s.startLogin, kiosk},
+		"GET /v1/login/{id}":             {s.getLogin, kiosk},
 	}
 }
 
@@ -141,6 +157,13 @@ func (s *Server) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("localapi: %w", err)
 	}
+	var sock net.Listener
+	if p := s.o.Config.Socket.Path; p != "" {
+		if sock, err = listenSocket(p, s.o.Config.Socket.Group); err != nil {
+			ln.Close()
+			return fmt.Errorf("localapi: socket: %w", err)
+		}
+	}
 	select {
 	case <-s.ready:
 	default:
@@ -152,8 +175,12 @@ func (s *Server) Run(ctx context.Context) error {
 		IdleTimeout:       60 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
+	if sock != nil {
+		go func() { errc <- srv.Serve(sock) }()
+		s.o.Logger.Info("local API listening", "socket", s.o.Config.Socket.Path)
+	}
 	s.o.Logger.Info("local API listening", "addr", ln.Addr().String())
 	select {
 	case err := <-errc:
@@ -190,21 +217,12 @@ func (s *Server) guard(next http.Handler) http.Handler {
 				return
 			}
 		}
-		if !s.authorized(r) {
+		t := s.authenticate(r)
+		if t == nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="sscagent"`)
 			writeError(w, http.StatusUnauthorized, prompt.CodeNotAllowed, "missing or wrong bearer token", nil)
 			return
 		}
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, t)))
 	})
-}
-
-func (s *Server) authorized(r *http.Request) bool {
-	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok && r.Method == http.MethodGet && r.URL.Path == "/v1/events" {
-		// Browsers' EventSource cannot set headers; the stream alone takes the token as
-		// a query parameter. Query strings are never logged.
-		tok, ok = r.URL.Query().Get("access_token"), true
-	}
-	return ok && subtle.ConstantTimeCompare([]byte(tok), []byte(s.o.Token)) == 1
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sscagent/sscagent/internal/audit"
 	"github.com/sscagent/sscagent/internal/config"
 	"github.com/sscagent/sscagent/internal/event"
 )
@@ -59,6 +60,16 @@ func start(t *testing.T, o Options) (*Server, string) {
 	o.Config = DefaultConfig()
 	o.Config.Listen = "127.0.0.1:0"
 	o.Token = token
+	if o.Audit == nil {
+		o.Audit = audit.Open(t.TempDir())
+	}
+	return serve(t, o)
+}
+
+// serve builds a server from o and runs it until the test ends; it returns the server
+// and its base URL once it listens.
+func serve(t *testing.T, o Options) (*Server, string) {
+	t.Helper()
 	s, err := New(o)
 	if err != nil {
 		t.Fatal(err)

@@ -78,7 +78,7 @@ func (s *Server) startLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v, err := s.o.Login.StartLogin(r.Context(), req)
-	s.answer(w, http.StatusCreated, v, err)
+	s.answer(w, r, http.StatusCreated, v, err)
 }
 
 // getLogin is GET /v1/login/{id}[?wait=D]: with wait, a long poll that answers as soon
@@ -93,7 +93,7 @@ func (s *Server) getLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v, err := s.o.Login.WaitLogin(r.Context(), r.PathValue("id"), wait)
-	s.answer(w, http.StatusOK, v, err)
+	s.answer(w, r, http.StatusOK, v, err)
 }
 
 // waitParam reads the ?wait= duration of a long poll (0 without), at most max; false

@@ -118,7 +118,7 @@ func (s *Server) medicalSettle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v, err := s.o.Medical.SettleMedical(r.Context(), req)
-	s.answer(w, http.StatusOK, v, err)
+	s.answer(w, r, http.StatusOK, v, err)
 }
 
 // settlementRefund is C.10 08 退费/退款: a refund's type, never a settlement's.

@@ -10,7 +10,8 @@ import (
 )
 
 // TestOpenAPIMatchesRoutes: docs/local-api.openapi.yaml is valid YAML and documents
-// exactly the routes the server serves, each with its path parameters, and every
+// exactly the routes the server serves, each with its path parameters and its scopes
+// (x-scopes), and every
 // documented error answer uses the shared Error response.
 func TestOpenAPIMatchesRoutes(t *testing.T) {
 	raw, err := os.ReadFile("../../docs/local-api.openapi.yaml")
@@ -25,6 +26,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		OpenAPI string `yaml:"openapi"`
 		Paths   map[string]map[string]struct {
 			Parameters []param `yaml:"parameters"`
+			Scopes     []Scope `yaml:"x-scopes"`
 			Responses  map[string]struct {
 				Ref string `yaml:"$ref"`
 			} `yaml:"responses"`
@@ -41,6 +43,9 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		for method, op := range ops {
 			route := strings.ToUpper(method) + " " + path
 			documented = append(documented, route)
+			if rt, ok := (&Server{}).routes()[route]; ok && !slices.Equal(op.Scopes, rt.scopes) {
+				t.Errorf("%s: x-scopes %v, served with scopes %v", route, op.Scopes, rt.scopes)
+			}
 			for _, seg := range strings.Split(path, "/") {
 				if name, ok := strings.CutPrefix(seg, "{"); ok {
 					name = strings.TrimSuffix(name, "}")

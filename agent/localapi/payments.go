@@ -47,7 +47,7 @@ func (s *Server) createPayment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v, err := s.o.Payments.Create(r.Context(), req)
-	s.answer(w, http.StatusAccepted, v, err)
+	s.answer(w, r, http.StatusAccepted, v, err)
 }
 
 func (s *Server) getPayment(w http.ResponseWriter, r *http.Request) {
@@ -55,7 +55,7 @@ func (s *Server) getPayment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v, err := s.o.Payments.Get(r.Context(), r.PathValue("id"))
-	s.answer(w, http.StatusOK, v, err)
+	s.answer(w, r, http.StatusOK, v, err)
 }
 
 func (s *Server) cancelPayment(w http.ResponseWriter, r *http.Request) {
@@ -63,7 +63,7 @@ func (s *Server) cancelPayment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v, err := s.o.Payments.Cancel(r.Context(), r.PathValue("id"))
-	s.answer(w, http.StatusAccepted, v, err)
+	s.answer(w, r, http.StatusAccepted, v, err)
 }
 
 // maxList bounds GET /v1/payments.
@@ -92,7 +92,7 @@ func (s *Server) listPayments(w http.ResponseWriter, r *http.Request) {
 		limit = n
 	}
 	v, err := s.o.Payments.List(r.Context(), states, limit)
-	s.answer(w, http.StatusOK, v, err)
+	s.answer(w, r, http.StatusOK, v, err)
 }
 
 // settlePayment is POST /v1/payments/{id}/settle.
@@ -119,5 +119,5 @@ func (s *Server) settlePayment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v, err := s.o.Payments.Settle(r.Context(), r.PathValue("id"), req)
-	s.answer(w, http.StatusOK, v, err)
+	s.answer(w, r, http.StatusOK, v, err)
 }

@@ -64,7 +64,7 @@ func (s *Server) createRefund(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v, err := s.o.Refunds.Refund(r.Context(), r.PathValue("id"), req)
-	s.answer(w, http.StatusAccepted, v, err)
+	s.answer(w, r, http.StatusAccepted, v, err)
 }
 
 // getRefund is GET /v1/refunds/{no}[?wait=D]: with wait, a long poll that answers as
@@ -79,5 +79,5 @@ func (s *Server) getRefund(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v, err := s.o.Refunds.GetRefund(r.Context(), r.PathValue("no"), wait)
-	s.answer(w, http.StatusOK, v, err)
+	s.answer(w, r, http.StatusOK, v, err)
 }

@@ -54,10 +54,14 @@ func (e *InvalidError) Error() string {
 	return b.String()
 }
 
-// answer writes v with status, or the error err as fail does.
-func (s *Server) answer(w http.ResponseWriter, status int, v any, err error) {
+// answer writes v with status, or the error err as fail does. An answer with clear
+// personal data is written to the audit log first, and withheld when it cannot be.
+func (s *Server) answer(w http.ResponseWriter, r *http.Request, status int, v any, err error) {
 	if err != nil {
 		s.fail(w, err)
+		return
+	}
+	if !s.audited(w, r, v) {
 		return
 	}
 	writeJSON(w, status, v)

@@ -21,13 +21,16 @@ import (
 	"github.com/sscagent/sscagent/mgmt/fleet"
 )
 
-const fleetUsage = `fleet list|show|push-config|cmd|serve|keys [flags] ...
+const fleetUsage = `fleet list|show|push-config|cmd|upgrade|serve|keys [flags] ...
 
   fleet list        [--match GLOB]                              terminals, presence and health
   fleet show        ID                                          one terminal in full
   fleet push-config --file FILE [--version N] [--timeout D] TARGET...
                                                                 push a configuration overlay, wait for each outcome
   fleet cmd         [--args JSON] [--timeout D] NAME TARGET...  run a command (ping, log.level, diagnostics, ...)
+  fleet upgrade     --version V --artifact FILE --terminals SELECTOR [--percent N | --list IDS...]
+                    (--serve ADDR --cert FILE --key FILE | --base-url URL)
+                                                                roll a signed build out in stages (docs/deploy.md)
   fleet serve       [--config FILE] [--listen ADDR] [--cert FILE --key FILE] --token-file FILE --audit FILE
                                                                 the web console (docs/fleet-console.md)
   fleet keys gen    --out DIR [--alg sm2|ed25519] [--name NAME] a manager signing key pair (pin the .pub.pem
@@ -40,7 +43,7 @@ Every subcommand but keys takes the connection flags (--broker, --username,
 and serve publish; docs/mgmt-protocol.md §10.1) and --json.`
 
 func init() {
-	prog.Register("fleet", "terminal managers: fleet list|show|push-config|cmd|serve against the MQTT broker", cmdFleet)
+	prog.Register("fleet", "terminal managers: fleet list|show|push-config|cmd|upgrade|serve|keys against the MQTT broker", cmdFleet)
 }
 
 // fleetFlags are the flags every fleet subcommand takes.
@@ -122,7 +125,7 @@ func cmdFleet(args []string, out, errOut io.Writer) int {
 	}
 	sub, rest := args[0], args[1:]
 	run := map[string]func([]string, io.Writer, io.Writer) int{
-		"list": fleetList, "show": fleetShow, "push-config": fleetPush, "cmd": fleetCmd, "serve": fleetServe,
+		"list": fleetList, "show": fleetShow, "push-config": fleetPush, "cmd": fleetCmd, "upgrade": fleetUpgrade, "serve": fleetServe,
 		"keys": fleetKeys,
 	}[sub]
 	if run == nil {

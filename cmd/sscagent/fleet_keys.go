@@ -3,12 +3,10 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 
 	"github.com/sscagent/sscagent/cmd/internal/cli"
 	"github.com/sscagent/sscagent/internal/signing"
-	"github.com/sscagent/sscagent/platform/protocol"
 )
 
 const fleetKeysUsage = "fleet keys gen --out DIR [--alg sm2|ed25519] [--name NAME]"
@@ -36,36 +34,10 @@ func fleetKeys(args []string, out, errOut io.Writer) int {
 		fs.Usage()
 		return cli.ExitUsage
 	}
-	keyPath := filepath.Join(*dir, *name+".key.pem")
-	pubPath := filepath.Join(*dir, *name+".pub.pem")
-	// Refuse before writing anything: a half-written pair is worse than none.
-	for _, p := range []string{keyPath, pubPath} {
-		if _, err := os.Lstat(p); err == nil {
-			fmt.Fprintf(errOut, "sscagent fleet keys gen: %s exists; refusing to overwrite a key (move it away first)\n", p)
-			return cli.ExitFail
-		}
-	}
-	if err := os.MkdirAll(*dir, 0o700); err != nil {
-		fmt.Fprintf(errOut, "sscagent fleet keys gen: %v\n", err)
-		return cli.ExitFail
-	}
-	k, err := signing.Generate(a)
-	var keyPEM, pubPEM []byte
-	if err == nil {
-		keyPEM, err = k.MarshalPEM()
-	}
-	if err == nil {
-		err = protocol.WriteNewFile(keyPath, keyPEM, 0o600)
-	}
-	if err == nil {
-		pubPEM, err = k.Public().MarshalPEM()
-	}
-	if err == nil {
-		err = protocol.WriteNewFile(pubPath, pubPEM, 0o644)
-	}
-	if err != nil {
-		fmt.Fprintf(errOut, "sscagent fleet keys gen: %v\n", err)
-		return cli.ExitFail
+	keyPath, pubPath := keyPairPaths(*dir, *name)
+	k, pubPEM, rc := writeSigningKey("fleet keys gen", *dir, *name, a, errOut)
+	if rc != cli.ExitOK {
+		return rc
 	}
 	fmt.Fprintf(errOut, "wrote %s (0600, keep it with the manager: --signing-key) and %s\n", keyPath, pubPath)
 	fmt.Fprintf(errOut, "pin the public key on each terminal: copy it there and list it in mgmt.managerKeys (docs/mgmt-protocol.md §10.1)\n")

@@ -51,43 +51,27 @@ func cmdKeys(args []string, out, errOut io.Writer) int {
 	keyPath := filepath.Join(*dir, *name+".key.pem")
 	pubPath := filepath.Join(*dir, *name+".pub.pem")
 	sm4Path := filepath.Join(*dir, "sm4.key")
-	// Refuse before writing anything: a half-written set is worse than none.
-	check := []string{keyPath, pubPath}
-	if *sm4 {
-		check = append(check, sm4Path)
+	k, err := protocol.GenerateKey()
+	var keyPEM, pubPEM []byte
+	if err == nil {
+		keyPEM, err = k.MarshalPEM()
 	}
-	for _, p := range check {
-		if _, err := os.Lstat(p); err == nil {
-			fmt.Fprintf(errOut, "sscagent keys gen: %s exists; refusing to overwrite a key (move it away first)\n", p)
-			return cli.ExitFail
+	if err == nil {
+		pubPEM, err = k.Public().MarshalPEM()
+	}
+	files := []keyFile{{keyPath, keyPEM, 0o600}, {pubPath, pubPEM, 0o644}}
+	if err == nil && *sm4 {
+		var key []byte
+		if key, err = protocol.NewSM4Key(); err == nil {
+			files = append(files, keyFile{sm4Path, protocol.FormatSM4Key(key), 0o600})
 		}
 	}
-	if err := os.MkdirAll(*dir, 0o700); err != nil {
-		fmt.Fprintf(errOut, "sscagent keys gen: %v\n", err)
-		return cli.ExitFail
-	}
-	k, err := protocol.GenerateKey()
 	if err != nil {
 		fmt.Fprintf(errOut, "sscagent keys gen: %v\n", err)
 		return cli.ExitFail
 	}
-	keyPEM, err := k.MarshalPEM()
-	if err == nil {
-		err = protocol.WriteNewFile(keyPath, keyPEM, 0o600)
-	}
-	pubPEM, perr := k.Public().MarshalPEM()
-	if err == nil && perr == nil {
-		err = protocol.WriteNewFile(pubPath, pubPEM, 0o644)
-	}
-	if err == nil && *sm4 {
-		var key []byte
-		if key, err = protocol.NewSM4Key(); err == nil {
-			err = protocol.WriteNewFile(sm4Path, protocol.FormatSM4Key(key), 0o600)
-		}
-	}
-	if err = errors.Join(err, perr); err != nil {
-		fmt.Fprintf(errOut, "sscagent keys gen: %v\n", err)
-		return cli.ExitFail
+	if rc := writeKeyFiles("keys gen", *dir, files, errOut); rc != cli.ExitOK {
+		return rc
 	}
 	fmt.Fprintf(errOut, "wrote %s (0600, keep it on this terminal) and %s\n", keyPath, pubPath)
 	if *sm4 {

@@ -17,11 +17,12 @@ import (
 
 	"github.com/sscagent/sscagent/agent"
 	"github.com/sscagent/sscagent/cmd/internal/cli"
+	"github.com/sscagent/sscagent/internal/config"
 	"github.com/sscagent/sscagent/internal/prompt"
 	"github.com/sscagent/sscagent/records"
 )
 
-const paymentUsage = `payment refund ORDER --amount YUAN --operator ID [--refund-no N] [--reason TEXT] [--wait D] [--config FILE] [--json]`
+const paymentUsage = `payment refund ORDER --amount YUAN --operator ID [--refund-no N] [--reason TEXT] [--wait D] [--token-file F] [--config FILE] [--json]`
 
 func init() {
 	prog.Register("payment", "refund a paid order through the running agent: "+paymentUsage, cmdPayment)
@@ -50,6 +51,7 @@ func cmdPayment(args []string, out, errOut io.Writer) int {
 	reason := fs.String("reason", "", "why, at most 80 characters")
 	wait := fs.Duration("wait", 30*time.Second, "how long to wait for the outcome (at most 60s)")
 	asJSON := fs.Bool("json", false, "print the refund as JSON")
+	tokenFile := fs.String("token-file", "", "file holding a local API token with the operator scope (mode 0600); default: localapi.tokenFile")
 	if rc := cli.ParseFlags(fs, rest); rc >= 0 {
 		return rc
 	}
@@ -78,9 +80,17 @@ func cmdPayment(args []string, out, errOut io.Writer) int {
 		printConfigError(errOut, *path, err)
 		return cli.ExitFail
 	}
-	tok, err := cfg.LocalAPI.TokenFile.Read()
+	tf := cfg.LocalAPI.TokenFile
+	if *tokenFile != "" {
+		tf = config.SecretFile(*tokenFile)
+	}
+	if tf == "" {
+		fmt.Fprintln(errOut, "payment refund: --token-file F is required: a file holding a local API token with the operator scope (sscagent token new --scopes operator)")
+		return cli.ExitUsage
+	}
+	tok, err := tf.Read()
 	if err != nil {
-		fmt.Fprintf(errOut, "payment refund: 无法读取本地接口令牌（localAPI.tokenFile）: %v\n", err)
+		fmt.Fprintf(errOut, "payment refund: 无法读取本地接口令牌（%s）: %v\n", tf, err)
 		return cli.ExitFail
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sscagent/sscagent/internal/labtest"
 )
 
 // TestPaymentRefundCLI: the command line is checked before anything is sent (an
@@ -19,7 +22,10 @@ func TestPaymentRefundCLI(t *testing.T) {
 			t.Errorf("%v: exit %d, %s", args, code, errOut)
 		}
 	}
-	cfg := writeConfig(t, "format: auto", "format: json", "/dev/ttyACM0", filepath.Join(t.TempDir(), "no-scanner"))
+	// The CLI finds the agent by the configured address: a free port, not the default
+	// one another agent on this machine may hold.
+	cfg := writeConfig(t, "format: auto", "format: json", "/dev/ttyACM0", filepath.Join(t.TempDir(), "no-scanner"),
+		"listen: 127.0.0.1:8765", fmt.Sprintf("listen: 127.0.0.1:%d", labtest.FreePort(t)))
 	writeKeys(t, filepath.Dir(cfg))
 	_, lines := startRun(t, cfg)
 	waitLine(t, lines, `"msg":"sscagent ready"`)

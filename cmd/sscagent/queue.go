@@ -8,12 +8,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"text/tabwriter"
 	"time"
 
 	"github.com/sscagent/sscagent/agent"
 	"github.com/sscagent/sscagent/cmd/internal/cli"
+	"github.com/sscagent/sscagent/internal/audit"
 	"github.com/sscagent/sscagent/internal/config"
 	"github.com/sscagent/sscagent/internal/mask"
 	"github.com/sscagent/sscagent/queue"
@@ -23,7 +25,7 @@ import (
 const queueUsage = `queue stats                 [--config FILE] [--state-dir DIR] [--json]
        sscagent queue list                  [--lane money|identity|telemetry] [--limit N] [--body] [--json]
        sscagent queue quarantine list       [--body] [--json]
-       sscagent queue quarantine export     [-o FILE] [--clear]
+       sscagent queue quarantine export     [-o FILE] [--clear --operator ID]
        sscagent queue quarantine retry      (--all | SEQ...)
   Every command also takes --config FILE and --state-dir DIR.`
 
@@ -61,7 +63,7 @@ func cmdQueue(args []string, out, errOut io.Writer) int {
 	var lane *string
 	var limit *int
 	var body, clear, all *bool
-	var outFile *string
+	var outFile, operator *string
 	switch sub {
 	case "stats":
 	case "list":
@@ -72,7 +74,8 @@ func cmdQueue(args []string, out, errOut io.Writer) int {
 		body = fs.Bool("body", false, "show record bodies (masked; needs the queue key)")
 	case "quarantine export":
 		outFile = fs.String("o", "", "write to this file (mode 0600) instead of standard output")
-		clear = fs.Bool("clear", false, "export bodies unmasked, for re-entry at the platform (needs -o)")
+		clear = fs.Bool("clear", false, "export bodies unmasked, for re-entry at the platform (needs -o and --operator; audited)")
+		operator = fs.String("operator", "", "with --clear: the id of the person taking the personal data (1-32 letters, digits, '-', '_'), written to the audit log")
 	case "quarantine retry":
 		all = fs.Bool("all", false, "re-queue every quarantined record")
 	default:
@@ -114,9 +117,13 @@ func cmdQueue(args []string, out, errOut io.Writer) int {
 		fmt.Fprintln(errOut, "--clear writes personal data: give -o FILE (it is created with mode 0600)")
 		return cli.ExitUsage
 	}
+	if clear != nil && *clear && !reOperator.MatchString(*operator) {
+		fmt.Fprintln(errOut, "--clear writes personal data: give --operator ID (1-32 letters, digits, '-' or '_'), the person who takes it; the export is audited")
+		return cli.ExitUsage
+	}
 
 	needKey := (body != nil && *body) || sub == "quarantine export"
-	q, err := openQueueCLI(*cfgPath, *stateDir, sub == "quarantine retry", needKey)
+	q, dir, err := openQueueCLI(*cfgPath, *stateDir, sub == "quarantine retry", needKey)
 	if err != nil {
 		fmt.Fprintln(errOut, "sscagent queue:", err)
 		return cli.ExitFail
@@ -145,7 +152,11 @@ func cmdQueue(args []string, out, errOut io.Writer) int {
 		}
 		return printRecords(recs, qs, *body, *asJSON, out)
 	case "quarantine export":
-		return exportQuarantine(q, *outFile, *clear, out, errOut)
+		var au *audit.Log
+		if *clear {
+			au = audit.Open(dir)
+		}
+		return exportQuarantine(q, *outFile, au, *operator, out, errOut)
 	default: // quarantine retry
 		n, err := q.Release(context.Background(), seqs...)
 		if err != nil {
@@ -161,37 +172,38 @@ func cmdQueue(args []string, out, errOut io.Writer) int {
 	}
 }
 
-// openQueueCLI opens the state directory's queue: read-only, or writable for retry.
-func openQueueCLI(cfgPath, stateDir string, write, needKey bool) (*queue.Queue, error) {
+// openQueueCLI opens the state directory's queue: read-only, or writable for retry. It
+// returns the state directory too.
+func openQueueCLI(cfgPath, stateDir string, write, needKey bool) (*queue.Queue, string, error) {
 	cfg, err := agent.LoadConfig(cfgPath)
 	if err != nil && !(stateDir != "" && errors.Is(err, config.ErrNoConfig)) {
-		return nil, err
+		return nil, "", err
 	}
 	if stateDir == "" {
 		stateDir = cfg.Agent.StateDir
 	}
 	// A newer release's state is refused before anything is opened, as the agent does.
 	if err := agent.CheckStateDir(stateDir); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	path := filepath.Join(stateDir, queue.FileName)
 	var key []byte
 	if k, _, kerr := cfg.Queue.KeySource(stateDir).Load(false); kerr == nil {
 		key = k
 	} else if needKey {
-		return nil, fmt.Errorf("record bodies need the queue key: %w", kerr)
+		return nil, "", fmt.Errorf("record bodies need the queue key: %w", kerr)
 	}
 	o := cfg.Queue.Options()
 	o.Key, o.Terminal, o.ReadOnly = key, cfg.Terminal.ID, !write
 	o.LockTimeout = time.Second
 	if _, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("no queue at %s: %w", path, err)
+		return nil, "", fmt.Errorf("no queue at %s: %w", path, err)
 	}
 	q, err := queue.Open(path, o)
 	if queue.IsLocked(err) {
-		return nil, fmt.Errorf("%s is in use by the running agent; stop it first, or see GET /v1/queue on the local API", path)
+		return nil, "", fmt.Errorf("%s is in use by the running agent; stop it first, or see GET /v1/queue on the local API", path)
 	}
-	return q, err
+	return q, stateDir, err
 }
 
 func queueStats(q *queue.Queue, asJSON bool, out, errOut io.Writer) int {
@@ -300,6 +312,24 @@ func maskedBody(kind string, body []byte) any {
 	return maskValue(v, "", personal)
 }
 
+// subjectOf returns the masked social security number of a record body, "" when it
+// has none.
+// reOperator is an operator id as the local API takes it.
+var reOperator = regexp.MustCompile(`^[A-Za-z0-9_-]{1,32}$`)
+
+func subjectOf(kind string, body []byte) string {
+	var m map[string]any
+	if json.Unmarshal(body, &m) != nil {
+		return ""
+	}
+	for _, f := range records.Fields(records.Kind(kind)) {
+		if s, ok := m[f.Name].(string); ok && f.Personal == mask.KindIDNumber {
+			return f.Personal.Apply(s)
+		}
+	}
+	return ""
+}
+
 func maskValue(v any, key string, personal map[string]mask.Kind) any {
 	switch x := v.(type) {
 	case string:
@@ -322,12 +352,24 @@ func maskValue(v any, key string, personal map[string]mask.Kind) any {
 }
 
 // exportQuarantine writes one JSON object per quarantined record: metadata, reason and
-// the body (masked, or in clear with --clear to a private file).
-func exportQuarantine(q *queue.Queue, path string, clear bool, out, errOut io.Writer) int {
+// the body (masked, or in clear with --clear to a private file). A clear export (au not
+// nil) is written to the audit log first, one entry per record with the operator; when
+// the log cannot be written nothing is exported.
+func exportQuarantine(q *queue.Queue, path string, au *audit.Log, operator string, out, errOut io.Writer) int {
+	clear := au != nil
 	qs, err := q.Quarantined(true)
 	if err != nil {
 		fmt.Fprintln(errOut, "sscagent queue:", err)
 		return cli.ExitFail
+	}
+	if clear {
+		for _, x := range qs {
+			if _, err := au.Append(audit.Entry{Token: "cli", Operator: operator, Endpoint: "queue quarantine export --clear",
+				Record: x.Record.ID, Subject: subjectOf(x.Kind, x.Body)}); err != nil {
+				fmt.Fprintln(errOut, "sscagent queue: the audit log cannot be written; nothing exported:", err)
+				return cli.ExitFail
+			}
+		}
 	}
 	w := out
 	if path != "" {

@@ -10,6 +10,8 @@ import (
 
 	"github.com/sscagent/sscagent/agent"
 	"github.com/sscagent/sscagent/cmd/internal/cli"
+	"github.com/sscagent/sscagent/internal/audit"
+	"github.com/sscagent/sscagent/internal/mask"
 	"github.com/sscagent/sscagent/queue"
 )
 
@@ -91,13 +93,30 @@ func TestQueueCLI(t *testing.T) {
 		t.Fatalf("--clear to stdout: exit %d", code)
 	}
 	file := filepath.Join(t.TempDir(), "export.jsonl")
-	if _, errOut, code = runCLI(t, "queue", "quarantine", "export", "--config", cfgPath, "--clear", "-o", file); code != cli.ExitOK {
+	if _, errOut, code = runCLI(t, "queue", "quarantine", "export", "--config", cfgPath, "--clear", "-o", file); code != cli.ExitUsage ||
+		!strings.Contains(errOut, "--operator") {
+		t.Fatalf("export --clear without --operator: %d %s", code, errOut)
+	}
+	if _, err := os.Stat(file); err == nil {
+		t.Fatal("export --clear without --operator wrote a file")
+	}
+	if _, errOut, code = runCLI(t, "queue", "quarantine", "export", "--config", cfgPath, "--clear", "-o", file, "--operator", "op-07"); code != cli.ExitOK {
 		t.Fatalf("export --clear: %d %s", code, errOut)
 	}
 	b, _ := os.ReadFile(file)
 	fi, _ := os.Stat(file)
 	if !strings.Contains(string(b), clearID) || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("clear export %v:\n%s", fi.Mode(), b)
+	}
+	// The clear export is audited: the operator, the record, the holder masked.
+	logBytes, _ := os.ReadFile(filepath.Join(cfg.Agent.StateDir, audit.CurrentFile))
+	var e audit.Entry
+	if err := json.Unmarshal(logBytes, &e); err != nil || e.Operator != "op-07" || e.Token != "cli" ||
+		e.Subject != mask.IDNumber(clearID) || strings.Contains(string(logBytes), clearID) {
+		t.Fatalf("audit log after the clear export: %v\n%s", err, logBytes)
+	}
+	if out, _, code := runCLI(t, "audit", "verify", "--config", cfgPath); code != cli.ExitOK || !strings.Contains(out, "OK:") {
+		t.Fatalf("audit verify: %d %s", code, out)
 	}
 
 	// While the agent holds the queue, the commands say so.

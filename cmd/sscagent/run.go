@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sscagent/sscagent/agent"
+	"github.com/sscagent/sscagent/agent/upgrade"
 	"github.com/sscagent/sscagent/cmd/internal/cli"
 	"github.com/sscagent/sscagent/internal/logging"
 	"github.com/sscagent/sscagent/internal/sysservice"
@@ -57,6 +58,21 @@ func cmdRun(args []string, out, errOut io.Writer) int {
 		logTo = lf
 	}
 	log, level := logging.New(logTo, cfg.Log, *asService)
+	// The path is taken now: after a software update swaps the binaries, the kernel's
+	// name for the running program is the old build's.
+	exe, err := upgrade.Executable()
+	if err != nil {
+		log.Warn("software updates off: the program's path is unknown", "err", err)
+	}
+	if !upgrade.InTrialEnv() {
+		again, err := upgrade.Recover(cfg.Agent.StateDir, log.With("component", "upgrade"))
+		if err != nil {
+			log.Error("upgrade: recovery", "err", err)
+		}
+		if again {
+			return reexec(log, exe)
+		}
+	}
 	// Record values outside the standard's example lists are accepted and reported once
 	// each, in the agent's log (masked like every line).
 	records.SetWarn(func(field, value string) {
@@ -83,22 +99,45 @@ func cmdRun(args []string, out, errOut io.Writer) int {
 			default:
 			}
 		},
+		Executable: exe,
 	})
 	if err != nil {
 		log.Error("cannot build the agent", "err", err)
 		return cli.ExitFail
 	}
+	again := func() int { return restartProcess(cfg, exe, args, log) }
 	if *asService {
-		return runService(*path, a, log, restart)
+		return runService(*path, a, log, restart, again)
 	}
-	return runForeground(a, log, restart)
+	return runForeground(a, log, restart, again)
+}
+
+// restartProcess starts the program again once the agent has stopped; a software
+// update staged by terminal management runs its trial first (agent/upgrade.Continue).
+func restartProcess(cfg agent.Config, exe string, args []string, log *slog.Logger) int {
+	upgrade.Continue(upgrade.TrialOptions{StateDir: cfg.Agent.StateDir, Args: trialArgs(args),
+		Window: cfg.Upgrade.HealthWindow.D(), StopTimeout: cfg.Agent.ShutdownTimeout.D(),
+		Ping: func() { sysservice.Notify("WATCHDOG=1") }, Log: log.With("component", "upgrade")})
+	return reexec(log, exe)
+}
+
+// trialArgs are the run command's arguments for a trial child: in the foreground,
+// whatever runs this process under the service manager.
+func trialArgs(args []string) []string {
+	out := []string{"run"}
+	for _, a := range args {
+		if a != "--service" && a != "-service" && a != "--service=true" {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // runForeground runs until SIGINT or SIGTERM, then stops within the shutdown bound. A
 // second signal forces the exit. SIGHUP reloads the configuration file (the parts it
 // affects are rebuilt; an invalid file changes nothing). A restart request (terminal
 // management) stops the agent and starts the program again in this process.
-func runForeground(a *agent.Agent, log *slog.Logger, restart <-chan string) int {
+func runForeground(a *agent.Agent, log *slog.Logger, restart <-chan string, again func() int) int {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
@@ -126,7 +165,7 @@ func runForeground(a *agent.Agent, log *slog.Logger, restart <-chan string) int 
 				return rc
 			}
 			signal.Stop(sigs)
-			return reexec(log)
+			return again()
 		}
 	}
 }
@@ -174,6 +213,7 @@ type serviceProgram struct {
 	log     *slog.Logger
 	r       *agent.Runner
 	restart <-chan string
+	again   func() int
 }
 
 // Start runs the agent. SIGHUP (systemctl reload) re-reads the configuration, as in the
@@ -203,7 +243,7 @@ func (p *serviceProgram) Start() error {
 				if err := p.r.Stop(); err != nil {
 					p.log.Error("unclean stop before restart", "err", err)
 				}
-				os.Exit(reexec(p.log))
+				os.Exit(p.again())
 			}
 		}
 	}()
@@ -218,8 +258,8 @@ func (p *serviceProgram) Stop() error {
 	return p.r.Stop()
 }
 
-func runService(path string, a *agent.Agent, log *slog.Logger, restart <-chan string) int {
-	p := &serviceProgram{a: a, log: log, restart: restart}
+func runService(path string, a *agent.Agent, log *slog.Logger, restart <-chan string, again func() int) int {
+	p := &serviceProgram{a: a, log: log, restart: restart, again: again}
 	if err := sysservice.Run(sysservice.Spec{ConfigPath: path}, p); err != nil {
 		if !errors.Is(err, agent.ErrShutdownTimeout) {
 			fmt.Fprintln(os.Stderr, err)

@@ -57,7 +57,13 @@ func (c *Client) Command(ctx context.Context, ids []string, name string, args js
 		if err != nil {
 			return nil, fmt.Errorf("fleet cmd: %w", err)
 		}
-		if w.isMarker(m) {
+		if marker, again, err := w.synced(m); marker {
+			if again {
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("fleet cmd: %w", err)
+			}
 			break
 		}
 		if pt, ok := mgmt.ParseTopic(c.o.Prefix, m.Topic); ok && pt.Kind == mgmt.KindState {
@@ -78,13 +84,8 @@ func (c *Client) Command(ctx context.Context, ids []string, name string, args js
 			r.Status = StatusOffline
 			continue
 		}
-		b, err := c.request(id, cmdID, now, req)
-		if err != nil {
-			return nil, fmt.Errorf("fleet cmd %s: %w", id, err)
-		}
-		tp := mgmt.Topics{Prefix: c.o.Prefix, Terminal: id}
-		if err := pub.publish(ctx, id, mqttc.Message{Topic: tp.Command(cmdID), Payload: b, QoS: 1}); err != nil {
-			return nil, fmt.Errorf("fleet cmd %w", err)
+		if err := c.sendRequest(ctx, pub, id, cmdID, now, req); err != nil {
+			return nil, fmt.Errorf("fleet cmd: %w", err)
 		}
 		waiting++
 	}
@@ -117,6 +118,17 @@ func (c *Client) Command(ctx context.Context, ids []string, name string, args js
 
 // request encodes r as command cmdID for terminal id: signed, issued at now, when the
 // client has a Signer.
+// sendRequest publishes request r as command cmdID to terminal id (QoS 1, signed when
+// the client has a signer) through pub.
+func (c *Client) sendRequest(ctx context.Context, pub *publisher, id, cmdID string, now time.Time, r mgmt.Request) error {
+	b, err := c.request(id, cmdID, now, r)
+	if err != nil {
+		return fmt.Errorf("%s: %w", id, err)
+	}
+	tp := mgmt.Topics{Prefix: c.o.Prefix, Terminal: id}
+	return pub.publish(ctx, id, mqttc.Message{Topic: tp.Command(cmdID), Payload: b, QoS: 1})
+}
+
 func (c *Client) request(id, cmdID string, now time.Time, r mgmt.Request) ([]byte, error) {
 	if c.o.Signer == nil {
 		return json.Marshal(r)

@@ -10,7 +10,12 @@
 // the client publishes a marker to its own topic and knows it has everything once the
 // marker comes back. All fleet subscriptions use QoS 0: brokers bound the QoS 1 messages
 // queued for one client (mosquitto: max_queued_messages 1000), which a fleet's retained
-// messages exceed, while QoS 0 messages to a connected client are not dropped that way.
+// messages exceed. mosquitto 2.0 also drops QoS 0 messages to a connected client once
+// that many packets wait for its socket, which a fleet's retained messages can reach
+// when the client reads slower than the broker writes: the client reads through a large
+// buffer, publishes the marker again while it does not come back, and reports
+// ErrDropped when a later marker comes back instead of the first (the broker then needs
+// max_queued_messages 0, docs/mgmt-protocol.md §11).
 package fleet
 
 import (
@@ -106,7 +111,7 @@ func Dial(ctx context.Context, o Options) (*Client, error) {
 	}
 	c := &Client{o: o}
 	mo := mqttc.Options{Brokers: brokers, ClientID: o.ClientID, Username: o.Username,
-		CleanSession: true, ConnectTimeout: o.ConnectTimeout, OnMessage: c.dispatch}
+		CleanSession: true, ConnectTimeout: o.ConnectTimeout, OnMessage: c.dispatch, ReadBuffer: readBuffer}
 	if o.PasswordFile != "" {
 		pw, err := o.PasswordFile.Read()
 		if err != nil {
@@ -211,13 +216,13 @@ func (c *Client) keep() {
 func (c *Client) resubscribe(nc *mqttc.Conn) error {
 	c.mu.Lock()
 	fm := map[string]byte{}
-	var markers []string
+	var markers []*watch
 	for _, w := range c.handlers {
 		for _, f := range w.filters {
 			fm[f] = 0
 		}
 		if w.sync {
-			markers = append(markers, w.marker)
+			markers = append(markers, w)
 		}
 	}
 	c.mu.Unlock()
@@ -228,10 +233,14 @@ func (c *Client) resubscribe(nc *mqttc.Conn) error {
 			return err
 		}
 	}
-	for _, m := range markers {
-		if err := nc.Publish(ctx, mqttc.Message{Topic: m, Payload: []byte("sync")}); err != nil {
+	for _, w := range markers {
+		if err := nc.Publish(ctx, mqttc.Message{Topic: w.marker, Payload: w.markerPayload(true)}); err != nil {
 			return err
 		}
 	}
 	return nil
 }
+
+// readBuffer is the fleet client's read buffer: a listing reads a whole fleet's
+// retained messages at once.
+const readBuffer = 256 << 10

@@ -42,8 +42,11 @@ func (c *Client) Follow(ctx context.Context, fn func(Update), synced func()) err
 		if err != nil {
 			return err
 		}
-		if w.isMarker(m) {
-			if synced != nil {
+		if marker, again, err := w.synced(m); marker {
+			if err != nil {
+				return fmt.Errorf("fleet follow: %w", err)
+			}
+			if !again && synced != nil {
 				synced()
 			}
 			continue

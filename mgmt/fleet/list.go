@@ -63,7 +63,13 @@ func (c *Client) List(ctx context.Context, match func(id string) bool) ([]Termin
 		if err != nil {
 			return nil, fmt.Errorf("fleet list: %w", err)
 		}
-		if w.isMarker(m) {
+		if marker, again, err := w.synced(m); marker {
+			if again {
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("fleet list: %w", err)
+			}
 			return c.finish(byID), nil
 		}
 		pt, ok := mgmt.ParseTopic(p, m.Topic)
@@ -151,7 +157,13 @@ func (c *Client) Show(ctx context.Context, id string) (*Terminal, *mgmt.Desired,
 		if err != nil {
 			return nil, nil, fmt.Errorf("fleet show: %w", err)
 		}
-		if w.isMarker(m) {
+		if marker, again, err := w.synced(m); marker {
+			if again {
+				continue
+			}
+			if err != nil {
+				return nil, nil, fmt.Errorf("fleet show: %w", err)
+			}
 			if !seen {
 				return nil, nil, fmt.Errorf("fleet show: terminal %s has never reported under %s", id, c.o.Prefix)
 			}

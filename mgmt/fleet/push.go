@@ -88,7 +88,13 @@ func (c *Client) PushConfig(ctx context.Context, ids []string, doc []byte, o Pus
 		if err != nil {
 			return nil, fmt.Errorf("fleet push: %w", err)
 		}
-		if w.isMarker(m) {
+		if marker, again, err := w.synced(m); marker {
+			if again {
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("fleet push: %w", err)
+			}
 			break
 		}
 		pt, ok := mgmt.ParseTopic(c.o.Prefix, m.Topic)

@@ -4,9 +4,12 @@ import (
 	"context"
 	crand "crypto/rand"
 	"encoding/hex"
+	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/sscagent/sscagent/mgmt/internal/mqttc"
 )
@@ -21,9 +24,15 @@ type watch struct {
 	marker  string
 	sync    bool // waits for its marker: published again on a new connection
 	signal  chan struct{}
+	stopped chan struct{} // closed when the watch ends
 
 	mu sync.Mutex // guards q
 	q  []mqttc.Message
+
+	mmu    sync.Mutex      // guards the marker state below
+	sent   int             // markers published
+	firsts map[string]bool // the first marker published on each connection
+	back   bool            // a marker came back since the last first one was published
 }
 
 func (w *watch) push(m mqttc.Message) {
@@ -81,12 +90,84 @@ func match(filter, topic string) bool {
 	return len(fs) == len(ts)
 }
 
+// markerRetry is how long a sync watch waits for its marker before it publishes another.
+// A broker drops QoS 0 messages to a client whose outgoing queue is full (mosquitto:
+// max_queued_messages, 1000 by default, counts QoS 0 packets too), which a fleet's
+// retained messages can fill; the marker can be one of them.
+const markerRetry = 2 * time.Second
+
+// ErrDropped says the broker dropped messages to the fleet client: its queue for the
+// client overflowed while the client read the retained state, so the view is incomplete.
+var ErrDropped = errors.New("the broker dropped messages to the fleet client while it read the retained state " +
+	"(its queue for the client was full), so the view would be incomplete: on mosquitto set " +
+	"max_queued_messages 0 (docs/mgmt-protocol.md §11)")
+
+// markerPayload numbers the next marker; first marks it the first of a connection.
+func (w *watch) markerPayload(first bool) []byte {
+	w.mmu.Lock()
+	defer w.mmu.Unlock()
+	w.sent++
+	p := "sync " + strconv.Itoa(w.sent)
+	if first {
+		w.firsts[p], w.back = true, false
+	}
+	return []byte(p)
+}
+
+// synced classifies m. marker: m is one of the watch's sync markers. again: one came
+// back before (a repeat of the retry; ignore it). err: ErrDropped when the first marker
+// of the connection was lost, a sign that the broker dropped messages before it (QoS 0
+// messages of one connection keep their order, so a later marker cannot overtake it).
+func (w *watch) synced(m mqttc.Message) (marker, again bool, err error) {
+	if m.Topic != w.marker {
+		return false, false, nil
+	}
+	w.mmu.Lock()
+	defer w.mmu.Unlock()
+	if w.back {
+		return true, true, nil
+	}
+	w.back = true
+	if !w.firsts[string(m.Payload)] {
+		return true, false, ErrDropped
+	}
+	return true, false, nil
+}
+
+// retry publishes another marker every markerRetry while none has come back, until the
+// watch ends: a lost marker must not leave the caller waiting for ever.
+func (c *Client) retry(w *watch) {
+	t := time.NewTicker(markerRetry)
+	defer t.Stop()
+	for {
+		select {
+		case <-w.stopped:
+			return
+		case <-c.done:
+			return
+		case <-t.C:
+		}
+		w.mmu.Lock()
+		back := w.back
+		w.mmu.Unlock()
+		if back {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), c.o.ConnectTimeout)
+		if conn, err := c.current(ctx); err == nil {
+			_ = conn.Publish(ctx, mqttc.Message{Topic: w.marker, Payload: w.markerPayload(false)})
+		}
+		cancel()
+	}
+}
+
 // subscribe starts a watch on filters (QoS 0) and returns it with a function that
 // ends it (and the subscriptions no other watch uses). When sync is true it returns
 // only after every retained message of the filters has been queued on the watch.
 func (c *Client) subscribe(ctx context.Context, filters []string, sync bool) (*watch, func(), error) {
 	marker := c.o.Prefix + "/_fleet/" + c.o.ClientID + "/" + randomID()
-	w := &watch{filters: append(slices.Clone(filters), marker), exact: map[string]bool{}, marker: marker, sync: sync, signal: make(chan struct{}, 1)}
+	w := &watch{filters: append(slices.Clone(filters), marker), exact: map[string]bool{}, marker: marker, sync: sync, signal: make(chan struct{}, 1),
+		stopped: make(chan struct{}), firsts: map[string]bool{}}
 	for _, f := range w.filters {
 		if strings.ContainsAny(f, "+#") {
 			w.wild = append(w.wild, f)
@@ -98,6 +179,7 @@ func (c *Client) subscribe(ctx context.Context, filters []string, sync bool) (*w
 	c.handlers = append(c.handlers, w)
 	c.mu.Unlock()
 	stop := func() {
+		close(w.stopped)
 		c.mu.Lock()
 		c.handlers = slices.DeleteFunc(c.handlers, func(x *watch) bool { return x == w })
 		var unused []string
@@ -124,7 +206,7 @@ func (c *Client) subscribe(ctx context.Context, filters []string, sync bool) (*w
 	if err == nil {
 		err = conn.Subscribe(ctx, fm)
 		if err == nil && sync {
-			err = conn.Publish(ctx, mqttc.Message{Topic: marker, Payload: []byte("sync")})
+			err = conn.Publish(ctx, mqttc.Message{Topic: marker, Payload: w.markerPayload(true)})
 		}
 		if err != nil && lost(conn) {
 			_, err = c.current(ctx)
@@ -133,6 +215,9 @@ func (c *Client) subscribe(ctx context.Context, filters []string, sync bool) (*w
 	if err != nil {
 		stop()
 		return nil, nil, err
+	}
+	if sync {
+		go c.retry(w)
 	}
 	return w, stop, nil
 }
@@ -147,9 +232,6 @@ func lost(conn *mqttc.Conn) bool {
 		return false
 	}
 }
-
-// isMarker reports whether m is the watch's sync marker.
-func (w *watch) isMarker(m mqttc.Message) bool { return m.Topic == w.marker }
 
 func randomID() string {
 	var b [8]byte

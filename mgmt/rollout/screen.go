@@ -17,9 +17,10 @@ import (
 const MaxDocSize = config.MaxFileSize
 
 // DefaultImmutable are the configuration paths a remote document may not set: the
-// terminal's identity key, where its durable state lives, the file format, and the
-// manager keys that decide which documents are trusted at all.
-var DefaultImmutable = []string{"version", "terminal.id", "agent.stateDir", "mgmt.managerKeys"}
+// terminal's identity key, where its durable state lives, the file format, the
+// manager keys that decide which documents are trusted at all, and the software-update
+// settings with the release keys that decide which builds run.
+var DefaultImmutable = []string{"version", "terminal.id", "agent.stateDir", "mgmt.managerKeys", "upgrade"}
 
 // parseDoc returns the root node of a single YAML document, nil for an empty one.
 func parseDoc(doc []byte) (*yaml.Node, error) {

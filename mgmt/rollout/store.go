@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sscagent/sscagent/mgmt/internal/atomicfile"
+	"github.com/sscagent/sscagent/internal/atomicfile"
 )
 
 // The directory holds:

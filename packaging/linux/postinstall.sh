@@ -39,6 +39,9 @@ if [ "$1" = "configure" ] || [ "$1" = "1" ] || [ "$1" = "2" ] || [ -z "$1" ]; th
 		# its device policy resolves their classes at start.
 		systemctl restart systemd-modules-load.service || true
 		systemctl enable sscagent.service || true
+		# Package upgrades from the fleet: the root helper starts when the agent hands
+		# over a verified package (docs/deploy.md, "Packaged terminals").
+		systemctl enable --now sscagent-upgrade.path || true
 		# Start only a configuration that can run; a fresh install waits for its keys.
 		if sscagent config check --config /etc/sscagent/sscagent.yaml --files >/dev/null 2>&1; then
 			systemctl try-restart pcscd.service || true

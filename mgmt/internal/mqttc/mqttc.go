@@ -11,6 +11,7 @@
 package mqttc
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -27,6 +28,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/sscagent/sscagent/internal/config"
+	"github.com/sscagent/sscagent/internal/tlspin"
 )
 
 // Message is one MQTT application message.
@@ -81,6 +83,13 @@ type Options struct {
 	Will *Message
 	// OnMessage receives every incoming message, in order; it must not block.
 	OnMessage func(Message)
+	// ReadBuffer, when positive, buffers reads from the broker (bytes). paho reads
+	// each packet in three or more small reads (type, remaining length byte by byte,
+	// body), each a system call; a client that receives a flood (a fleet's retained
+	// messages) must read faster than the broker writes, or the broker drops what
+	// does not fit its queue for the client (mosquitto: max_queued_messages, QoS 0
+	// included). 0 reads unbuffered: a terminal receives little.
+	ReadBuffer int
 }
 
 // RefusedError is a CONNACK that refused the connection (MQTT 3.1.1 return codes 1-5).
@@ -168,6 +177,9 @@ func Dial(ctx context.Context, o Options) (*Conn, error) {
 		if err != nil {
 			return nil, err
 		}
+		if o.ReadBuffer > 0 {
+			nc = &bufferedConn{Conn: nc, r: bufio.NewReaderSize(nc, o.ReadBuffer)}
+		}
 		c.mu.Lock()
 		c.netConns = append(c.netConns, nc)
 		c.mu.Unlock()
@@ -221,6 +233,14 @@ func open(ctx context.Context, u *url.URL, conf *tls.Config, timeout time.Durati
 	}
 	return tc, nil
 }
+
+// bufferedConn reads through a buffer: one system call for many small packets.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (b *bufferedConn) Read(p []byte) (int, error) { return b.r.Read(p) }
 
 // SessionPresent reports the CONNACK session-present flag: the broker kept the
 // subscriptions and queued messages of an earlier connection with this client id.
@@ -367,6 +387,8 @@ type TLSFiles struct {
 	CertFile   string
 	KeyFile    config.SecretFile
 	ServerName string
+	// PinSPKI are SPKI SHA-256 pins (internal/tlspin) checked on every connection.
+	PinSPKI []string
 }
 
 // Config builds the tls.Config (TLS 1.2 or later). With no CA file the system roots are
@@ -399,5 +421,10 @@ func (f TLSFiles) Config() (*tls.Config, error) {
 		}
 		conf.Certificates = []tls.Certificate{cert}
 	}
+	pins, err := tlspin.Parse(f.PinSPKI)
+	if err != nil {
+		return nil, fmt.Errorf("tls pinSPKI: %w", err)
+	}
+	pins.Apply(conf)
 	return conf, nil
 }

@@ -2,13 +2,18 @@ package mqttc
 
 import (
 	"context"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
+	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/sscagent/sscagent/internal/config"
 	"github.com/sscagent/sscagent/internal/labtest"
+	"github.com/sscagent/sscagent/internal/tlspin"
 )
 
 // inbox collects messages for a test.
@@ -209,3 +214,37 @@ func TestCheckURL(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// TestTLSPinnedBroker dials a real mosquitto over TLS: pinned to the key of its CA (in
+// the verified chain) the connection is made; pinned to another key it is refused at
+// the handshake.
+func TestTLSPinnedBroker(t *testing.T) {
+	ca := labtest.NewCA(t)
+	b := labtest.StartMosquitto(t, labtest.MosquittoOptions{TLS: ca})
+	caPEM, err := os.ReadFile(ca.CertFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := pem.Decode(caPEM)
+	caCert, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, err := TLSFiles{CAFile: ca.CertFile, PinSPKI: []string{tlspin.String(tlspin.Of(caCert))}}.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dial(t, Options{Brokers: []string{b.URL}, ClientID: "pinned", TLS: good})
+	bad, err := TLSFiles{CAFile: ca.CertFile, PinSPKI: []string{strings.Repeat("cd", 32)}}.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := Dial(ctx, Options{Brokers: []string{b.URL}, ClientID: "mispinned", TLS: bad}); !errors.Is(err, tlspin.ErrMismatch) {
+		t.Fatalf("dial with a foreign pin: %v, want tlspin.ErrMismatch", err)
+	}
+	if _, err := (TLSFiles{PinSPKI: []string{"nope"}}).Config(); err == nil {
+		t.Fatal("a malformed pin accepted")
+	}
+}

@@ -42,12 +42,12 @@ func Write(path string, data []byte, perm os.FileMode) error {
 		return fmt.Errorf("atomic write %s: %w", path, err)
 	}
 	ok = true
-	return syncDir(dir)
+	return SyncDir(dir)
 }
 
-// syncDir makes a rename in dir durable. Windows has no directory fsync; NTFS journals
+// SyncDir makes a rename in dir durable. Windows has no directory fsync; NTFS journals
 // the rename itself.
-func syncDir(dir string) error {
+func SyncDir(dir string) error {
 	if runtime.GOOS == "windows" {
 		return nil
 	}
