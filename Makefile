@@ -14,7 +14,7 @@ FLAKY_COUNT ?= 5
 PKG     ?= ./...
 RUN     ?=
 
-.PHONY: help build readerlib test test-flaky lint cover fuzz demo clean fleet-cluster-test linux arm64 windows packages msi check-deploy
+.PHONY: help build readerlib test test-flaky lint cover fuzz demo clean fleet-cluster-test linux arm64 windows packages msi check-deploy systemd-test
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -127,12 +127,15 @@ arm64: ## cross-build DIST/linux-arm64/sscagent with gcc-aarch64-linux-gnu and t
 	CGO_ENABLED=1 GOOS=linux GOARCH=arm64 CC=$(ARM64_CC) PKG_CONFIG_LIBDIR=$(ARM64_PKG_CONFIG_LIBDIR) \
 		$(GO) build -trimpath -buildmode=pie -ldflags "$(DIST_LDFLAGS)" -o $(DIST)/linux-arm64/ ./cmd/sscagent
 
-packages: linux arm64 ## .deb and .rpm for amd64 and arm64 in DIST (nfpm; packaging/linux/nfpm.yaml)
-	@for arch in amd64 arm64; do for p in deb rpm; do \
+# PKG_ARCHS and PKG_FORMATS narrow them (make systemd-test builds only the amd64 .deb).
+PKG_ARCHS ?= amd64 arm64
+PKG_FORMATS ?= deb rpm
+packages: linux $(filter arm64,$(PKG_ARCHS)) ## .deb and .rpm for amd64 and arm64 in DIST (nfpm; packaging/linux/nfpm.yaml)
+	@for arch in $(PKG_ARCHS); do for p in $(PKG_FORMATS); do \
 		sed "s#@BIN@#$(DIST)/linux-$$arch/sscagent#" packaging/linux/nfpm.yaml >$(DIST)/nfpm-$$arch.yaml && \
 		PKG_ARCH=$$arch PKG_VERSION='$(PKG_VERSION)' $(NFPM) package -f $(DIST)/nfpm-$$arch.yaml -p $$p -t $(DIST)/ || exit 1; \
 	done; done
-	@ls -l $(DIST)/*.deb $(DIST)/*.rpm
+	@ls -l $(foreach f,$(PKG_FORMATS),$(DIST)/*.$(f))
 
 windows: ## GOOS=windows builds (no cgo: winscard.dll) of sscagent and sscsim, WIN_ARCHS (amd64 arm64)
 	@for arch in $(WIN_ARCHS); do \
@@ -149,3 +152,7 @@ MSI_VERSION ?= $(shell echo '$(PKG_VERSION)' | sed -E 's/^([0-9]+\.[0-9]+\.[0-9]
 
 check-deploy: ## build the packages, the MSI and the arm64 binary, and check them (packaging/check)
 	DIST=$(DIST) GO=$(GO) ./packaging/check
+
+# Root, debootstrap and systemd-nspawn (systemd-container); CI runs it after make test.
+systemd-test: ## boot Debian 12 with systemd in a container and check the .deb's service there (packaging/systemd-test, docs/deploy.md)
+	DIST=$(DIST) ./packaging/systemd-test

@@ -53,6 +53,9 @@ type Options struct {
 	OnFailure func(Failure)
 	// Ready is called once every part is up (the local API listens).
 	Ready func()
+	// Waiting, when set, is called with the name of each part that can tell whether it
+	// is up (the local API) while readiness waits for it (systemd's STATUS=).
+	Waiting func(part string)
 	// Watchdog, when set, is called every WatchdogInterval from the supervision loop
 	// (systemd's WATCHDOG=1): a hung agent stops calling it.
 	Watchdog         func()
@@ -160,7 +163,7 @@ func New(cfg Config, o Options) (*Agent, error) {
 	a.sup = NewSupervisor(SupervisorOptions{
 		Logger:   o.Logger.With("component", "supervisor"),
 		Backoff:  backoff.Policy{Base: 500 * time.Millisecond, Max: cfg.Agent.RestartBackoffMax.D()},
-		Watchdog: o.Watchdog, WatchdogInterval: o.WatchdogInterval,
+		Watchdog: o.Watchdog, WatchdogInterval: o.WatchdogInterval, Waiting: o.Waiting,
 		OnFailure: func(f Failure) {
 			a.emit(KindPartFailed, "", f.Part, false, CodePartFailed, f.Err.Error(),
 				map[string]any{"part": f.Part, "restarts": f.Restarts, "retryInMs": f.RetryIn.Milliseconds()})

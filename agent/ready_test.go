@@ -41,11 +41,14 @@ func (p *upPart) WaitUp(ctx context.Context) error {
 }
 
 // TestReadyWaitsForUpper: ready (systemd's READY=1) comes only once the Upper part is
-// up, after a failed first start; a plain part counts once it runs.
+// up, after a failed first start; a plain part counts once it runs. Waiting names the
+// Upper while readiness waits for it (systemd's STATUS=), and only it.
 func TestReadyWaitsForUpper(t *testing.T) {
 	p := &upPart{runs: make(chan struct{}, 4), release: make(chan struct{}), up: make(chan struct{})}
 	plain := PartFunc("plain", func(ctx context.Context) error { <-ctx.Done(); return nil })
-	s := NewSupervisor(SupervisorOptions{Backoff: backoff.Policy{Base: time.Millisecond, Max: time.Millisecond}})
+	waiting := make(chan string, 4)
+	s := NewSupervisor(SupervisorOptions{Backoff: backoff.Policy{Base: time.Millisecond, Max: time.Millisecond},
+		Waiting: func(part string) { waiting <- part }})
 	s.Add(StageStore, plain)
 	s.Add(StageProducer, p)
 	ready := make(chan struct{})
@@ -58,11 +61,17 @@ func TestReadyWaitsForUpper(t *testing.T) {
 		t.Fatal("ready before the part was up")
 	default:
 	}
+	if got := <-waiting; got != "listener" {
+		t.Fatalf("waiting for %q, want listener", got)
+	}
 	close(p.release)
 	select {
 	case <-ready:
 	case <-time.After(10 * time.Second):
 		t.Fatal("ready never came")
+	}
+	if len(waiting) != 0 {
+		t.Fatalf("waiting also for %q", <-waiting)
 	}
 	cancel()
 	if err := <-done; err != nil {

@@ -84,6 +84,7 @@ type Supervisor struct {
 	onFailure  func(Failure)
 	watchdog   func()
 	every      time.Duration
+	waiting    func(part string)
 
 	mu       sync.Mutex // guards the fields below
 	stages   [numStages][]*Handle
@@ -115,6 +116,9 @@ type SupervisorOptions struct {
 	// while it runs and is not stuck (systemd's WATCHDOG=1).
 	Watchdog         func()
 	WatchdogInterval time.Duration
+	// Waiting, when set, is called with the name of each Upper that Run's readiness
+	// waits for, before it waits.
+	Waiting func(part string)
 }
 
 // NewSupervisor returns an empty supervisor.
@@ -129,7 +133,7 @@ func NewSupervisor(o SupervisorOptions) *Supervisor {
 		o.StableTime = time.Minute
 	}
 	return &Supervisor{log: o.Logger, policy: o.Backoff, stableTime: o.StableTime, onFailure: o.OnFailure,
-		watchdog: o.Watchdog, every: o.WatchdogInterval}
+		watchdog: o.Watchdog, every: o.WatchdogInterval, waiting: o.Waiting}
 }
 
 // Add registers p in stage st. Parts added before Run start with their stage; a part
@@ -267,6 +271,9 @@ func (s *Supervisor) waitUp(ctx context.Context, hs []*Handle) bool {
 			}
 			cancel()
 		}()
+		if s.waiting != nil {
+			s.waiting(h.part.Name())
+		}
 		_ = u.WaitUp(wctx) // an error with ctx alive: the part was removed, not waited for
 		cancel()
 		if ctx.Err() != nil {

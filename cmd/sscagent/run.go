@@ -89,7 +89,8 @@ func cmdRun(args []string, out, errOut io.Writer) int {
 		Level:            level,
 		ConfigPath:       *path,
 		Adjust:           adjust,
-		Ready:            func() { sysservice.Notify("READY=1") },
+		Ready:            func() { sysservice.Notify("READY=1\nSTATUS=ready") },
+		Waiting:          func(part string) { sysservice.Notify("STATUS=starting: waiting for " + part + " to be up") },
 		Watchdog:         func() { sysservice.Notify("WATCHDOG=1") },
 		WatchdogInterval: sysservice.WatchdogInterval(),
 		Restart: func(reason string) {
@@ -155,11 +156,11 @@ func runForeground(a *agent.Agent, log *slog.Logger, restart <-chan string, agai
 				continue
 			}
 			log.Info("stopping", "signal", s.String())
-			sysservice.Notify("STOPPING=1")
+			sysservice.Notify("STOPPING=1\nSTATUS=stopping")
 			return stopForeground(r, sigs, log)
 		case why := <-restart:
 			log.Info("restarting", "reason", why)
-			sysservice.Notify("RELOADING=1")
+			sysservice.Notify("RELOADING=1\nSTATUS=restarting in place")
 			if rc := stopForeground(r, sigs, log); rc != cli.ExitOK {
 				return rc
 			}
@@ -190,15 +191,20 @@ func stopForeground(r *agent.Runner, sigs <-chan os.Signal, log *slog.Logger) in
 	}
 }
 
-// reload applies the re-read configuration file in process.
+// reload applies the re-read configuration file in process. systemd sees the unit
+// "reloading" meanwhile (a reload that needs a new process re-executes the agent, which
+// sends READY=1 again once up).
 func reload(a *agent.Agent, log *slog.Logger) {
+	sysservice.Notify("RELOADING=1\nSTATUS=reloading the configuration")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := a.Reload(ctx); err != nil {
 		log.Error("reload: nothing changed", "err", err)
+		sysservice.Notify("READY=1\nSTATUS=ready; the last reload changed nothing (see the log)")
 		return
 	}
 	log.Info("reload: configuration applied")
+	sysservice.Notify("READY=1\nSTATUS=ready")
 }
 
 // serviceProgram adapts the agent's Runner to the service manager.
@@ -210,29 +216,42 @@ type serviceProgram struct {
 	again   func() int
 }
 
+// Start runs the agent. SIGHUP (systemctl reload) re-reads the configuration, as in the
+// foreground: the service manager's library catches only SIGINT and SIGTERM, and a
+// SIGHUP left to its default would end the process with a status systemd counts as
+// clean, so Restart=on-failure would not bring it back.
 func (p *serviceProgram) Start() error {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
 	p.r = agent.Start(p.a)
 	go func() {
-		select {
-		case <-p.r.Done():
-			// A fatal agent error ends the process so the service manager restarts it.
-			if err := p.r.Err(); err != nil {
-				p.log.Error("agent stopped", "err", err)
-				os.Exit(cli.ExitFail)
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-p.r.Done():
+				// A fatal agent error ends the process so the service manager restarts it.
+				if err := p.r.Err(); err != nil {
+					p.log.Error("agent stopped", "err", err)
+					os.Exit(cli.ExitFail)
+				}
+				return
+			case <-hup:
+				reload(p.a, p.log)
+			case why := <-p.restart:
+				p.log.Info("restarting", "reason", why)
+				sysservice.Notify("RELOADING=1\nSTATUS=restarting in place")
+				if err := p.r.Stop(); err != nil {
+					p.log.Error("unclean stop before restart", "err", err)
+				}
+				os.Exit(p.again())
 			}
-		case why := <-p.restart:
-			p.log.Info("restarting", "reason", why)
-			if err := p.r.Stop(); err != nil {
-				p.log.Error("unclean stop before restart", "err", err)
-			}
-			os.Exit(p.again())
 		}
 	}()
 	return nil
 }
 
 func (p *serviceProgram) Stop() error {
-	sysservice.Notify("STOPPING=1")
+	sysservice.Notify("STOPPING=1\nSTATUS=stopping")
 	if p.r == nil {
 		return nil
 	}

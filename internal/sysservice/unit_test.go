@@ -113,19 +113,23 @@ func systemdAnalyze(t *testing.T) string {
 }
 
 // TestUnitVerify runs systemd-analyze verify on the packaged unit in a throwaway root
-// that holds the executable and the system's units; any complaint fails.
+// that holds the executable, ExecReload's kill (procps, a dependency of the .deb) and
+// the system's units; any complaint fails.
 func TestUnitVerify(t *testing.T) {
 	sa := systemdAnalyze(t)
 	root := t.TempDir()
 	exe := filepath.Join(root, "usr/bin/sscagent")
+	kill := filepath.Join(root, "bin/kill")
 	unit := filepath.Join(root, "etc/systemd/system/sscagent.service")
-	for _, d := range []string{filepath.Dir(exe), filepath.Dir(unit), filepath.Join(root, "usr/lib/systemd")} {
+	for _, d := range []string{filepath.Dir(exe), filepath.Dir(kill), filepath.Dir(unit), filepath.Join(root, "usr/lib/systemd")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := os.WriteFile(exe, []byte("#!/bin/sh\n"), 0o755); err != nil {
-		t.Fatal(err)
+	for _, f := range []string{exe, kill} {
+		if err := os.WriteFile(f, []byte("#!/bin/sh\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	u, _ := Unit(Packaged)
 	if err := os.WriteFile(unit, []byte(u), 0o644); err != nil {

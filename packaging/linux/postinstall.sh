@@ -35,6 +35,9 @@ if [ "$1" = "configure" ] || [ "$1" = "1" ] || [ "$1" = "2" ] || [ -z "$1" ]; th
 	fi
 	if [ -d /run/systemd/system ]; then
 		systemctl daemon-reload || true
+		# The scanners' drivers (modules-load.d/sscagent.conf) before the service starts:
+		# its device policy resolves their classes at start.
+		systemctl restart systemd-modules-load.service || true
 		systemctl enable sscagent.service || true
 		# Package upgrades from the fleet: the root helper starts when the agent hands
 		# over a verified package (docs/deploy.md, "Packaged terminals").
