@@ -153,6 +153,9 @@ func maskAttr(a slog.Attr) slog.Attr {
 			out[i] = maskAttr(ga)
 		}
 		return slog.Group(a.Key, out...)
+	case slog.KindDuration:
+		// As "1.899s", not JSON's bare nanoseconds (1899000000).
+		return slog.String(a.Key, v.Duration().String())
 	case slog.KindAny:
 		if err, ok := v.Any().(error); ok {
 			return slog.String(a.Key, mask.Text(err.Error()))

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sscagent/sscagent/internal/config"
 	"github.com/sscagent/sscagent/internal/mask"
@@ -59,5 +60,16 @@ func TestValidate(t *testing.T) {
 	Config{Level: "loud", Format: "xml"}.Validate("log", &ps)
 	if ps.Len() != 2 {
 		t.Fatalf("want 2 problems, got %v", ps.List())
+	}
+}
+
+// TestDurationsReadable: a duration is written as Go prints it ("1.899s"), in JSON too,
+// not as a bare count of nanoseconds.
+func TestDurationsReadable(t *testing.T) {
+	var buf bytes.Buffer
+	log, _ := New(&buf, Config{Level: "info", Format: FormatJSON}, true)
+	log.Info("retry", "retryIn", 1899*time.Millisecond, slog.Group("g", "uptime", 42*time.Second))
+	if s := buf.String(); !strings.Contains(s, `"retryIn":"1.899s"`) || !strings.Contains(s, `"uptime":"42s"`) {
+		t.Fatalf("durations: %s", s)
 	}
 }
