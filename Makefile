@@ -3,7 +3,7 @@ GO      ?= go
 MODULE  := github.com/sscagent/sscagent
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null)
-LDFLAGS := -X $(MODULE)/internal/version.Version=$(VERSION) -X $(MODULE)/internal/version.Commit=$(COMMIT)
+LDFLAGS := -X $(MODULE)/internal/version.Version=$(VERSION) -X $(MODULE)/internal/version.Commit=$(COMMIT) -X $(MODULE)/internal/version.Stamp=sscagent-version=$(VERSION);
 FUZZTIME ?= 10s
 # make test fuzzes each target for a number of inputs, not a duration: Go 1.26's fuzzer
 # can fail a target at the end of a -fuzztime duration with a bare "context deadline

@@ -41,7 +41,10 @@ func agentBuild(t *testing.T, version, tags string) string {
 		return p
 	}
 	p := filepath.Join(filepath.Dir(binary), "builds", version, "sscagent")
-	args := []string{"build", "-o", p, "-ldflags", "-X github.com/sscagent/sscagent/internal/version.Version=" + version}
+	// As the Makefile builds: -trimpath (no -ldflags in the build info), the version in
+	// Version and in Stamp, which release sign reads from the bytes.
+	const v = "github.com/sscagent/sscagent/internal/version."
+	args := []string{"build", "-trimpath", "-o", p, "-ldflags", "-X " + v + "Version=" + version + " -X " + v + "Stamp=sscagent-version=" + version + ";"}
 	if tags != "" {
 		args = append(args, "-tags", tags)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/sscagent/sscagent/internal/pkgfile"
 	"github.com/sscagent/sscagent/internal/release"
 	"github.com/sscagent/sscagent/internal/signing"
+	ver "github.com/sscagent/sscagent/internal/version"
 )
 
 const releaseUsage = `release keygen|sign|verify [flags]
@@ -67,11 +68,15 @@ func releaseKeygen(args []string, out, errOut io.Writer) int {
 
 // stamped reads the platform and the linker-stamped version of a Go binary.
 func stamped(path string) (goos, goarch, version string, err error) {
-	bi, err := buildinfo.ReadFile(path)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", "", "", err
+	}
+	bi, err := buildinfo.Read(bytes.NewReader(b))
 	if err != nil {
 		return "", "", "", fmt.Errorf("%s: not a Go program: %w", path, err)
 	}
-	return stampedInfo(path, bi)
+	return stampedInfo(path, bi, b)
 }
 
 // stampedPackage reads the platform and stamped version of the sscagent binary a
@@ -86,10 +91,12 @@ func stampedPackage(kind, path string) (goos, goarch, version string, err error)
 	if err != nil {
 		return "", "", "", fmt.Errorf("%s: not a Go program: %w", name, err)
 	}
-	return stampedInfo(name, bi)
+	return stampedInfo(name, bi, b)
 }
 
-func stampedInfo(path string, bi *buildinfo.BuildInfo) (goos, goarch, version string, err error) {
+// stampedInfo reads the platform from bi and the version from its -ldflags or, in a
+// -trimpath build (which records none), from the version.Stamp in the binary's bytes.
+func stampedInfo(path string, bi *buildinfo.BuildInfo, bin []byte) (goos, goarch, version string, err error) {
 	const stamp = "/internal/version.Version="
 	for _, s := range bi.Settings {
 		switch s.Key {
@@ -107,6 +114,9 @@ func stampedInfo(path string, bi *buildinfo.BuildInfo) (goos, goarch, version st
 	}
 	if goos == "" || goarch == "" {
 		return "", "", "", fmt.Errorf("%s: the build records no GOOS/GOARCH", path)
+	}
+	if version == "" {
+		version, _ = ver.FromBinary(bin)
 	}
 	return goos, goarch, version, nil
 }
