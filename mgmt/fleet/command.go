@@ -80,7 +80,7 @@ func (c *Client) Command(ctx context.Context, ids []string, name string, args js
 		waiting++
 	}
 	if err := pub.wait(ctx); err != nil {
-		return nil, fmt.Errorf("fleet cmd %w", err)
+		return nil, fmt.Errorf("fleet cmd: %w", err)
 	}
 	for waiting > 0 {
 		m, err := w.next(ctx)
