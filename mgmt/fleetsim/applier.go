@@ -49,6 +49,11 @@ localapi:
 type Applier struct {
 	// Path is the configuration file.
 	Path string
+	// Client makes the health probe's request; nil: http.DefaultClient. Set before use.
+	// A fleet shares one client with a bounded pool (Start): thousands of terminals
+	// probing at once then queue for a kept-alive connection instead of overflowing the
+	// platform's accept queue.
+	Client *http.Client
 
 	mu      sync.Mutex // guards the fields below
 	running agent.Config
@@ -115,7 +120,11 @@ func (a *Applier) Health(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	hc := a.Client
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		return fmt.Errorf("platform unreachable: %w", err)
 	}

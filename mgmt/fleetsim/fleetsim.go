@@ -91,6 +91,9 @@ type Options struct {
 	Logger *slog.Logger
 }
 
+// platformConns bounds the connections of a fleet's health probes to its platform.
+const platformConns = 32
+
 // Fleet is a running simulated fleet.
 type Fleet struct {
 	// IDs are the terminal ids, in start order.
@@ -105,7 +108,11 @@ type Fleet struct {
 
 // Start builds every terminal, then starts them one every o.Stagger (returning once
 // all are started; they connect on their own) until ctx ends or Stop. The platform
-// their health gate probes is a local HTTP server of the fleet's own.
+// their health gate probes is a local HTTP server of the fleet's own, reached through
+// one shared HTTP client that keeps at most platformConns connections alive: a push to
+// every terminal runs thousands of health gates at once, and each opening its own
+// connection overflowed the server's accept queue at 10,000 (EOF, deadline: rolled-back
+// terminals that were healthy).
 func Start(ctx context.Context, o Options) (*Fleet, error) {
 	if o.Terminals <= 0 {
 		return nil, errors.New("fleetsim: no terminals")
@@ -135,6 +142,7 @@ func Start(ctx context.Context, o Options) (*Fleet, error) {
 	f := &Fleet{platform: &http.Server{Handler: http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}), ReadHeaderTimeout: 5 * time.Second}}
 	go func() { _ = f.platform.Serve(l) }()
 	platformURL := "http://" + l.Addr().String()
+	hc := &http.Client{Transport: &http.Transport{MaxConnsPerHost: platformConns, MaxIdleConnsPerHost: platformConns, IdleConnTimeout: time.Minute}}
 	sessions := make([]*mgmt.Session, o.Terminals)
 	for i := range sessions {
 		id := fmt.Sprintf("%s%05d", o.IDPrefix, i)
@@ -143,13 +151,14 @@ func Start(ctx context.Context, o Options) (*Fleet, error) {
 		if o.Logger != nil {
 			log = o.Logger.With("terminal", id)
 		}
-		s, _, err := NewTerminal(o.Dir, id, platformURL, mgmt.Options{Logger: log,
+		s, app, err := NewTerminal(o.Dir, id, platformURL, mgmt.Options{Logger: log,
 			Config: mgmt.Config{Brokers: brokers, TopicPrefix: o.TopicPrefix, TelemetryInterval: config.Duration(o.Telemetry),
 				KeepAlive: config.Duration(o.KeepAlive)}})
 		if err != nil {
 			f.platform.Close()
 			return nil, fmt.Errorf("fleetsim: terminal %s: %w", id, err)
 		}
+		app.Client = hc
 		sessions[i] = s
 		f.IDs = append(f.IDs, id)
 	}
