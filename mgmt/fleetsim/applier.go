@@ -50,9 +50,8 @@ type Applier struct {
 	// Path is the configuration file.
 	Path string
 	// Client makes the health probe's request; nil: http.DefaultClient. Set before use.
-	// A fleet shares one client with a bounded pool (Start): thousands of terminals
-	// probing at once then queue for a kept-alive connection instead of overflowing the
-	// platform's accept queue.
+	// The terminals of a fleet (Start) share one that answers the fleet's own platform
+	// in process.
 	Client *http.Client
 
 	mu      sync.Mutex // guards the fields below

@@ -91,8 +91,26 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// platformConns bounds the connections of a fleet's health probes to its platform.
-const platformConns = 32
+// ownPlatform answers requests to the fleet's own platform (host) in process, as its
+// server would (200, empty), and passes every other request to next.
+type ownPlatform struct {
+	host string
+	next http.RoundTripper
+}
+
+func (p ownPlatform) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Host != p.host {
+		return p.next.RoundTrip(req)
+	}
+	if err := req.Context().Err(); err != nil {
+		return nil, err
+	}
+	if req.Body != nil {
+		req.Body.Close()
+	}
+	return &http.Response{Status: "200 OK", StatusCode: http.StatusOK, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: http.Header{}, Body: http.NoBody, ContentLength: 0, Request: req}, nil
+}
 
 // Fleet is a running simulated fleet.
 type Fleet struct {
@@ -108,11 +126,12 @@ type Fleet struct {
 
 // Start builds every terminal, then starts them one every o.Stagger (returning once
 // all are started; they connect on their own) until ctx ends or Stop. The platform
-// their health gate probes is a local HTTP server of the fleet's own, reached through
-// one shared HTTP client that keeps at most platformConns connections alive: a push to
-// every terminal runs thousands of health gates at once, and each opening its own
-// connection overflowed the server's accept queue at 10,000 (EOF, deadline: rolled-back
-// terminals that were healthy).
+// their health gate probes is a local HTTP server of the fleet's own, which their
+// shared HTTP client answers in process (ownPlatform): a push to every terminal runs
+// thousands of health gates at once, and over loopback they overflowed the server's
+// accept queue at 10,000 (EOF, deadline: healthy terminals rolled back), while a small
+// pool of kept-alive connections starved behind the busy simulator's goroutines.
+// A pushed platform.baseURL elsewhere is probed over the network as on a terminal.
 func Start(ctx context.Context, o Options) (*Fleet, error) {
 	if o.Terminals <= 0 {
 		return nil, errors.New("fleetsim: no terminals")
@@ -142,7 +161,7 @@ func Start(ctx context.Context, o Options) (*Fleet, error) {
 	f := &Fleet{platform: &http.Server{Handler: http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}), ReadHeaderTimeout: 5 * time.Second}}
 	go func() { _ = f.platform.Serve(l) }()
 	platformURL := "http://" + l.Addr().String()
-	hc := &http.Client{Transport: &http.Transport{MaxConnsPerHost: platformConns, MaxIdleConnsPerHost: platformConns, IdleConnTimeout: time.Minute}}
+	hc := &http.Client{Transport: ownPlatform{host: l.Addr().String(), next: http.DefaultTransport}}
 	sessions := make([]*mgmt.Session, o.Terminals)
 	for i := range sessions {
 		id := fmt.Sprintf("%s%05d", o.IDPrefix, i)
