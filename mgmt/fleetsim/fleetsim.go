@@ -30,8 +30,13 @@ import (
 // validating with the agent's rules (the returned Applier) against a platform at
 // platformURL. o's Identity, StateDir and Rollout are filled in; its zero Events,
 // Scenes, Source and telemetry interval get defaults (a holder reader with a card, a
-// queue of 1, the platform up, telemetry every second). The caller runs it.
+// queue of 1, the platform up, telemetry every second). Its health gate waits up to
+// 30 s. The caller runs it.
 func NewTerminal(dir, id, platformURL string, o mgmt.Options) (*mgmt.Session, *Applier, error) {
+	return newTerminal(dir, id, platformURL, 30*time.Second, o)
+}
+
+func newTerminal(dir, id, platformURL string, window time.Duration, o mgmt.Options) (*mgmt.Session, *Applier, error) {
 	d := filepath.Join(dir, id)
 	if err := os.MkdirAll(d, 0o700); err != nil {
 		return nil, nil, err
@@ -40,7 +45,7 @@ func NewTerminal(dir, id, platformURL string, o mgmt.Options) (*mgmt.Session, *A
 	if err != nil {
 		return nil, nil, err
 	}
-	eng, err := rollout.Open(rollout.Options{Dir: filepath.Join(d, "state", "rollout"), Applier: app, Window: 30 * time.Second, Interval: 100 * time.Millisecond})
+	eng, err := rollout.Open(rollout.Options{Dir: filepath.Join(d, "state", "rollout"), Applier: app, Window: window, Interval: 100 * time.Millisecond})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -87,6 +92,10 @@ type Options struct {
 	KeepAlive time.Duration
 	// Stagger is the pause between two terminals' starts; default 1ms (10,000 in 10 s).
 	Stagger time.Duration
+	// HealthWindow is how long a terminal's health gate waits; default 2m (the
+	// agent's). A push to 10,000 terminals keeps the simulator's cores busy for a minute
+	// or more, and a terminal's gate can wait its turn for tens of seconds.
+	HealthWindow time.Duration
 	// Logger receives every terminal's log (nil: discarded).
 	Logger *slog.Logger
 }
@@ -154,6 +163,9 @@ func Start(ctx context.Context, o Options) (*Fleet, error) {
 	if o.Stagger <= 0 {
 		o.Stagger = time.Millisecond
 	}
+	if o.HealthWindow <= 0 {
+		o.HealthWindow = 2 * time.Minute
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("fleetsim: platform: %w", err)
@@ -170,7 +182,7 @@ func Start(ctx context.Context, o Options) (*Fleet, error) {
 		if o.Logger != nil {
 			log = o.Logger.With("terminal", id)
 		}
-		s, app, err := NewTerminal(o.Dir, id, platformURL, mgmt.Options{Logger: log,
+		s, app, err := newTerminal(o.Dir, id, platformURL, o.HealthWindow, mgmt.Options{Logger: log,
 			Config: mgmt.Config{Brokers: brokers, TopicPrefix: o.TopicPrefix, TelemetryInterval: config.Duration(o.Telemetry),
 				KeepAlive: config.Duration(o.KeepAlive)}})
 		if err != nil {
