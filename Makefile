@@ -78,8 +78,9 @@ fleet-cluster-test: ## terminals on a 3-node NATS cluster (MQTT, JetStream) surv
 # and the console measuring. Minutes at 10,000; not part of make test or CI.
 FLEET_SCALE ?= 10000
 BROKER ?= mosquitto
-fleet-scale-bench: ## fleet at scale: online time, list, push, manager memory/CPU, console in Chromium (FLEET_SCALE terminals, default 10000; BROKER=mosquitto|nats)
-	SSCAGENT_SCALE_BENCH=$(FLEET_SCALE) SSCAGENT_SCALE_BROKER=$(BROKER) $(GO) test -count=1 -timeout 15m -run '^TestFleetScale$$' -v ./mgmt/fleetsim/
+FLEET_STAGGER ?= 1ms
+fleet-scale-bench: ## fleet at scale: online time, list, push, manager memory/CPU, console in Chromium (FLEET_SCALE terminals, default 10000; BROKER=mosquitto|nats; FLEET_STAGGER between starts, 1ms)
+	SSCAGENT_SCALE_BENCH=$(FLEET_SCALE) SSCAGENT_SCALE_BROKER=$(BROKER) SSCAGENT_SCALE_STAGGER=$(FLEET_STAGGER) $(GO) test -count=1 -timeout 15m -run '^TestFleetScale$$' -v ./mgmt/fleetsim/
 
 lint: ## gofmt check, go vet, staticcheck when it can be installed
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }

@@ -30,13 +30,27 @@ import (
 
 // The scale benchmark's settings (make fleet-scale-bench sets them).
 const (
-	envTerminals = "SSCAGENT_SCALE_BENCH"  // terminals; unset: the benchmark is skipped
-	envBroker    = "SSCAGENT_SCALE_BROKER" // mosquitto (default) or nats (a 3-node cluster)
+	envTerminals = "SSCAGENT_SCALE_BENCH"   // terminals; unset: the benchmark is skipped
+	envBroker    = "SSCAGENT_SCALE_BROKER"  // mosquitto (default) or nats (a 3-node cluster)
+	envStagger   = "SSCAGENT_SCALE_STAGGER" // pause between two terminals' starts (default 1ms)
 	// The simulator child's role (TestMain): its brokers, terminals and directory.
 	envChild    = "SSCAGENT_SCALE_CHILD"
 	envChildN   = "SSCAGENT_SCALE_CHILD_TERMINALS"
 	envChildDir = "SSCAGENT_SCALE_CHILD_DIR"
 )
+
+// stagger is the pause between two terminals' starts: envStagger, default 1ms.
+func stagger() (time.Duration, error) {
+	v := os.Getenv(envStagger)
+	if v == "" {
+		return time.Millisecond, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s=%q: want a duration such as 10ms", envStagger, v)
+	}
+	return d, nil
+}
 
 func TestMain(m *testing.M) {
 	if brokers := os.Getenv(envChild); brokers != "" {
@@ -63,7 +77,12 @@ func simulate(brokers string) int {
 	runtime.ReadMemStats(&before)
 	g0 := runtime.NumGoroutine()
 	t0 := time.Now()
-	f, err := fleetsim.Start(context.Background(), fleetsim.Options{Brokers: strings.Split(brokers, ","), Terminals: n, Dir: dir,
+	st, err := stagger()
+	if err != nil {
+		fmt.Printf("ERROR %v\n", err)
+		return 1
+	}
+	f, err := fleetsim.Start(context.Background(), fleetsim.Options{Brokers: strings.Split(brokers, ","), Terminals: n, Dir: dir, Stagger: st,
 		Logger: slog.New(slog.NewTextHandler(logf, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		fmt.Printf("ERROR %v\n", err)
@@ -103,6 +122,10 @@ func TestFleetScale(t *testing.T) {
 		t.Fatalf("%s=%q: want a number of terminals >= 10", envTerminals, v)
 	}
 	kind := cmp.Or(os.Getenv(envBroker), "mosquitto")
+	st, err := stagger()
+	if err != nil {
+		t.Fatal(err)
+	}
 	// The simulator and a broker each hold a socket per terminal (the simulator's files
 	// are opened and closed); twice that leaves room.
 	if got, err := labtest.RaiseOpenFiles(uint64(2*n + 4096)); err != nil && got < uint64(n+2048) {
@@ -217,7 +240,7 @@ func TestFleetScale(t *testing.T) {
 		simHeap, _ = strconv.ParseInt(f[2], 10, 64)
 		simGoroutines, _ = strconv.ParseInt(f[3], 10, 64)
 	}
-	r.add("simulator: all built and started (1 ms stagger)", secs(time.Duration(simSecs*float64(time.Second))))
+	r.add(fmt.Sprintf("simulator: all built and started (%v stagger)", st), secs(time.Duration(simSecs*float64(time.Second))))
 	r.add("online in the console (Follow): half / all, from the simulator's start", secs(half)+" / **"+secs(all)+"**")
 
 	// fleet list over N.
