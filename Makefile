@@ -14,7 +14,7 @@ FLAKY_COUNT ?= 5
 PKG     ?= ./...
 RUN     ?=
 
-.PHONY: help build readerlib test test-flaky lint cover fuzz demo clean fleet-cluster-test linux arm64 windows packages msi check-deploy systemd-test
+.PHONY: help build readerlib test test-flaky lint cover fuzz demo clean fleet-cluster-test fleet-scale-bench linux arm64 windows packages msi check-deploy systemd-test
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -72,6 +72,15 @@ test-flaky: ## run the tests FLAKY_COUNT times (default 5; PKG, RUN narrow them)
 FLEET_CLUSTER ?= 100
 fleet-cluster-test: ## terminals on a 3-node NATS cluster (MQTT, JetStream) survive a node kill (FLEET_CLUSTER terminals, default 100)
 	SSCAGENT_FLEET_CLUSTER=$(FLEET_CLUSTER) $(GO) test -count=1 -timeout 15m -run '^TestIntegrationFleetCluster$$' -v ./mgmt/fleet/
+
+# The fleet scale benchmark (docs/benchmarks.md): FLEET_SCALE simulated terminals on one
+# mosquitto (BROKER=mosquitto) or a 3-node NATS cluster (BROKER=nats), the fleet client
+# and the console measuring. Minutes at 10,000; not part of make test or CI.
+FLEET_SCALE ?= 10000
+BROKER ?= mosquitto
+FLEET_STAGGER ?= 1ms
+fleet-scale-bench: ## fleet at scale: online time, list, push, manager memory/CPU, console in Chromium (FLEET_SCALE terminals, default 10000; BROKER=mosquitto|nats; FLEET_STAGGER between starts, 1ms)
+	SSCAGENT_SCALE_BENCH=$(FLEET_SCALE) SSCAGENT_SCALE_BROKER=$(BROKER) SSCAGENT_SCALE_STAGGER=$(FLEET_STAGGER) $(GO) test -count=1 -timeout 15m -run '^TestFleetScale$$' -v ./mgmt/fleetsim/
 
 lint: ## gofmt check, go vet, staticcheck when it can be installed
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }

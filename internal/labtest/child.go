@@ -32,6 +32,7 @@ func SpawnChild(t testing.TB, withStdin bool, env ...string) (cmd *exec.Cmd, std
 	cmd = exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = os.Stderr
+	dieWithTest(cmd)
 	var err error
 	if withStdin {
 		if stdin, err = cmd.StdinPipe(); err != nil {

@@ -180,6 +180,16 @@ func (c *NATSCluster) Logs() string {
 	return b.String()
 }
 
+// PID returns the node's process id, 0 when stopped.
+func (nd *NATSNode) PID() int {
+	nd.mu.Lock()
+	defer nd.mu.Unlock()
+	if nd.cmd == nil {
+		return 0
+	}
+	return nd.cmd.Process.Pid
+}
+
 func (nd *NATSNode) start() error {
 	logf, err := os.OpenFile(nd.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {

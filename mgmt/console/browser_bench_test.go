@@ -35,7 +35,7 @@ import (
 //     go test ./mgmt/console/ -run '^$' -bench BrowserTable -benchtime 20x
 func BenchmarkBrowserTable(b *testing.B) {
 	const n = 10000
-	chrome := findChromium(b)
+	chrome := labtest.Chromium(b)
 	mq := labtest.StartMosquitto(b, labtest.MosquittoOptions{})
 	publishRecorded(b, mq.URL, 0, n)
 	stop := telemetryLoad(b, mq.URL, n, 30*time.Second)

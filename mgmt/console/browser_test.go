@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -52,7 +51,7 @@ func TestBrowserConsole(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test against mosquitto and Chromium")
 	}
-	chrome := findChromium(t)
+	chrome := labtest.Chromium(t)
 	b := labtest.StartMosquitto(t, labtest.MosquittoOptions{})
 	platform := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	t.Cleanup(platform.Close)
@@ -217,17 +216,6 @@ func TestBrowserConsole(t *testing.T) {
 	if want := "command:sent login:ok rollout.end:done rollout.start:started"; strings.Join(acts, " ") != want {
 		t.Fatalf("audit %v, want %s", acts, want)
 	}
-}
-
-// findChromium returns the browser, or skips (fails under CI) without one.
-func findChromium(t testing.TB) string {
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	labtest.Unavailable(t, "chromium is not installed (.ci/run installs it)")
-	return ""
 }
 
 // startTerminal runs one real terminal session (as mgmt/fleet's scale test does) and

@@ -3,14 +3,11 @@
 package fleet_test
 
 import (
-	"bytes"
 	"context"
-	"fmt"
 	"os"
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -49,8 +46,9 @@ func TestIntegrationFleetScale(t *testing.T) {
 	runtime.GC()
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
-	rssBefore, goBefore := rss(), runtime.NumGoroutine()
-	brokerRSS0, _ := procStat(b.PID())
+	rssBefore, _ := labtest.SelfUsage()
+	goBefore := runtime.NumGoroutine()
+	brokerRSS0, _ := labtest.ProcStat(b.PID())
 
 	start := time.Now()
 	startSims(t, sims)
@@ -100,12 +98,15 @@ func TestIntegrationFleetScale(t *testing.T) {
 		runtime.GC()
 		var after runtime.MemStats
 		runtime.ReadMemStats(&after)
-		rssAfter, goAfter := rss(), runtime.NumGoroutine()
-		_, brokerCPU0 := procStat(b.PID())
-		cpu0, wall0 := cpuSeconds(), time.Now()
+		rssAfter, _ := labtest.SelfUsage()
+		goAfter := runtime.NumGoroutine()
+		_, brokerCPU0 := labtest.ProcStat(b.PID())
+		_, cpu0 := labtest.SelfUsage()
+		wall0 := time.Now()
 		<-time.After(20 * time.Second)
-		cpu1, wall := cpuSeconds(), time.Since(wall0).Seconds()
-		brokerRSS1, brokerCPU1 := procStat(b.PID())
+		_, cpu1 := labtest.SelfUsage()
+		wall := time.Since(wall0).Seconds()
+		brokerRSS1, brokerCPU1 := labtest.ProcStat(b.PID())
 		t.Logf("memory per terminal: heap %.1f KiB, RSS %.1f KiB, %.1f goroutines",
 			float64(after.HeapAlloc-before.HeapAlloc)/float64(n)/1024, float64(rssAfter-rssBefore)/float64(n)/1024,
 			float64(goAfter-goBefore)/float64(n))
@@ -158,44 +159,4 @@ func TestIntegrationFleetScale(t *testing.T) {
 			t.Fatalf("%+v", tm)
 		}
 	}
-}
-
-// rss returns this process's resident set size in bytes (Linux), 0 elsewhere.
-func rss() uint64 {
-	b, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
-		return 0
-	}
-	f := bytes.Fields(b)
-	if len(f) < 2 {
-		return 0
-	}
-	pages, _ := strconv.ParseUint(string(f[1]), 10, 64)
-	return pages * uint64(os.Getpagesize())
-}
-
-func cpuSeconds() float64 {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return float64(ru.Utime.Sec+ru.Stime.Sec) + float64(ru.Utime.Usec+ru.Stime.Usec)/1e6
-}
-
-// procStat returns another process's RSS (bytes) and CPU time (seconds) from /proc.
-func procStat(pid int) (uint64, float64) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, 0
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	if len(f) < 22 {
-		return 0, 0
-	}
-	utime, _ := strconv.ParseFloat(f[11], 64)
-	stime, _ := strconv.ParseFloat(f[12], 64)
-	pages, _ := strconv.ParseUint(f[21], 10, 64)
-	const hz = 100 // USER_HZ on Linux
-	return pages * uint64(os.Getpagesize()), (utime + stime) / hz
 }

@@ -49,6 +49,10 @@ localapi:
 type Applier struct {
 	// Path is the configuration file.
 	Path string
+	// Client makes the health probe's request; nil: http.DefaultClient. Set before use.
+	// The terminals of a fleet (Start) share one that answers the fleet's own platform
+	// in process.
+	Client *http.Client
 
 	mu      sync.Mutex // guards the fields below
 	running agent.Config
@@ -115,7 +119,11 @@ func (a *Applier) Health(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	hc := a.Client
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		return fmt.Errorf("platform unreachable: %w", err)
 	}

@@ -30,8 +30,13 @@ import (
 // validating with the agent's rules (the returned Applier) against a platform at
 // platformURL. o's Identity, StateDir and Rollout are filled in; its zero Events,
 // Scenes, Source and telemetry interval get defaults (a holder reader with a card, a
-// queue of 1, the platform up, telemetry every second). The caller runs it.
+// queue of 1, the platform up, telemetry every second). Its health gate waits up to
+// 30 s. The caller runs it.
 func NewTerminal(dir, id, platformURL string, o mgmt.Options) (*mgmt.Session, *Applier, error) {
+	return newTerminal(dir, id, platformURL, 30*time.Second, o)
+}
+
+func newTerminal(dir, id, platformURL string, window time.Duration, o mgmt.Options) (*mgmt.Session, *Applier, error) {
 	d := filepath.Join(dir, id)
 	if err := os.MkdirAll(d, 0o700); err != nil {
 		return nil, nil, err
@@ -40,7 +45,7 @@ func NewTerminal(dir, id, platformURL string, o mgmt.Options) (*mgmt.Session, *A
 	if err != nil {
 		return nil, nil, err
 	}
-	eng, err := rollout.Open(rollout.Options{Dir: filepath.Join(d, "state", "rollout"), Applier: app, Window: 30 * time.Second, Interval: 100 * time.Millisecond})
+	eng, err := rollout.Open(rollout.Options{Dir: filepath.Join(d, "state", "rollout"), Applier: app, Window: window, Interval: 100 * time.Millisecond})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -87,8 +92,33 @@ type Options struct {
 	KeepAlive time.Duration
 	// Stagger is the pause between two terminals' starts; default 1ms (10,000 in 10 s).
 	Stagger time.Duration
+	// HealthWindow is how long a terminal's health gate waits; default 2m (the
+	// agent's). A push to 10,000 terminals keeps the simulator's cores busy for a minute
+	// or more, and a terminal's gate can wait its turn for tens of seconds.
+	HealthWindow time.Duration
 	// Logger receives every terminal's log (nil: discarded).
 	Logger *slog.Logger
+}
+
+// ownPlatform answers requests to the fleet's own platform (host) in process, as its
+// server would (200, empty), and passes every other request to next.
+type ownPlatform struct {
+	host string
+	next http.RoundTripper
+}
+
+func (p ownPlatform) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Host != p.host {
+		return p.next.RoundTrip(req)
+	}
+	if err := req.Context().Err(); err != nil {
+		return nil, err
+	}
+	if req.Body != nil {
+		req.Body.Close()
+	}
+	return &http.Response{Status: "200 OK", StatusCode: http.StatusOK, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: http.Header{}, Body: http.NoBody, ContentLength: 0, Request: req}, nil
 }
 
 // Fleet is a running simulated fleet.
@@ -105,7 +135,12 @@ type Fleet struct {
 
 // Start builds every terminal, then starts them one every o.Stagger (returning once
 // all are started; they connect on their own) until ctx ends or Stop. The platform
-// their health gate probes is a local HTTP server of the fleet's own.
+// their health gate probes is a local HTTP server of the fleet's own, which their
+// shared HTTP client answers in process (ownPlatform): a push to every terminal runs
+// thousands of health gates at once, and over loopback they overflowed the server's
+// accept queue at 10,000 (EOF, deadline: healthy terminals rolled back), while a small
+// pool of kept-alive connections starved behind the busy simulator's goroutines.
+// A pushed platform.baseURL elsewhere is probed over the network as on a terminal.
 func Start(ctx context.Context, o Options) (*Fleet, error) {
 	if o.Terminals <= 0 {
 		return nil, errors.New("fleetsim: no terminals")
@@ -128,6 +163,9 @@ func Start(ctx context.Context, o Options) (*Fleet, error) {
 	if o.Stagger <= 0 {
 		o.Stagger = time.Millisecond
 	}
+	if o.HealthWindow <= 0 {
+		o.HealthWindow = 2 * time.Minute
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("fleetsim: platform: %w", err)
@@ -135,6 +173,7 @@ func Start(ctx context.Context, o Options) (*Fleet, error) {
 	f := &Fleet{platform: &http.Server{Handler: http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}), ReadHeaderTimeout: 5 * time.Second}}
 	go func() { _ = f.platform.Serve(l) }()
 	platformURL := "http://" + l.Addr().String()
+	hc := &http.Client{Transport: ownPlatform{host: l.Addr().String(), next: http.DefaultTransport}}
 	sessions := make([]*mgmt.Session, o.Terminals)
 	for i := range sessions {
 		id := fmt.Sprintf("%s%05d", o.IDPrefix, i)
@@ -143,13 +182,14 @@ func Start(ctx context.Context, o Options) (*Fleet, error) {
 		if o.Logger != nil {
 			log = o.Logger.With("terminal", id)
 		}
-		s, _, err := NewTerminal(o.Dir, id, platformURL, mgmt.Options{Logger: log,
+		s, app, err := newTerminal(o.Dir, id, platformURL, o.HealthWindow, mgmt.Options{Logger: log,
 			Config: mgmt.Config{Brokers: brokers, TopicPrefix: o.TopicPrefix, TelemetryInterval: config.Duration(o.Telemetry),
 				KeepAlive: config.Duration(o.KeepAlive)}})
 		if err != nil {
 			f.platform.Close()
 			return nil, fmt.Errorf("fleetsim: terminal %s: %w", id, err)
 		}
+		app.Client = hc
 		sessions[i] = s
 		f.IDs = append(f.IDs, id)
 	}
