@@ -96,7 +96,9 @@ mqtt { listen: 127.0.0.1:%d, stream_replicas: %d, consumer_replicas: %d, consume
 	return c
 }
 
-// ready reports a metadata leader and every MQTT gateway listening.
+// ready reports a metadata leader and every MQTT gateway listening, and the leader
+// seeing all its peers current (/jsz): before that, an MQTT client's replicated session
+// stream finds "no suitable peers for placement" and the node refuses the connection.
 func (c *NATSCluster) ready() bool {
 	leader := false
 	for _, nd := range c.Nodes {
@@ -109,7 +111,57 @@ func (c *NATSCluster) ready() bool {
 			leader = true
 		}
 	}
-	return leader
+	if !leader {
+		return false
+	}
+	// Every node names the same leader; the leader sees all its peers current (only
+	// the leader lists them).
+	lead := ""
+	for _, nd := range c.Nodes {
+		m, ok := nd.meta()
+		if !ok || m.Leader == "" || m.ClusterSize != len(c.Nodes) || (lead != "" && m.Leader != lead) {
+			return false
+		}
+		lead = m.Leader
+		if nd.Name != m.Leader {
+			continue
+		}
+		if len(m.Replicas) != len(c.Nodes)-1 {
+			return false
+		}
+		for _, r := range m.Replicas {
+			if !r.Current || r.Offline {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// metaCluster is the meta_cluster of a node's /jsz.
+type metaCluster struct {
+	Leader      string `json:"leader"`
+	ClusterSize int    `json:"cluster_size"`
+	Replicas    []struct {
+		Current bool `json:"current"`
+		Offline bool `json:"offline"`
+	} `json:"replicas"`
+}
+
+// meta reads the node's JetStream metadata group from its monitoring endpoint.
+func (nd *NATSNode) meta() (metaCluster, bool) {
+	resp, err := http.Get("http://" + nd.Monitor + "/jsz")
+	if err != nil {
+		return metaCluster{}, false
+	}
+	defer resp.Body.Close()
+	var v struct {
+		Meta metaCluster `json:"meta_cluster"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+		return metaCluster{}, false
+	}
+	return v.Meta, true
 }
 
 // MQTTURLs are the nodes' MQTT URLs, starting at node first (so clients can be
