@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sscagent/sscagent/internal/labtest"
 	"github.com/sscagent/sscagent/internal/release"
 	"github.com/sscagent/sscagent/internal/signing"
 	"github.com/sscagent/sscagent/internal/version"
@@ -22,13 +23,7 @@ import (
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	labtest.WaitUntil(t, 10*time.Second, what, cond)
 }
 
 // A terminal installed from a .deb (its marker beside the executable) refuses a

@@ -18,6 +18,7 @@ import (
 
 	"github.com/sscagent/sscagent/internal/config"
 	"github.com/sscagent/sscagent/internal/event"
+	"github.com/sscagent/sscagent/internal/labtest"
 	"github.com/sscagent/sscagent/mgmt"
 	"github.com/sscagent/sscagent/mgmt/fleet"
 	"github.com/sscagent/sscagent/mgmt/rollout"
@@ -179,13 +180,7 @@ func (h *harness) auditLines() []AuditRecord {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	labtest.WaitUntil(t, 10*time.Second, what, cond)
 }
 
 func TestLogin(t *testing.T) {

@@ -11,19 +11,17 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/sscagent/sscagent/internal/config"
 	"github.com/sscagent/sscagent/internal/labtest"
 	"github.com/sscagent/sscagent/mgmt"
 	"github.com/sscagent/sscagent/mgmt/console"
 	"github.com/sscagent/sscagent/mgmt/fleet"
 	"github.com/sscagent/sscagent/mgmt/internal/mqttc"
+	"github.com/sscagent/sscagent/mgmt/mgmttest"
 	"github.com/sscagent/sscagent/mgmt/rollout"
 )
 
@@ -86,7 +84,7 @@ func TestIntegrationSyncRetained(t *testing.T) {
 			// The console: its model is either complete once synced, or its log says why
 			// it is not.
 			var logged lockedBuffer
-			mgr, audit := consoleParts(t)
+			mgr, audit := mgmttest.ConsoleParts(t, "0123456789abcdef-sync-test")
 			srv, err := console.New(console.Options{Fleet: fc, Managers: []console.Manager{mgr}, Audit: audit,
 				Log: slog.New(slog.NewTextHandler(&logged, nil))})
 			if err != nil {
@@ -246,26 +244,6 @@ scenes:
     reader: holder
     scanner: front
 ` + strings.Repeat("# rollout note: staged push to the district's kiosks, second wave\n", 16)
-
-// consoleParts returns a manager and an audit log in the test's directory.
-func consoleParts(t *testing.T) (console.Manager, *console.Audit) {
-	t.Helper()
-	dir := t.TempDir()
-	tokenFile := filepath.Join(dir, "test.token")
-	if err := os.WriteFile(tokenFile, []byte("0123456789abcdef-sync-test"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	mgr, err := console.LoadManager(config.SecretFile(tokenFile), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	audit, err := console.OpenAudit(filepath.Join(dir, "audit.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { audit.Close() })
-	return mgr, audit
-}
 
 // lockedBuffer is a log destination safe for concurrent writers.
 type lockedBuffer struct {

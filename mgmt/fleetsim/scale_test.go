@@ -21,11 +21,11 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/sscagent/sscagent/internal/config"
 	"github.com/sscagent/sscagent/internal/labtest"
 	"github.com/sscagent/sscagent/mgmt/console"
 	"github.com/sscagent/sscagent/mgmt/fleet"
 	"github.com/sscagent/sscagent/mgmt/fleetsim"
+	"github.com/sscagent/sscagent/mgmt/mgmttest"
 )
 
 // The scale benchmark's settings (make fleet-scale-bench sets them).
@@ -333,22 +333,9 @@ func TestFleetScale(t *testing.T) {
 // manager token and the server.
 func startConsole(t *testing.T, ctx context.Context, fc *fleet.Client) (base, token string, srv *console.Server) {
 	t.Helper()
-	dir := t.TempDir()
-	tokenFile := filepath.Join(dir, "bench.token")
 	token = "0123456789abcdef-scale-bench"
-	if err := os.WriteFile(tokenFile, []byte(token), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	mgr, err := console.LoadManager(config.SecretFile(tokenFile), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	audit, err := console.OpenAudit(filepath.Join(dir, "audit.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { audit.Close() })
-	srv, err = console.New(console.Options{Fleet: fc, Managers: []console.Manager{mgr}, Audit: audit})
+	mgr, audit := mgmttest.ConsoleParts(t, token)
+	srv, err := console.New(console.Options{Fleet: fc, Managers: []console.Manager{mgr}, Audit: audit})
 	if err != nil {
 		t.Fatal(err)
 	}
